@@ -1,0 +1,135 @@
+"""Topology definitions: validated YAML files under ``environments/``.
+
+A bad file is reported with the file, the line and the field, e.g.
+``environments/x.yaml:7: topology.replicas: Input should be greater than or equal to 0``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.checkers.targets import Targets
+from harness.errors import EnvironmentFileError
+
+__all__ = [
+    "ENVIRONMENTS_DIR",
+    "Environment",
+    "ProbeSettings",
+    "TopologySpec",
+    "load_environment",
+    "default_environment",
+]
+
+ENVIRONMENTS_DIR = Path(__file__).resolve().parents[1] / "environments"
+DEFAULT_ENVIRONMENT = "streaming"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopologySpec(_Strict):
+    kind: Literal["streaming"] = "streaming"
+    replicas: int = Field(2, ge=0, le=8)
+    replication: Literal["async", "sync"] = "async"
+    # With sync replication: how many standbys must confirm each commit (ANY n of them).
+    sync_quorum: int = Field(1, ge=1)
+    # Extra postgresql.conf settings for every node.
+    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> TopologySpec:
+        if self.replication == "sync" and self.replicas > 0 and self.sync_quorum > self.replicas:
+            raise ValueError(f"sync_quorum {self.sync_quorum} is more than the {self.replicas} replicas")
+        if self.replication == "sync" and self.replicas == 0:
+            raise ValueError("sync replication needs at least one replica")
+        return self
+
+
+class ProbeSettings(_Strict):
+    table: str = Field("probe", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    interval_ms: float = Field(50, gt=0, le=60_000)
+    # An attempt that gets no answer in this time is recorded as a timeout (indeterminate).
+    timeout_ms: float = Field(1000, gt=0, le=600_000)
+    # Safety bound: a probe never runs longer than this, whatever the scenario does.
+    max_duration_s: float = Field(3600, gt=0)
+
+
+class Environment(_Strict):
+    name: str
+    description: str = ""
+    runtime: Literal["docker"] = "docker"
+    image: str = "default"  # "default" = the image built from environments/images/node
+    topology: TopologySpec = TopologySpec()
+    probe: ProbeSettings = ProbeSettings()
+    targets: Targets = Targets()
+    source: str = Field("", exclude=True)
+
+    def with_topology(self, **changes: Any) -> Environment:
+        data = self.topology.model_dump() | changes
+        return self.model_copy(update={"topology": TopologySpec.model_validate(data)})
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """Walk the YAML node tree along a pydantic error location to find its line (1-based)."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def load_environment(path: str | Path) -> Environment:
+    """Load and validate an environment file (a path, or a name under ``environments/``)."""
+    p = Path(path)
+    if not p.exists() and not p.suffix:
+        p = ENVIRONMENTS_DIR / f"{path}.yaml"
+    if not p.exists():
+        known = ", ".join(sorted(f.stem for f in ENVIRONMENTS_DIR.glob("*.yaml")))
+        raise EnvironmentFileError(str(path), [f"no such environment file (known: {known})"])
+    text = p.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise EnvironmentFileError(where, [str(getattr(exc, "problem", exc))]) from exc
+    if not isinstance(data, dict):
+        raise EnvironmentFileError(str(p), ["the file must be a mapping (name:, topology:, ...)"])
+    data.setdefault("name", p.stem)
+    try:
+        env = Environment.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = _line_of(root, loc)
+            field = ".".join(str(x) for x in loc) or "(top level)"
+            problems.append(f"{p}:{line}: {field}: {err['msg']}")
+        raise EnvironmentFileError(str(p), problems) from exc
+    return env.model_copy(update={"source": str(p)})
+
+
+def default_environment() -> Environment:
+    import os
+
+    return load_environment(os.environ.get("HARNESS_ENVIRONMENT", DEFAULT_ENVIRONMENT))

@@ -1,0 +1,69 @@
+"""The fault slot and the set that guarantees every injected fault is healed.
+
+A fault's ``inject`` returns once the fault has taken effect; the history gets a
+``FaultEvent`` stamped right after it returns (that stamp is ``t_f`` for the checkers).
+``FaultSet`` is a context manager: leaving it, by any route, heals whatever is still active.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Protocol
+
+from harness.history import FaultEvent, History, now
+
+__all__ = ["Fault", "FaultSet"]
+
+log = logging.getLogger(__name__)
+
+
+class Fault(Protocol):
+    name: str
+    target: str
+    #: True when the fault leaves nothing to undo but what teardown removes anyway
+    #: (a crash is "healed" by the recovery the scenario drives, or by removing the node).
+    one_shot: bool
+
+    def inject(self) -> str:
+        """Make the fault take effect; return a short description of what was done."""
+
+    def heal(self) -> str:
+        """Undo the fault; safe to call twice."""
+
+
+class FaultSet:
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.active: list[Fault] = []
+
+    def inject(self, fault: Fault) -> FaultEvent:
+        detail = fault.inject()
+        event = self.history.add(FaultEvent(at=now(), fault=fault.name, target=fault.target, phase="inject",
+                                            detail=detail))
+        if not fault.one_shot:
+            self.active.append(fault)
+        return event
+
+    def heal(self, fault: Fault) -> None:
+        detail = fault.heal()
+        if fault in self.active:
+            self.active.remove(fault)
+        self.history.add(FaultEvent(at=now(), fault=fault.name, target=fault.target, phase="heal", detail=detail))
+
+    def heal_all(self) -> list[str]:
+        """Heal every active fault, newest first; errors are collected, never stop the others."""
+        errors = []
+        for fault in reversed(list(self.active)):
+            try:
+                self.heal(fault)
+            except Exception as exc:  # noqa: BLE001 - keep healing the rest
+                log.exception("healing %s on %s failed", fault.name, fault.target)
+                errors.append(f"{fault.name} on {fault.target}: {exc}")
+        return errors
+
+    def __enter__(self) -> FaultSet:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.heal_all()

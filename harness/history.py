@@ -1,0 +1,173 @@
+"""The history: every event of a run, with a monotonic and a wall-clock timestamp.
+
+Steps never time anything themselves: they record events here, and numbers come only from
+checkers over the history, so a journal written to disk can be checked again later.
+Durations use the monotonic clock (``t``); ``wall`` (Unix seconds) is for people and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "Stamp",
+    "now",
+    "ProbeOp",
+    "FaultEvent",
+    "ActionEvent",
+    "FinalRead",
+    "Note",
+    "Event",
+    "History",
+    "seq_ranges",
+]
+
+
+class Stamp(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    t: float  # time.monotonic()
+    wall: float  # time.time()
+
+
+def now() -> Stamp:
+    return Stamp(t=time.monotonic(), wall=time.time())
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    at: Stamp
+
+
+class ProbeOp(_Event):
+    """One probe attempt. ``at`` is when it started, ``end`` when it was answered or gave up.
+
+    outcome: ``ok`` (acknowledged), ``fail`` (a definite error: it did not happen, e.g. refused
+    connection or read-only server) or ``timeout`` (unknown: it may or may not have happened).
+    For writes, both fail and timeout are treated as indeterminate by the RPO checker.
+    """
+
+    kind: Literal["probe"] = "probe"
+    probe: Literal["write", "read"]
+    seq: int
+    node: str | None
+    outcome: Literal["ok", "fail", "timeout"]
+    end: Stamp
+    error: str | None = None
+    value: int | None = None  # for reads: the highest sequence number seen
+
+
+class FaultEvent(_Event):
+    """A fault took effect (phase ``inject``, stamped after the injector returned) or was healed."""
+
+    kind: Literal["fault"] = "fault"
+    fault: str
+    target: str
+    phase: Literal["inject", "heal"]
+    detail: str = ""
+
+
+class ActionEvent(_Event):
+    """A harness or operator action (recovery, topology change): started at ``at``, ended at ``end``."""
+
+    kind: Literal["action"] = "action"
+    action: str
+    target: str = ""
+    end: Stamp
+    outcome: Literal["ok", "failed"]
+    detail: str = ""
+
+
+class FinalRead(_Event):
+    """What the surviving primary holds after recovery: the probe rows present, as [lo, hi] ranges."""
+
+    kind: Literal["final_read"] = "final_read"
+    node: str
+    present: list[tuple[int, int]]
+
+
+class Note(_Event):
+    """Anything worth seeing on the timeline that is not one of the above (step started, window end)."""
+
+    kind: Literal["note"] = "note"
+    name: str
+    detail: str = ""
+
+
+Event = Annotated[ProbeOp | FaultEvent | ActionEvent | FinalRead | Note, Field(discriminator="kind")]
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+E = TypeVar("E", bound=_Event)
+
+
+def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Compress sequence numbers into sorted inclusive ranges."""
+    out: list[tuple[int, int]] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1][1] + 1:
+            out[-1] = (out[-1][0], s)
+        else:
+            out.append((s, s))
+    return out
+
+
+class History:
+    """An append-only, thread-safe list of events; optionally mirrored line by line to a journal."""
+
+    def __init__(self, journal: Path | None = None) -> None:
+        self._events: list[Event] = []
+        self._lock = threading.Lock()
+        self._journal = journal.open("a", encoding="utf-8") if journal else None
+
+    def add(self, event: E) -> E:
+        with self._lock:
+            self._events.append(event)  # type: ignore[arg-type]
+            if self._journal is not None:
+                self._journal.write(event.model_dump_json() + "\n")
+                self._journal.flush()
+        return event
+
+    def note(self, name: str, detail: str = "") -> Note:
+        return self.add(Note(at=now(), name=name, detail=detail))
+
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._events)
+
+    def of(self, cls: type[E]) -> list[E]:
+        return [e for e in self.events() if isinstance(e, cls)]
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    @classmethod
+    def of_events(cls, events: Iterable[Event]) -> History:
+        h = cls()
+        for e in events:
+            h.add(e)
+        return h
+
+    @classmethod
+    def load(cls, journal: Path) -> History:
+        """Read a journal back (to re-check a run later)."""
+        h = cls()
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                h.add(_EVENT.validate_python(json.loads(line)))
+        return h

@@ -1,0 +1,120 @@
+"""Harness-driven failover and the return of a deposed primary.
+
+Failover: ask every reachable replica how much WAL it has received, promote the one with
+the highest LSN (ties: the first by name), point the other replicas at it. With synchronous
+replication the new primary's ``synchronous_standby_names`` is set before it is promoted,
+so it never acknowledges a write that only it holds.
+
+Rejoin: ``pg_rewind`` the old primary onto the new primary's timeline and start it as a
+standby; when the rewind cannot be done, rebuild it from a base backup.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from psycopg import sql as psql
+
+from harness.errors import CommandFailed, SetupError
+from harness.history import ActionEvent, now
+from harness.topology.pg import sql, sql_one
+from harness.topology.streaming import PGDATA, StreamingCluster
+
+__all__ = ["failover_to_most_advanced", "rejoin_as_replica", "received_lsns"]
+
+log = logging.getLogger(__name__)
+
+
+def _lsn_int(lsn: str) -> int:
+    hi, lo = lsn.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+def received_lsns(cluster: StreamingCluster, candidates: list[str]) -> dict[str, str]:
+    """The WAL position each reachable candidate has received (flushed), as text LSNs."""
+
+    def one(name: str) -> tuple[str, str | None]:
+        try:
+            lsn = sql_one(cluster.address(name),
+                          "SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text", timeout=1)
+            return name, lsn
+        except Exception:  # noqa: BLE001 - unreachable candidates are skipped
+            return name, None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(candidates))) as pool:
+        return {n: lsn for n, lsn in pool.map(one, candidates) if lsn is not None}
+
+
+def _repoint(cluster: StreamingCluster, name: str, primary: str) -> None:
+    conninfo = f"host={primary} port=5432 user=postgres application_name={name}"
+    addr = cluster.address(name)
+    sql(addr, "ALTER SYSTEM SET primary_conninfo = %s" % psql.quote(conninfo))
+    sql(addr, "SELECT pg_reload_conf()")
+
+
+def failover_to_most_advanced(cluster: StreamingCluster) -> str:
+    """Promote the most advanced replica and repoint the rest; returns the new primary."""
+    t0 = now()
+    old = cluster.primary
+    candidates = [n for n in cluster.names if n != old]
+    lsns = received_lsns(cluster, candidates)
+    if not lsns:
+        cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=old, outcome="failed",
+                                        detail="no replica reachable"))
+        raise SetupError(f"failover impossible: none of {', '.join(candidates)} answers")
+    best = max(sorted(lsns), key=lambda n: _lsn_int(lsns[n]))
+    addr = cluster.address(best)
+    if cluster.sync:
+        others = [n for n in cluster.names if n != best]
+        setting = cluster._sync_setting(best)  # noqa: SLF001 - same rule as at start
+        sql(addr, "ALTER SYSTEM SET synchronous_standby_names = %s" % psql.quote(setting))
+        log.debug("sync standbys of %s: %s (%s)", best, setting, others)
+    else:
+        sql(addr, "ALTER SYSTEM RESET synchronous_standby_names")
+    sql(addr, "SELECT pg_reload_conf()")
+    promoted = sql_one(addr, "SELECT pg_promote(true, 30)", timeout=35)
+    if not promoted:
+        cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=best, outcome="failed",
+                                        detail="pg_promote returned false"))
+        raise SetupError(f"promoting {best} failed")
+    cluster.set_primary(best)
+    rest = [n for n in candidates if n != best and n in lsns]
+    with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
+        list(pool.map(lambda n: _repoint(cluster, n, best), rest))
+    detail = f"promoted {best} (received {lsns[best]}); " + ", ".join(f"{n} at {lsns[n]}" for n in rest)
+    if rest:
+        detail += f"; repointed {', '.join(rest)}"
+    cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=best, outcome="ok", detail=detail))
+    return best
+
+
+def rejoin_as_replica(cluster: StreamingCluster, name: str) -> str:
+    """Bring a deposed primary back as a standby of the current primary (pg_rewind, else rebuild)."""
+    t0 = now()
+    primary = cluster.primary
+    node = cluster.node(name)
+    if not node.is_running():
+        node.start()
+    if cluster.postgres_running(name):
+        cluster.pg_ctl(name, "-m", "fast", "-w", "stop")
+    source = f"host={primary} port=5432 user=postgres dbname=postgres"
+    res = node.exec(["pg_rewind", "--target-pgdata", PGDATA, "--source-server", source, "--no-sync"], timeout=300)
+    how = "pg_rewind"
+    if res.exit_code != 0:
+        log.warning("pg_rewind of %s failed, rebuilding from a base backup: %s", name, res.output[-500:])
+        how = "rebuild (pg_rewind failed)"
+        rebuild = node.exec(["sh", "-c",
+                             f"find {PGDATA} -mindepth 1 -delete && "
+                             f"pg_basebackup --no-sync -X stream -D {PGDATA} -d '{source}'"], timeout=600)
+        if rebuild.exit_code != 0:
+            cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
+                                            detail=rebuild.output[-500:]))
+            raise CommandFailed(name, "pg_basebackup", rebuild.exit_code, rebuild.output)
+    elif "no rewind required" in res.output:
+        how = "pg_rewind (no rewind required)"
+    cluster.configure_standby(name, primary)
+    cluster.pg_ctl(name, "-w", "-t", "60", "start")
+    cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="ok",
+                                    detail=f"{how} onto {primary}"))
+    return how

@@ -1,0 +1,235 @@
+"""The Docker runtime: nodes are containers on a user-defined network made for the run.
+
+Everything carries the owner and run labels (see :mod:`harness.labels`); ``reap`` removes
+the resources of runs whose harness process is gone, so a crashed or Ctrl-C'd run is
+cleaned on the next start. The guard refuses to act on a container without our labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from harness import labels
+from harness.errors import ForeignResource, SetupError
+from harness.runtime.base import ExecResult, ReapReport
+from harness.runtime.docker_client import docker_client
+
+__all__ = ["DockerNode", "DockerRuntime", "reap"]
+
+log = logging.getLogger(__name__)
+
+
+def _guard(container: Container) -> None:
+    if container.labels.get(labels.OWNER) != "pgharness":
+        raise ForeignResource(f"refusing to act on container {container.name}: it was not made by the harness")
+
+
+class DockerNode:
+    """A container running the node image (tini as PID 1, PostgreSQL under it)."""
+
+    def __init__(self, container: Container, name: str, network: str) -> None:
+        _guard(container)
+        self._c = container
+        self.name = name
+        self.hostname = name
+        self._network = network
+        self._address: str | None = None
+
+    @property
+    def container(self) -> Container:
+        return self._c
+
+    def _refresh(self) -> None:
+        self._c.reload()
+        nets = self._c.attrs["NetworkSettings"]["Networks"]
+        ip = nets.get(self._network, {}).get("IPAddress") or None
+        self._address = ip
+
+    def address(self) -> str:
+        if not self._address:
+            self._refresh()
+        if not self._address:
+            raise SetupError(f"node {self.name} has no address (is it running?)")
+        return self._address
+
+    def is_running(self) -> bool:
+        try:
+            self._c.reload()
+        except docker.errors.NotFound:
+            return False
+        return bool(self._c.status == "running" and not self._c.attrs["State"].get("Paused"))
+
+    def start(self) -> None:
+        self._c.start()
+        self._refresh()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._c.stop(timeout=int(timeout))
+
+    def kill(self) -> None:
+        self._c.kill()
+
+    def pause(self) -> None:
+        self._c.pause()
+
+    def resume(self) -> None:
+        self._c.unpause()
+
+    def pid(self) -> int:
+        self._c.reload()
+        return int(self._c.attrs["State"]["Pid"])
+
+    def exec(self, cmd: Sequence[str], *, user: str = "postgres", timeout: float = 60) -> ExecResult:
+        # The timeout is enforced inside the node so a hung command cannot hang the harness.
+        full = ["timeout", "--kill-after=2", str(int(max(1, timeout))), *cmd]
+        res = self._c.exec_run(full, user=user, demux=False, environment={"PGDATA": "/var/lib/postgresql/data"})
+        out = res.output.decode(errors="replace") if isinstance(res.output, bytes) else str(res.output or "")
+        return ExecResult(int(res.exit_code if res.exit_code is not None else -1), out)
+
+    def logs(self, tail: int = 200) -> str:
+        parts = []
+        res = self.exec(["tail", "-n", str(tail), "/var/log/postgresql/postgresql.log"], user="root", timeout=5) if self.is_running() else None
+        if res is not None and res.exit_code == 0:
+            parts.append(res.output)
+        try:
+            parts.append(self._c.logs(tail=tail).decode(errors="replace"))
+        except docker.errors.APIError:
+            pass
+        return "".join(parts)
+
+
+class DockerRuntime:
+    """Creates the run's network and containers; ``teardown`` removes them all."""
+
+    name = "docker"
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.client = docker_client()
+        # Leftovers of runs whose harness process died are removed before we add our own.
+        reap(self.client)
+        self.network_name = f"pgh-{run_id}"
+        self._network = self.client.networks.create(
+            self.network_name, driver="bridge", labels=labels.owner_labels(run_id, "network"), check_duplicate=True
+        )
+        self._nodes: dict[str, DockerNode] = {}
+
+    def container_name(self, name: str) -> str:
+        return f"pgh-{self.run_id}-{name}"
+
+    def create_node(self, name: str, *, image: str, env: Mapping[str, str]) -> DockerNode:
+        lab = labels.owner_labels(self.run_id, "node") | {labels.NODE: name}
+        try:
+            c = self.client.containers.create(
+                image,
+                name=self.container_name(name),
+                hostname=name,
+                labels=lab,
+                environment=dict(env),
+                init=True,
+                detach=True,
+                network=self.network_name,
+                networking_config={
+                    self.network_name: self.client.api.create_endpoint_config(aliases=[name]),
+                },
+                # Needed later for nftables and tc inside the node's own namespace.
+                cap_add=["NET_ADMIN"],
+                shm_size="128m",
+            )
+            c.start()
+        except docker.errors.ImageNotFound as exc:
+            raise SetupError(f"node image {image} is missing: run `harness images build`") from exc
+        node = DockerNode(c, name, self.network_name)
+        self._nodes[name] = node
+        return node
+
+    def create_nodes(self, specs: Sequence[tuple[str, str, Mapping[str, str]]]) -> list[DockerNode]:
+        with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+            return list(pool.map(lambda s: self.create_node(s[0], image=s[1], env=s[2]), specs))
+
+    def nodes(self) -> list[DockerNode]:
+        return list(self._nodes.values())
+
+    def node(self, name: str) -> DockerNode:
+        return self._nodes[name]
+
+    def teardown(self) -> None:
+        remove_run(self.client, self.run_id)
+        self._nodes.clear()
+
+
+def _remove_containers(containers: list[Container]) -> int:
+    def rm(c: Container) -> int:
+        try:
+            c.remove(force=True, v=True)
+            return 1
+        except docker.errors.NotFound:
+            return 0
+        except docker.errors.APIError as exc:
+            log.warning("could not remove container %s: %s", c.name, exc)
+            return 0
+
+    if not containers:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+        return sum(pool.map(rm, containers))
+
+
+def remove_run(client: docker.DockerClient, run_id: str) -> ReapReport:
+    flt = {"label": [f"{labels.OWNER}=pgharness", f"{labels.RUN}={run_id}"]}
+    n_c = _remove_containers(client.containers.list(all=True, filters=flt))
+    n_n = 0
+    for net in client.networks.list(filters=flt):
+        try:
+            net.remove()
+            n_n += 1
+        except docker.errors.APIError as exc:
+            log.warning("could not remove network %s: %s", net.name, exc)
+    n_v = 0
+    for vol in client.volumes.list(filters=flt):
+        try:
+            vol.remove(force=True)
+            n_v += 1
+        except docker.errors.APIError as exc:
+            log.warning("could not remove volume %s: %s", vol.name, exc)
+    return ReapReport(n_c, n_n, n_v)
+
+
+def _pid_alive(pid: str | None) -> bool:
+    if not pid or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap(client: docker.DockerClient | None = None, *, everything: bool = False) -> ReapReport:
+    """Remove what earlier runs left: all of it with ``everything``, else only dead runs'."""
+    client = client or docker_client()
+    flt = {"label": f"{labels.OWNER}=pgharness"}
+    runs: dict[str, str | None] = {}
+    for c in client.containers.list(all=True, filters=flt):
+        runs[c.labels.get(labels.RUN, "")] = c.labels.get(labels.PID)
+    for n in client.networks.list(filters=flt):
+        runs.setdefault(n.attrs.get("Labels", {}).get(labels.RUN, ""), n.attrs.get("Labels", {}).get(labels.PID))
+    total = ReapReport(0, 0, 0)
+    t0 = time.monotonic()
+    for run_id, pid in runs.items():
+        if everything or not _pid_alive(pid):
+            r = remove_run(client, run_id)
+            total = ReapReport(total.containers + r.containers, total.networks + r.networks, total.volumes + r.volumes)
+    if total.total:
+        log.info("reaped %d leftover resources in %.2f s", total.total, time.monotonic() - t0)
+    return total

@@ -1,0 +1,28 @@
+"""Short-lived SQL connections from the harness to its own nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+__all__ = ["sql", "sql_one", "conninfo"]
+
+
+def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:
+    return psycopg.conninfo.make_conninfo(
+        host=host, port=5432, user="postgres", dbname=dbname, connect_timeout=max(1, int(timeout)),
+        application_name="pgharness",
+    )
+
+
+def sql(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float = 2) -> list[tuple[Any, ...]]:
+    with psycopg.connect(conninfo(host, timeout=timeout), autocommit=True) as conn:
+        conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+        cur = conn.execute(query, params)  # type: ignore[arg-type]
+        return list(cur.fetchall()) if cur.description else []
+
+
+def sql_one(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float = 2) -> Any:
+    rows = sql(host, query, params, timeout=timeout)
+    return rows[0][0] if rows else None

@@ -1,0 +1,241 @@
+"""Streaming replication: one primary and N replicas, asynchronous or synchronous.
+
+Every node boots from the same pre-initialised data directory in the image, so a replica
+is a clone of the primary's starting state and streams at once: no initdb, no base backup.
+Roles are tracked here as the harness changes them (failover, rejoin) and checked against
+the nodes themselves (``pg_is_in_recovery``) whenever a step asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from harness.environment import Environment
+from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
+from harness.history import ActionEvent, History, now
+from harness.images.build import node_image
+from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.topology.pg import sql, sql_one
+from harness.wait import wait_until
+
+__all__ = ["StreamingCluster", "PGDATA"]
+
+log = logging.getLogger(__name__)
+PGDATA = "/var/lib/postgresql/data"
+LOGFILE = "/var/log/postgresql/postgresql.log"
+
+
+def _sync_names(names: Iterable[str], quorum: int) -> str:
+    names = sorted(names)
+    if not names:
+        return ""
+    return f"ANY {min(quorum, len(names))} ({', '.join(names)})"
+
+
+class StreamingCluster:
+    """The live topology: which node is primary, which are replicas, how to reach them."""
+
+    kind = "streaming"
+
+    def __init__(self, runtime: DockerRuntime, env: Environment, history: History, *, seed: int | None = None) -> None:
+        self.runtime = runtime
+        self.env = env
+        self.history = history
+        self.spec = env.topology
+        self.names = [f"node{i + 1}" for i in range(self.spec.replicas + 1)]
+        self.primary: str = self.names[0]
+        self.old_primary: str | None = None
+        self.sync = self.spec.replication == "sync"
+        self._nodes: dict[str, DockerNode] = {}
+        self._rng = random.Random(seed)
+        self.started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, *, timeout: float = 60) -> None:
+        t0 = now()
+        image = node_image() if self.env.image == "default" else self.env.image
+        extra = "\\n".join(f"{k} = '{v}'" for k, v in self.spec.settings.items())
+        specs = []
+        for name in self.names:
+            role = "primary" if name == self.primary else "replica"
+            env = {
+                "HARNESS_NODE": name,
+                "HARNESS_ROLE": role,
+                "HARNESS_PRIMARY_HOST": self.primary,
+                "HARNESS_SYNC_NAMES": self._sync_setting(self.primary) if self.sync else "",
+                "HARNESS_EXTRA_CONF": extra,
+            }
+            specs.append((name, image, env))
+        for node in self.runtime.create_nodes(specs):
+            self._nodes[node.name] = node
+        self.wait_streaming(timeout=timeout)
+        table = self.env.probe.table
+        sql(self.address(self.primary),
+            f"CREATE TABLE IF NOT EXISTS {table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        self.started = True
+        self.history.add(ActionEvent(at=t0, end=now(), action="topology.start", target=",".join(self.names),
+                                     outcome="ok", detail=self.describe()))
+
+    def describe(self) -> str:
+        rep = f"{self.spec.replication}" + (f" (ANY {self.spec.sync_quorum})" if self.sync else "")
+        return f"streaming: primary {self.primary}, replicas {', '.join(self.replicas())}, {rep}"
+
+    # -- nodes and roles ---------------------------------------------------------------------
+
+    def node(self, name: str) -> DockerNode:
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise UnknownTarget(f"no node named {name!r} in this topology (nodes: {', '.join(self.names)})") from None
+
+    def nodes(self) -> list[DockerNode]:
+        return [self._nodes[n] for n in self.names]
+
+    def address(self, name: str) -> str:
+        return self.node(name).address()
+
+    def replicas(self) -> list[str]:
+        return [n for n in self.names if n != self.primary]
+
+    def resolve(self, role: str) -> str:
+        """A role as written in a step ("the primary", "a replica", "replica 2", "node3") → node name."""
+        r = role.strip().lower()
+        r = re.sub(r"^the\s+", "", r)
+        if r in ("primary", "leader", "current primary"):
+            return self.primary
+        if r in ("old primary", "former primary", "previous primary"):
+            if self.old_primary is None:
+                raise UnknownTarget("there is no old primary: no failover or primary fault happened yet")
+            return self.old_primary
+        reps = self.replicas()
+        if r in ("a replica", "replica", "any replica", "random replica"):
+            if not reps:
+                raise UnknownTarget("the topology has no replica")
+            return self._rng.choice(reps)
+        m = re.fullmatch(r"replica\s*(\d+)", r)
+        if m:
+            i = int(m.group(1))
+            if not 1 <= i <= len(reps):
+                raise UnknownTarget(f"there is no replica {i}: the topology has {len(reps)} replicas ({', '.join(reps)})")
+            return reps[i - 1]
+        m = re.fullmatch(r"(?:a|the)?\s*sync(?:hronous)? (?:replica|standby)", r)
+        if m and self.sync:
+            return self.sync_standbys()[0] if self.sync_standbys() else reps[0]
+        if r in self._nodes:
+            return r
+        raise UnknownTarget(
+            f"unknown target {role!r}: say the primary, the old primary, a replica, replica N "
+            f"(1..{len(reps)}), or a node name ({', '.join(self.names)})"
+        )
+
+    def sync_standbys(self) -> list[str]:
+        rows = sql(self.address(self.primary),
+                   "SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync','quorum') ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def _sync_setting(self, primary: str) -> str:
+        return _sync_names([n for n in self.names if n != primary], self.spec.sync_quorum)
+
+    # -- observations ------------------------------------------------------------------------
+
+    def in_recovery(self, name: str, timeout: float = 1) -> bool | None:
+        """True for a standby, False for a writable primary, None when it does not answer."""
+        node = self._nodes[name]
+        try:
+            if not node.is_running():
+                return None
+            return bool(sql_one(node.address(), "SELECT pg_is_in_recovery()", timeout=timeout))
+        except Exception:  # noqa: BLE001 - down or not accepting connections
+            return None
+
+    def writable_nodes(self) -> list[str]:
+        with ThreadPoolExecutor(max_workers=len(self.names)) as pool:
+            states = list(pool.map(self.in_recovery, self.names))
+        return [n for n, s in zip(self.names, states) if s is False]
+
+    def streaming_replicas(self) -> list[str]:
+        rows = sql(self.address(self.primary),
+                   "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def wait_streaming(self, *, timeout: float = 30, expect: list[str] | None = None) -> None:
+        want = sorted(expect if expect is not None else self.replicas())
+
+        def ok() -> bool:
+            return self.streaming_replicas() == want or set(want) <= set(self.streaming_replicas())
+
+        wait_until(ok, timeout=timeout, interval=0.02,
+                   what=f"replicas {', '.join(want)} streaming from {self.primary}",
+                   describe=lambda: f"streaming: {self.streaming_replicas()}")
+
+    def node_logs(self, name: str, tail: int = 100) -> str:
+        try:
+            return self.node(name).logs(tail)
+        except Exception as exc:  # noqa: BLE001
+            return f"(no logs: {exc})"
+
+    # -- actions used by faults and recovery -------------------------------------------------
+
+    def pg_ctl(self, name: str, *args: str, timeout: float = 60) -> str:
+        node = self.node(name)
+        cmd = ["pg_ctl", "-D", PGDATA, "-l", LOGFILE, *args]
+        res = node.exec(cmd, timeout=timeout)
+        if res.exit_code != 0:
+            raise CommandFailed(name, " ".join(cmd), res.exit_code, res.output + "\n" + self.node_logs(name, 30))
+        return res.output
+
+    def postgres_running(self, name: str) -> bool:
+        node = self.node(name)
+        if not node.is_running():
+            return False
+        return node.exec(["pg_ctl", "-D", PGDATA, "status"], timeout=5).exit_code == 0
+
+    def start_postgres(self, name: str) -> None:
+        node = self.node(name)
+        if not node.is_running():
+            node.start()
+        if not self.postgres_running(name):
+            self.pg_ctl(name, "-w", "-t", "60", "start")
+
+    def configure_standby(self, name: str, primary: str) -> None:
+        """Make a stopped node a standby of ``primary`` (files only; start it afterwards)."""
+        conf = (f"cluster_name = '{name}'\n"
+                f"primary_conninfo = 'host={primary} port=5432 user=postgres application_name={name}'\n")
+        script = (f"printf %s \"$0\" > {PGDATA}/conf.d/node.conf && touch {PGDATA}/standby.signal "
+                  f"&& sed -i '/^primary_conninfo\\|^synchronous_standby_names/d' {PGDATA}/postgresql.auto.conf")
+        res = self.node(name).exec(["sh", "-c", script, conf])
+        if res.exit_code != 0:
+            raise CommandFailed(name, "configure standby", res.exit_code, res.output)
+
+    def wait_ready(self, name: str, timeout: float = 30) -> None:
+        wait_until(lambda: self.in_recovery(name) is not None, timeout=timeout, interval=0.02,
+                   what=f"{name} to accept connections", describe=lambda: self.node_logs(name, 20))
+
+    def set_primary(self, name: str) -> None:
+        if name != self.primary:
+            self.old_primary = self.primary
+            self.primary = name
+
+    def wait_one_primary(self, timeout: float) -> str:
+        def one() -> str | None:
+            w = self.writable_nodes()
+            return w[0] if len(w) == 1 else None
+
+        try:
+            return wait_until(one, timeout=timeout, interval=0.05, what="exactly one primary",
+                              describe=lambda: f"writable nodes: {self.writable_nodes()}")
+        except WaitTimeout:
+            raise
+
+    def teardown(self) -> None:
+        self.runtime.teardown()
+        self._nodes.clear()
+
+    def elapsed_since(self, t: float) -> float:
+        return time.monotonic() - t
