@@ -13,6 +13,7 @@ OWNER = f"{PREFIX}.owner"  # always "pgharness": the guard refuses anything with
 RUN = f"{PREFIX}.run"  # the run id
 NODE = f"{PREFIX}.node"  # the node's name within its topology
 ROLE = f"{PREFIX}.kind"  # node | network | volume
+SCOPE = f"{PREFIX}.scope"  # one topology within a run (a scenario)
 PID = f"{PREFIX}.pid"  # the harness process that made it (to tell live runs from dead ones)
 
 

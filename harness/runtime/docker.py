@@ -111,22 +111,25 @@ class DockerRuntime:
 
     name = "docker"
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, scope: str = "main") -> None:
+        """``scope`` separates the topologies of one run (one per scenario)."""
         self.run_id = run_id
+        self.scope = scope
         self.client = docker_client()
         # Leftovers of runs whose harness process died are removed before we add our own.
         reap(self.client)
-        self.network_name = f"pgh-{run_id}"
+        self.network_name = f"pgh-{run_id}-{scope}"
+        self._labels = labels.owner_labels(run_id, "network") | {labels.SCOPE: scope}
         self._network = self.client.networks.create(
-            self.network_name, driver="bridge", labels=labels.owner_labels(run_id, "network"), check_duplicate=True
+            self.network_name, driver="bridge", labels=self._labels, check_duplicate=True
         )
         self._nodes: dict[str, DockerNode] = {}
 
     def container_name(self, name: str) -> str:
-        return f"pgh-{self.run_id}-{name}"
+        return f"pgh-{self.run_id}-{self.scope}-{name}"
 
     def create_node(self, name: str, *, image: str, env: Mapping[str, str]) -> DockerNode:
-        lab = labels.owner_labels(self.run_id, "node") | {labels.NODE: name}
+        lab = labels.owner_labels(self.run_id, "node") | {labels.NODE: name, labels.SCOPE: self.scope}
         try:
             c = self.client.containers.create(
                 image,
@@ -162,7 +165,7 @@ class DockerRuntime:
         return self._nodes[name]
 
     def teardown(self) -> None:
-        remove_run(self.client, self.run_id)
+        remove_run(self.client, self.run_id, self.scope)
         self._nodes.clear()
 
 
@@ -183,8 +186,11 @@ def _remove_containers(containers: list[Container]) -> int:
         return sum(pool.map(rm, containers))
 
 
-def remove_run(client: docker.DockerClient, run_id: str) -> ReapReport:
-    flt = {"label": [f"{labels.OWNER}=pgharness", f"{labels.RUN}={run_id}"]}
+def remove_run(client: docker.DockerClient, run_id: str, scope: str | None = None) -> ReapReport:
+    want = [f"{labels.OWNER}=pgharness", f"{labels.RUN}={run_id}"]
+    if scope is not None:
+        want.append(f"{labels.SCOPE}={scope}")
+    flt = {"label": want}
     n_c = _remove_containers(client.containers.list(all=True, filters=flt))
     n_n = 0
     for net in client.networks.list(filters=flt):

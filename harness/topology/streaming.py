@@ -52,6 +52,8 @@ class StreamingCluster:
         self.old_primary: str | None = None
         self.sync = self.spec.replication == "sync"
         self._nodes: dict[str, DockerNode] = {}
+        # Nodes a fault took down and nothing has brought back yet.
+        self.down: set[str] = set()
         self._rng = random.Random(seed)
         self.started = False
 

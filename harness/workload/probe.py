@@ -131,31 +131,50 @@ class Probe:
             self._record(seq, start, None, "fail", "no node to send to")
             return
         node, host = target
-        sent = False
+        state = {"sent": False}
+        task = asyncio.ensure_future(self._connect_and_run(node, host, seq, state))
+        deadline = time.monotonic() + self.timeout_s
         try:
-            async with asyncio.timeout(self.timeout_s):
-                if self._conn is None or self._conn_node != node or self._conn.closed:
-                    await self._drop()
-                    self._conn = await psycopg.AsyncConnection.connect(
-                        conninfo(host, timeout=max(1.0, self.timeout_s)), autocommit=True
-                    )
-                    self._conn_node = node
-                sent = True
-                value = await self._operation(self._conn, seq)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                done, _ = await asyncio.wait({task}, timeout=min(self.interval_s, remaining))
+                if done:
+                    value = task.result()
+                    break
+                # The service moved (failover): give up on the old node now, as a client behind
+                # a service address would, instead of waiting out the timeout.
+                moved = self.endpoint()
+                if moved is None or moved[0] != node:
+                    raise _Moved(moved[0] if moved else "nowhere")
             self._record(seq, start, node, "ok", None, value)
-        except TimeoutError:
+        except (TimeoutError, _Moved) as exc:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             await self._drop()
-            self._record(seq, start, node, "timeout" if sent else "fail", f"no answer in {self.timeout_s:g} s")
+            why = f"no answer in {self.timeout_s:g} s" if isinstance(exc, TimeoutError) else f"abandoned: {exc}"
+            self._record(seq, start, node, "timeout" if state["sent"] else "fail", why)
         except (pgerr.ReadOnlySqlTransaction, pgerr.CannotConnectNow, pgerr.AdminShutdown) as exc:
             await self._drop()
             self._record(seq, start, node, "fail", _short(exc))
         except psycopg.OperationalError as exc:
             await self._drop()
             # Lost after the statement was sent: it may have committed.
-            self._record(seq, start, node, "timeout" if sent else "fail", _short(exc))
+            self._record(seq, start, node, "timeout" if state["sent"] else "fail", _short(exc))
         except psycopg.Error as exc:
             await self._drop()
             self._record(seq, start, node, "fail", _short(exc))
+
+    async def _connect_and_run(self, node: str, host: str, seq: int, state: dict[str, bool]) -> int | None:
+        if self._conn is None or self._conn_node != node or self._conn.closed:
+            await self._drop()
+            self._conn = await psycopg.AsyncConnection.connect(
+                conninfo(host, timeout=max(1.0, self.timeout_s)), autocommit=True
+            )
+            self._conn_node = node
+        state["sent"] = True
+        return await self._operation(self._conn, seq)
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
         raise NotImplementedError
@@ -164,6 +183,10 @@ class Probe:
                 error: str | None, value: int | None = None) -> None:
         self.history.add(ProbeOp(at=start, end=now(), probe=self.kind, seq=seq, node=node, outcome=outcome,
                                  error=error, value=value))
+
+
+class _Moved(Exception):
+    """The endpoint changed while an attempt was in flight."""
 
 
 def _short(exc: BaseException) -> str:

@@ -1,0 +1,331 @@
+"""One scenario's drill: topology, probes, faults and recovery over one history.
+
+The drill is the context the steps delegate to. It starts the topology lazily (so Given
+steps compose in any order before it exists), ends the measurement window when a Then
+step first asks for a number, and on ``close`` heals every fault, stops the probes, removes
+everything it made and writes the journal, whatever happened before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.checkers import Measurements, Targets, Violation, evaluate, measure
+from harness.environment import Environment, default_environment
+from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
+from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
+from harness.history import ActionEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
+from harness.recovery import failover_to_most_advanced, rejoin_as_replica
+from harness.runtime.docker import DockerRuntime
+from harness.topology.pg import sql
+from harness.topology.streaming import StreamingCluster
+from harness.wait import wait_until
+from harness.workload import ReadProbe, WriteProbe
+
+__all__ = ["Drill", "ScenarioResult"]
+
+log = logging.getLogger(__name__)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "scenario"
+
+
+class ScenarioResult:
+    """What summary.json says of one scenario."""
+
+    def __init__(self, feature: str, scenario: str, directory: Path) -> None:
+        self.feature = feature
+        self.scenario = scenario
+        self.directory = directory
+        self.status = "error"
+        self.message = ""
+        self.measurements: Measurements | None = None
+        self.targets: Targets | None = None
+        self.violations: list[Violation] = []
+        self.asserted: set[str] = set()
+        self.topology = ""
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.measurements.model_dump() if self.measurements else {}
+        return {
+            "feature": self.feature,
+            "scenario": self.scenario,
+            "status": self.status,
+            "message": self.message,
+            "topology": self.topology,
+            "measurements": m,
+            "targets": self.targets.model_dump() if self.targets else {},
+            "asserted": sorted(self.asserted),
+            "violations": [v.model_dump() for v in self.violations],
+            "journal": str(self.directory / "journal.jsonl"),
+        }
+
+
+class Drill:
+    def __init__(self, run_id: str, scope: str, directory: Path, env: Environment | None = None) -> None:
+        self.run_id = run_id
+        self.scope = scope
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.history = History(journal=directory / "journal.jsonl")
+        self.env = env or default_environment()
+        self.targets = self.env.targets
+        self.asserted: set[str] = set()
+        self.faults = FaultSet(self.history)
+        self._runtime: DockerRuntime | None = None
+        self._cluster: StreamingCluster | None = None
+        self.write_probe: WriteProbe | None = None
+        self.read_probe: ReadProbe | None = None
+        self._measurements: Measurements | None = None
+        self._window_open = False
+        self.history.note("drill.created", f"environment {self.env.name} ({self.env.source or 'built in'})")
+
+    # -- configuration (Given) ---------------------------------------------------------------
+
+    def configure(self, **topology: Any) -> None:
+        """Change the topology to start; a running one is replaced (Givens compose in any order)."""
+        if self._cluster is not None and self._cluster.started and topology:
+            self.history.note("topology.replaced", "a later Given changed the topology: starting it again")
+            self._stop_probes()
+            self._cluster.teardown()
+            self._cluster = None
+            if self._runtime is not None:
+                self._runtime.teardown()
+            self._runtime = None
+            self._window_open = False
+            self.write_probe = self.read_probe = None
+        if topology:
+            self.env = self.env.with_topology(**topology)
+
+    def use_environment(self, env: Environment) -> None:
+        """Switch to another environment file (before the topology starts, or restarting it)."""
+        self.configure()
+        self.env = env
+        self.targets = env.targets
+
+    def set_probe_interval(self, seconds: float) -> None:
+        probe = self.env.probe.model_copy(update={"interval_ms": seconds * 1000})
+        self.env = self.env.model_copy(update={"probe": probe})
+
+    @property
+    def cluster(self) -> StreamingCluster:
+        """The live topology, started on first use."""
+        if self._cluster is None or not self._cluster.started:
+            if self._runtime is None:
+                self._runtime = DockerRuntime(self.run_id, self.scope)
+            self._cluster = StreamingCluster(self._runtime, self.env, self.history)
+            self._cluster.start()
+        return self._cluster
+
+    @property
+    def topology_started(self) -> bool:
+        return self._cluster is not None and self._cluster.started
+
+    # -- workload ----------------------------------------------------------------------------
+
+    def _primary_endpoint(self) -> tuple[str, str] | None:
+        c = self._cluster
+        if c is None:
+            return None
+        try:
+            return c.primary, c.address(c.primary)
+        except Exception:  # noqa: BLE001 - a node that is down has no address; the attempt fails
+            return None
+
+    def start_probes(self, interval_s: float | None = None, *, reads: bool = True) -> None:
+        if interval_s is not None:
+            self.set_probe_interval(interval_s)
+        cluster = self.cluster
+        p = self.env.probe
+        kw = dict(table=p.table, interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
+                  max_duration_s=p.max_duration_s)
+        if not self._window_open:
+            self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
+            self._window_open = True
+        if self.write_probe is None:
+            self.write_probe = WriteProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
+            self.write_probe.start()
+        if reads and self.read_probe is None:
+            self.read_probe = ReadProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
+            self.read_probe.start()
+        # Steady state first: the window starts with an acknowledged write.
+        wait_until(lambda: any(o.outcome == "ok" and o.probe == "write" for o in self.history.of(ProbeOp)),
+                   timeout=10, what="the first acknowledged probe write")
+
+    def _stop_probes(self) -> None:
+        for probe in (self.write_probe, self.read_probe):
+            if probe is not None:
+                probe.stop()
+                if probe.error is not None:
+                    raise SetupError(f"the {probe.kind} probe crashed: {probe.error!r}")
+
+    # -- faults and recovery (When) ----------------------------------------------------------
+
+    def inject(self, fault_name: str, role: str) -> Fault:
+        cluster = self.cluster
+        target = cluster.resolve(role)
+        fault: Fault
+        if fault_name == "kill":
+            fault = KillNode(cluster, target)
+        elif fault_name == "kill-postmaster":
+            fault = KillPostmaster(cluster, target)
+        elif fault_name == "stop":
+            fault = StopPostgres(cluster, target)
+        else:
+            raise SetupError(f"unknown fault {fault_name!r}")
+        if target == cluster.primary:
+            cluster.old_primary = target
+        self.faults.inject(fault)
+        cluster.down.add(target)
+        return fault
+
+    def restart(self, role: str) -> str:
+        """Boot a node again; a deposed primary comes back as a replica of the new one."""
+        cluster = self.cluster
+        target = cluster.resolve(role)
+        t0 = now()
+        if target != cluster.primary and self._was_primary_since_failover(target):
+            how = rejoin_as_replica(cluster, target)
+        else:
+            cluster.start_postgres(target)
+            cluster.wait_ready(target)
+            how = "started"
+            self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=target, outcome="ok", detail=how))
+        cluster.down.discard(target)
+        self.history.add(FaultEvent(at=now(), fault="restart", target=target, phase="heal", detail=how))
+        return how
+
+    def _was_primary_since_failover(self, name: str) -> bool:
+        c = self.cluster
+        return c.old_primary == name
+
+    def failover(self) -> str:
+        return failover_to_most_advanced(self.cluster)
+
+    def wait(self, seconds: float) -> None:
+        self.history.note("wait", f"{seconds:g} s")
+        time.sleep(seconds)
+
+    # -- expectations (Then) -----------------------------------------------------------------
+
+    def expect_one_primary(self, timeout: float) -> str:
+        t0 = now()
+        try:
+            name = self.cluster.wait_one_primary(timeout)
+        except WaitTimeout as exc:
+            self.history.add(ActionEvent(at=t0, end=now(), action="expect.one_primary", outcome="failed",
+                                         detail=str(exc)))
+            raise TargetMissed("primaries", f"not exactly one within {timeout:g} s ({exc})", "exactly one") from exc
+        self.history.add(ActionEvent(at=t0, end=now(), action="expect.one_primary", target=name, outcome="ok"))
+        if name != self.cluster.primary:
+            raise TargetMissed("primary", f"{name} accepts writes, but the harness made {self.cluster.primary} primary",
+                               self.cluster.primary)
+        return name
+
+    def expect_streaming(self, timeout: float) -> list[str]:
+        c = self.cluster
+        want = [n for n in c.replicas() if n not in c.down]
+        t0 = now()
+        try:
+            c.wait_streaming(timeout=timeout, expect=want)
+        except WaitTimeout as exc:
+            self.history.add(ActionEvent(at=t0, end=now(), action="expect.streaming", outcome="failed",
+                                         detail=str(exc)))
+            raise TargetMissed("streaming replicas", str(exc), f"{', '.join(want)} streaming within {timeout:g} s") from exc
+        skipped = f" (down: {', '.join(sorted(c.down))})" if c.down else ""
+        self.history.add(ActionEvent(at=t0, end=now(), action="expect.streaming", target=",".join(want),
+                                     outcome="ok", detail=f"streaming from {c.primary}{skipped}"))
+        return want
+
+    # -- measurement (Then) ------------------------------------------------------------------
+
+    def end_window(self) -> None:
+        """End the measured window: stop the probes, read what the primary holds."""
+        if not self._window_open:
+            return
+        self._window_open = False
+        self._stop_probes()
+        self.history.note("window_end")
+        self.final_read()
+
+    def final_read(self) -> FinalRead | None:
+        c = self._cluster
+        if c is None:
+            return None
+        t0 = now()
+        try:
+            rows = sql(c.address(c.primary), f"SELECT seq FROM {self.env.probe.table} ORDER BY seq", timeout=10)
+        except Exception as exc:  # noqa: BLE001 - no final read makes RPO "unknown", never 0
+            self.history.note("final_read.failed", f"{c.primary}: {exc}")
+            return None
+        return self.history.add(FinalRead(at=t0, node=c.primary, present=seq_ranges(int(r[0]) for r in rows)))
+
+    def measurements(self) -> Measurements:
+        if self._measurements is None:
+            self.end_window()
+            self._measurements = measure(self.history, self.env.probe.interval_ms / 1000)
+        return self._measurements
+
+    def require(self, **target: Any) -> Measurements:
+        """Tighten the scenario's targets and check them; raise TargetMissed with the number."""
+        self.targets = self.targets.with_(**target)
+        self.asserted.update(target)
+        m = self.measurements()
+        names = {"max_rto_write_s": "rto_write_s", "max_rto_read_s": "rto_read_s", "max_rpo_s": "rpo_window_s",
+                 "max_lost_writes": "rpo_lost_writes", "min_availability": "availability"}
+        wanted = {names[k] for k in target}
+        misses = [v for v in evaluate(m, self.targets) if v.name in wanted]
+        if misses:
+            extra = f" ({'; '.join(m.problems)})" if m.problems else ""
+            raise TargetMissed(misses[0].name, misses[0].message + extra, misses[0].target)
+        return m
+
+    def violations(self) -> list[Violation]:
+        if self._measurements is None:
+            return []
+        return evaluate(self._measurements, self.targets)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def close(self) -> list[str]:
+        """Heal, stop, measure if anything ran, remove everything. Returns problems met."""
+        problems = self.faults.heal_all()
+        try:
+            if self._window_open and self._cluster is not None:
+                self.measurements()
+        except HarnessError as exc:
+            problems.append(f"measuring at close: {exc}")
+        except Exception as exc:  # noqa: BLE001 - still remove everything
+            problems.append(f"measuring at close: {exc!r}")
+        for probe in (self.write_probe, self.read_probe):
+            if probe is not None:
+                probe.stop()
+        if self._cluster is not None:
+            self._save_logs()
+        if self._runtime is not None:
+            try:
+                self._runtime.teardown()
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"teardown: {exc!r}")
+        self.history.note("drill.closed", "; ".join(problems))
+        self.history.close()
+        if self._measurements is not None:
+            (self.directory / "measurements.json").write_text(
+                json.dumps(self._measurements.model_dump(), indent=2) + "\n")
+        return problems
+
+    def _save_logs(self) -> None:
+        assert self._cluster is not None
+        logs = self.directory / "logs"
+        logs.mkdir(exist_ok=True)
+        for name in self._cluster.names:
+            try:
+                (logs / f"{name}.log").write_text(self._cluster.node_logs(name, 400))
+            except Exception:  # noqa: BLE001
+                pass

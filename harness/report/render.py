@@ -1,0 +1,110 @@
+"""Render allure-pytest-bdd results into one static HTML file with the repo's Allure 3 CLI.
+
+The CLI is the npm package ``allure`` (Allure 3, no Java) that ``scripts/setup`` installs
+into ``node_modules``. The "awesome" report plugin runs in single-file mode, so the
+``index.html`` it writes has all its data inlined and opens straight from disk (``file://``);
+the multi-file layout fetches JSON and stays blank without an HTTP server. Allure 3 keeps
+history as a JSON-lines file (config ``historyPath``), appended on every generation.
+
+Allure 3.18 hard-codes a Google Analytics tag into the page; it is stripped, so opening the
+report contacts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from harness.errors import SetupError
+
+__all__ = ["ALLURE_CLI", "render_allure"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ALLURE_CLI = REPO_ROOT / "node_modules" / ".bin" / "allure"
+TIMEOUT_S = 300.0
+
+_ANALYTICS = re.compile(
+    r"<script async src=\"https://www\.googletagmanager\.com/[^\"]*\"></script>\s*"
+    r"<script>(?:(?!</script>).)*?gtag\((?:(?!</script>).)*</script>\s*",
+    re.DOTALL,
+)
+
+
+def render_allure(
+    results_dir: Path,
+    out_dir: Path,
+    *,
+    history_file: Path | None = None,
+    name: str = "PostgreSQL resilience report",
+) -> Path:
+    """Generate the report from ``results_dir`` into ``out_dir``; return ``out_dir/index.html``.
+
+    With ``history_file`` (a ``.jsonl`` file, created when missing) the run is appended to
+    it and the report shows the trend over earlier runs. Raises
+    :class:`~harness.errors.SetupError` when the CLI is not installed or fails.
+    """
+    if not ALLURE_CLI.exists():
+        raise SetupError(
+            f"the Allure 3 CLI is not installed ({ALLURE_CLI} is missing): run scripts/setup"
+        )
+    results_dir, out_dir = results_dir.resolve(), out_dir.resolve()
+    if not results_dir.is_dir():
+        raise SetupError(f"no Allure results directory at {results_dir}")
+    config: dict[str, object] = {
+        "name": name,
+        "plugins": {"awesome": {"options": {"singleFile": True, "reportName": name}}},
+    }
+    if history_file is not None:
+        history_file = history_file.resolve()
+        history_file.parent.mkdir(parents=True, exist_ok=True)
+        config["historyPath"] = str(history_file)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = out_dir / "index.html"
+    index.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pgharness-allure-") as tmp:
+        # Run in an empty directory so no stray allurerc.* is picked up and nothing is left behind.
+        rc = Path(tmp) / "allurerc.json"
+        rc.write_text(json.dumps(config))
+        cmd = [
+            str(ALLURE_CLI),
+            "generate",
+            "--config",
+            str(rc),
+            "--output",
+            str(out_dir),
+            str(results_dir),
+        ]
+        env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
+        try:
+            proc = subprocess.run(
+                cmd,
+                check=False,
+                cwd=tmp,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise SetupError(
+                f"`allure generate` did not finish in {TIMEOUT_S:.0f} s"
+            ) from exc
+        except OSError as exc:
+            raise SetupError(
+                f"could not run {ALLURE_CLI}: {exc} (run scripts/setup)"
+            ) from exc
+    if proc.returncode != 0 or not index.is_file():
+        tail = (proc.stderr.strip() or proc.stdout.strip())[-2000:]
+        raise SetupError(
+            f"`{' '.join(cmd)}` exited {proc.returncode} without writing {index}:\n{tail}"
+        )
+    html = index.read_text(encoding="utf-8")
+    stripped = _ANALYTICS.sub("", html, count=1)
+    if stripped != html:
+        index.write_text(stripped, encoding="utf-8")
+    return index

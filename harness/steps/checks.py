@@ -1,0 +1,51 @@
+"""Then steps: states awaited with a timeout, and numbers held against targets."""
+
+from __future__ import annotations
+
+from pytest_bdd import then
+
+from harness.drill import Drill
+from harness.steps.types import parse
+
+
+@then(parse("the cluster has exactly one primary within {timeout:Duration}"))
+def _(drill: Drill, timeout: float) -> None:
+    drill.expect_one_primary(timeout)
+
+
+@then(parse("all replicas are streaming from the primary within {timeout:Duration}"))
+def _(drill: Drill, timeout: float) -> None:
+    drill.expect_streaming(timeout)
+
+
+@then(parse("the write RTO is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    drill.require(max_rto_write_s=limit)
+
+
+@then(parse("the read RTO is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    drill.require(max_rto_read_s=limit)
+
+
+@then("no acknowledged write is lost")
+@then("no acknowledged writes are lost")
+def _(drill: Drill) -> None:
+    drill.require(max_lost_writes=0)
+
+
+@then(parse("at most {count:d} acknowledged writes are lost"))
+@then(parse("at most {count:d} acknowledged write is lost"))
+def _(drill: Drill, count: int) -> None:
+    drill.require(max_lost_writes=count)
+
+
+@then(parse("the RPO is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    drill.require(max_rpo_s=limit)
+
+
+@then(parse("the availability is at least {percent:Number} %"))
+@then(parse("the availability is at least {percent:Number}%"))
+def _(drill: Drill, percent: float) -> None:
+    drill.require(min_availability=percent / 100)

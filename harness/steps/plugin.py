@@ -1,0 +1,255 @@
+"""The pytest plugin: the step library, the ``drill`` fixture, run outputs and safety hooks.
+
+Loaded through the ``pytest11`` entry point, so ``pytest scenarios/`` and ``harness run``
+use the same steps. Every scenario gets its own topology (a Docker scope of the run) and
+journal; the run writes ``reports/runs/<run-id>/summary.json`` as scenarios finish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import html
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from harness import labels
+from harness.drill import Drill, ScenarioResult, slug
+from harness.errors import HarnessError, TargetMissed
+from harness.steps.types import KNOWN_STEPS
+
+pytest_plugins = ["harness.steps.topology", "harness.steps.faults", "harness.steps.recovery", "harness.steps.checks"]
+
+RESULT = pytest.StashKey[ScenarioResult]()
+DRILL = pytest.StashKey[Drill]()
+
+
+class HarnessRun:
+    """One pytest session: its id, its output folder and its scenarios' results."""
+
+    def __init__(self, root: Path) -> None:
+        self.run_id = os.environ.get("HARNESS_RUN_ID") or labels.new_run_id()
+        os.environ["HARNESS_RUN_ID"] = self.run_id
+        self.directory = Path(os.environ.get("HARNESS_REPORTS_DIR", root / "reports")) / "runs" / self.run_id
+        self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.results: list[ScenarioResult] = []
+        self.count = 0
+
+    def new_scope(self) -> str:
+        self.count += 1
+        return f"s{self.count:02d}"
+
+    def write_summary(self) -> Path | None:
+        if not self.results:
+            return None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / "summary.json"
+        data = {
+            "run_id": self.run_id,
+            "runtime": "docker",
+            "started": self.started,
+            "scenarios": [r.to_json() for r in self.results],
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(path)
+        return path
+
+
+_RUN: HarnessRun | None = None
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM takes the same road as Ctrl-C: fixtures tear down, faults heal, nodes go.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    global _RUN
+    _RUN = HarnessRun(Path(str(config.rootpath)))
+    config.stash[_RUN_KEY] = _RUN
+    # Allure results of every run land beside its summary unless the user chose a folder.
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir \
+            and not os.environ.get("HARNESS_NO_ALLURE"):
+        config.option.allure_report_dir = str(_RUN.directory / "allure-results")
+    if hasattr(signal, "SIGTERM"):
+        try:
+            signal.signal(signal.SIGTERM, _sigterm)
+        except ValueError:  # not the main thread
+            pass
+
+
+_RUN_KEY = pytest.StashKey[HarnessRun]()
+
+
+@pytest.fixture(scope="session")
+def harness_run(pytestconfig: pytest.Config) -> HarnessRun:
+    return pytestconfig.stash[_RUN_KEY]
+
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    run: HarnessRun = request.config.stash[_RUN_KEY]
+    name = f"{len(run.results) + 1:02d}-{slug(scenario.name)}"
+    res = ScenarioResult(feature.name, scenario.name, run.directory / "scenarios" / name)
+    res.feature_file = getattr(feature, "rel_filename", getattr(feature, "filename", ""))  # type: ignore[attr-defined]
+    request.node.stash[RESULT] = res
+    run.results.append(res)
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[Drill]:
+    res = request.node.stash.get(RESULT, None)
+    if res is None:  # used outside a scenario (a plain test)
+        res = ScenarioResult("", request.node.name, harness_run.directory / "tests" / slug(request.node.name))
+        request.node.stash[RESULT] = res
+        harness_run.results.append(res)
+    d = Drill(harness_run.run_id, harness_run.new_scope(), res.directory)
+    request.node.stash[DRILL] = d
+    try:
+        yield d
+    finally:
+        _finish(request.node, d)
+
+
+def _finish(item: pytest.Item, d: Drill) -> None:
+    """Close the drill once (heal, measure, remove) and record what it measured."""
+    res = item.stash.get(RESULT, None)
+    if getattr(d, "_finished", False):
+        return
+    d._finished = True  # type: ignore[attr-defined]
+    problems = d.close()
+    if res is not None:
+        res.measurements = d._measurements  # noqa: SLF001
+        res.targets = d.targets
+        res.asserted = d.asserted
+        res.violations = d.violations()
+        res.topology = d.env.topology.model_dump_json()
+        if problems:
+            res.message = (res.message + "\n" if res.message else "") + "; ".join(problems)
+    _attach(d, res)
+    run = _RUN
+    if run is not None:
+        run.write_summary()
+
+
+def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    d = request.node.stash.get(DRILL, None)
+    if d is not None:
+        _finish(request.node, d)
+
+
+def _attach(d: Drill, res: ScenarioResult | None) -> None:
+    try:
+        import allure
+    except ImportError:  # pragma: no cover
+        return
+    m = d._measurements  # noqa: SLF001
+    try:
+        if m is not None:
+            for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability"):
+                v = getattr(m, k)
+                allure.dynamic.parameter(k, "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else v))
+            allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
+        journal = d.directory / "journal.jsonl"
+        if journal.exists():
+            allure.attach.file(str(journal), name="journal.jsonl", attachment_type=allure.attachment_type.JSON)
+        logs = d.directory / "logs"
+        if res is not None and res.status != "passed" and logs.is_dir():
+            for f in sorted(logs.glob("*.log")):
+                allure.attach.file(str(f), name=f"log {f.stem}", attachment_type=allure.attachment_type.TEXT)
+    except Exception:  # noqa: BLE001 - a report problem must not hide the scenario's result
+        pass
+
+
+def _table_html(d: Drill) -> str:
+    m = d._measurements  # noqa: SLF001
+    assert m is not None
+    t = d.targets
+    viol = {v.name: v for v in d.violations()}
+    rows = [
+        ("write RTO", m.rto_write_s, "s", f"< {t.max_rto_write_s:g} s", "rto_write_s"),
+        ("read RTO", m.rto_read_s, "s", f"< {t.max_rto_read_s:g} s", "rto_read_s"),
+        ("lost acknowledged writes", m.rpo_lost_writes, "", "≤ " + ("∞" if t.max_lost_writes is None else str(t.max_lost_writes)), "rpo_lost_writes"),
+        ("RPO window", m.rpo_window_s, "s", f"< {t.max_rpo_s:g} s", "rpo_window_s"),
+        ("availability", None if m.availability is None else m.availability * 100, "%", f"≥ {t.min_availability * 100:g} %", "availability"),
+        ("probe interval", m.probe_interval_s, "s", "", ""),
+    ]
+    out = ["<table border=1 cellpadding=4><tr><th>measure</th><th>value</th><th>target</th><th>verdict</th></tr>"]
+    for label, v, unit, target, key in rows:
+        val = "n/a" if v is None else (f"{v:.3f} {unit}" if isinstance(v, float) else f"{v} {unit}")
+        verdict = "" if not key else ("MISSED" if key in viol else "met")
+        out.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(val)}</td><td>{html.escape(target)}</td>"
+                   f"<td>{verdict}</td></tr>")
+    out.append("</table>")
+    if m.problems:
+        out.append("<p>" + "<br>".join(html.escape(p) for p in m.problems) + "</p>")
+    return "\n".join(out)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    res = item.stash.get(RESULT, None)
+    if res is None:
+        return
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if report.passed:
+            res.status = "passed"
+        elif isinstance(exc, KeyboardInterrupt):
+            res.status = "aborted"
+        elif isinstance(exc, (TargetMissed, AssertionError)) and not isinstance(exc, HarnessError) or isinstance(exc, TargetMissed):
+            res.status = "failed"
+        else:
+            res.status = "error"
+        if exc is not None:
+            res.message = f"{type(exc).__name__}: {exc}"
+        if exc is not None and type(exc).__name__ == "StepDefinitionNotFoundError":
+            hint = _suggest(str(exc))
+            res.message += hint
+            report.longrepr = f"{exc}{hint}"
+        if _RUN is not None:
+            _RUN.write_summary()
+
+
+def _suggest(message: str) -> str:
+    """Closest known phrasings for an unknown step, from the error text."""
+    import re
+
+    m = re.search(r'Step definition is not found: (?:Given|When|Then|And|But) "(.*?)"', message)
+    text = m.group(1) if m else message
+    pool = sorted(set(KNOWN_STEPS))
+    close = difflib.get_close_matches(text, pool, n=3, cutoff=0.3)
+    if not close:
+        return ""
+    return "\n  did you mean:\n" + "\n".join(f"    {c}" for c in close)
+
+
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    run = _RUN
+    if run is None:
+        return
+    for r in run.results:
+        if r.status == "error" and not r.message:
+            r.status = "aborted"
+            r.message = "interrupted"
+    run.write_summary()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run = _RUN
+    if run is not None and run.results:
+        path = run.write_summary()
+        if path is not None:
+            tr = session.config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.write_line(f"harness: run {run.run_id}: {path}")

@@ -1,0 +1,20 @@
+"""When steps that drive recovery, and plain waiting."""
+
+from __future__ import annotations
+
+from pytest_bdd import when
+
+from harness.drill import Drill
+from harness.steps.types import parse
+
+
+@when("the harness fails over to the most advanced replica")
+@when("the harness fails over")
+def _(drill: Drill) -> None:
+    drill.failover()
+
+
+@when(parse("I wait {duration:Duration}"))
+@when(parse("I wait for {duration:Duration}"))
+def _(drill: Drill, duration: float) -> None:
+    drill.wait(duration)

@@ -1,0 +1,39 @@
+"""Given steps: the topology and the workload."""
+
+from __future__ import annotations
+
+from pytest_bdd import given
+
+from harness.drill import Drill
+from harness.environment import load_environment
+from harness.errors import SetupError
+from harness.steps.types import parse
+
+
+@given(parse("a PostgreSQL cluster with {primaries:d} primary and {replicas:d} {mode:Mode} replicas"))
+@given(parse("a PostgreSQL cluster with {primaries:d} primary and {replicas:d} {mode:Mode} replica"))
+def _(drill: Drill, primaries: int, replicas: int, mode: str) -> None:
+    if primaries != 1:
+        raise SetupError(f"a streaming-replication cluster has exactly 1 primary, not {primaries}")
+    drill.configure(replicas=replicas, replication=mode)
+
+
+@given(parse('the environment "{name}"'))
+def _(drill: Drill, name: str) -> None:
+    drill.use_environment(load_environment(name))
+
+
+@given(parse("synchronous commits wait for {quorum:d} replicas"))
+@given(parse("synchronous commits wait for {quorum:d} replica"))
+def _(drill: Drill, quorum: int) -> None:
+    drill.configure(sync_quorum=quorum)
+
+
+@given(parse("the write probe is running every {interval:Duration}"))
+def _(drill: Drill, interval: float) -> None:
+    drill.start_probes(interval)
+
+
+@given("the write probe is running")
+def _(drill: Drill) -> None:
+    drill.start_probes()
