@@ -38,7 +38,8 @@ def wait_until(
     Exceptions from ``check`` count as "not yet" (the last one is reported on timeout).
     On timeout raise :class:`WaitTimeout` naming ``what`` and the last observed state.
     """
-    deadline = time.monotonic() + timeout * timeout_multiplier()
+    effective = timeout * timeout_multiplier()
+    deadline = time.monotonic() + effective
     last_error: BaseException | None = None
     while True:
         try:
@@ -55,5 +56,5 @@ def wait_until(
                 except Exception as exc:  # noqa: BLE001
                     state = f"; state unknown ({exc})"
             err = f"; last error: {last_error}" if last_error else ""
-            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}{state}{err}")
+            raise WaitTimeout(f"timed out after {effective:g} s waiting for {what}{state}{err}")
         time.sleep(interval)

@@ -38,7 +38,13 @@ class FaultSet:
         self.active: list[Fault] = []
 
     def inject(self, fault: Fault) -> FaultEvent:
-        detail = fault.inject()
+        try:
+            detail = fault.inject()
+        except BaseException:
+            # Half-applied is still applied: make sure the exit heals it.
+            if not fault.one_shot:
+                self.active.append(fault)
+            raise
         event = self.history.add(FaultEvent(at=now(), fault=fault.name, target=fault.target, phase="inject",
                                             detail=detail))
         if not fault.one_shot:

@@ -99,6 +99,9 @@ def rejoin_as_replica(cluster: StreamingCluster, name: str) -> str:
     if cluster.postgres_running(name):
         cluster.pg_ctl(name, "-m", "fast", "-w", "stop")
     source = f"host={primary} port=5432 user=postgres dbname=postgres"
+    # A just-promoted primary records its new timeline in pg_control only at its next
+    # checkpoint; without one pg_rewind sees one timeline and wrongly says "no rewind required".
+    sql(cluster.address(primary), "CHECKPOINT", timeout=60)
     res = node.exec(["pg_rewind", "--target-pgdata", PGDATA, "--source-server", source, "--no-sync"], timeout=300)
     how = "pg_rewind"
     if res.exit_code != 0:
@@ -115,6 +118,12 @@ def rejoin_as_replica(cluster: StreamingCluster, name: str) -> str:
         how = "pg_rewind (no rewind required)"
     cluster.configure_standby(name, primary)
     cluster.pg_ctl(name, "-w", "-t", "60", "start")
+    try:
+        cluster.wait_streaming(timeout=60, expect=[name])
+    except Exception as exc:
+        cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
+                                        detail=f"{how}, but it does not stream: {exc}"))
+        raise
     cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="ok",
                                     detail=f"{how} onto {primary}"))
     return how

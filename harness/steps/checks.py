@@ -28,8 +28,8 @@ def _(drill: Drill, limit: float) -> None:
     drill.require(max_rto_read_s=limit)
 
 
-@then("no acknowledged write is lost")
-@then("no acknowledged writes are lost")
+@then(parse("no acknowledged write is lost"))
+@then(parse("no acknowledged writes are lost"))
 def _(drill: Drill) -> None:
     drill.require(max_lost_writes=0)
 

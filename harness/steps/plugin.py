@@ -140,6 +140,12 @@ def _finish(item: pytest.Item, d: Drill) -> None:
         run.write_summary()
 
 
+def pytest_bdd_step_error(request: pytest.FixtureRequest) -> None:
+    d = request.node.stash.get(DRILL, None)
+    if d is not None:
+        d.step_failed = True  # type: ignore[attr-defined]  # node logs go into the report
+
+
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     d = request.node.stash.get(DRILL, None)
     if d is not None:
@@ -156,13 +162,13 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
         if m is not None:
             for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability"):
                 v = getattr(m, k)
-                allure.dynamic.parameter(k, "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else v))
+                allure.dynamic.parameter(k, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
             allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
         journal = d.directory / "journal.jsonl"
         if journal.exists():
             allure.attach.file(str(journal), name="journal.jsonl", attachment_type=allure.attachment_type.JSON)
         logs = d.directory / "logs"
-        if res is not None and res.status != "passed" and logs.is_dir():
+        if getattr(d, "step_failed", False) and logs.is_dir():
             for f in sorted(logs.glob("*.log")):
                 allure.attach.file(str(f), name=f"log {f.stem}", attachment_type=allure.attachment_type.TEXT)
     except Exception:  # noqa: BLE001 - a report problem must not hide the scenario's result

@@ -8,8 +8,8 @@ from harness.drill import Drill
 from harness.steps.types import parse
 
 
-@when("the harness fails over to the most advanced replica")
-@when("the harness fails over")
+@when(parse("the harness fails over to the most advanced replica"))
+@when(parse("the harness fails over"))
 def _(drill: Drill) -> None:
     drill.failover()
 

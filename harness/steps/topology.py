@@ -34,6 +34,6 @@ def _(drill: Drill, interval: float) -> None:
     drill.start_probes(interval)
 
 
-@given("the write probe is running")
+@given(parse("the write probe is running"))
 def _(drill: Drill) -> None:
     drill.start_probes()

@@ -24,7 +24,7 @@ _TARGET = (r"the (?:old |former |previous )?primary|a replica|any replica|replic
 
 def parse_duration(text: str) -> float:
     """'50 ms' → 0.05, '2.5 seconds' → 2.5, '15 minutes' → 900, '1 hour' → 3600 (seconds)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", text)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", text.lower())
     if not m or m.group(2) not in _UNITS:
         raise ValueError(f"not a duration: {text!r} (say e.g. '50 ms', '10 seconds', '15 minutes', '1 hour')")
     return float(m.group(1)) * _UNITS[m.group(2)]

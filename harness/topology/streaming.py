@@ -117,6 +117,7 @@ class StreamingCluster:
             return self.old_primary
         reps = self.replicas()
         if r in ("a replica", "replica", "any replica", "random replica"):
+            reps = [n for n in reps if n not in self.down] or reps
             if not reps:
                 raise UnknownTarget("the topology has no replica")
             return self._rng.choice(reps)
@@ -129,7 +130,7 @@ class StreamingCluster:
         m = re.fullmatch(r"(?:a|the)?\s*sync(?:hronous)? (?:replica|standby)", r)
         if m and self.sync:
             return self.sync_standbys()[0] if self.sync_standbys() else reps[0]
-        if r in self._nodes:
+        if r in self.names:
             return r
         raise UnknownTarget(
             f"unknown target {role!r}: say the primary, the old primary, a replica, replica N "
@@ -161,20 +162,36 @@ class StreamingCluster:
             states = list(pool.map(self.in_recovery, self.names))
         return [n for n, s in zip(self.names, states) if s is False]
 
-    def streaming_replicas(self) -> list[str]:
-        rows = sql(self.address(self.primary),
-                   "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")
+    def streaming_replicas(self, caught_up_to: str | None = None) -> list[str]:
+        """Replicas streaming from the primary (and, if given, flushed at least to that LSN)."""
+        q = "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
+        params: tuple[str, ...] = ()
+        if caught_up_to is not None:
+            q += " AND flush_lsn >= %s::pg_lsn"
+            params = (caught_up_to,)
+        rows = sql(self.address(self.primary), q + " ORDER BY 1", params)
         return [r[0] for r in rows]
 
     def wait_streaming(self, *, timeout: float = 30, expect: list[str] | None = None) -> None:
+        """Wait until every expected replica streams AND has caught up with the primary.
+
+        "Streaming" alone is not enough: a replica on a forked timeline reconnects, streams
+        for a moment and is cut off again, over and over.
+        """
         want = sorted(expect if expect is not None else self.replicas())
+        target: list[str] = []  # the primary's position when it first answers
 
         def ok() -> bool:
-            return self.streaming_replicas() == want or set(want) <= set(self.streaming_replicas())
+            if not target:
+                target.append(str(sql_one(self.address(self.primary), "SELECT pg_current_wal_lsn()::text")))
+            return set(want) <= set(self.streaming_replicas(target[0]))
+
+        def state() -> str:
+            lsn = target[0] if target else None
+            return f"streaming: {self.streaming_replicas()}, caught up to {lsn}: {self.streaming_replicas(lsn)}"
 
         wait_until(ok, timeout=timeout, interval=0.02,
-                   what=f"replicas {', '.join(want)} streaming from {self.primary}",
-                   describe=lambda: f"streaming: {self.streaming_replicas()}")
+                   what=f"replicas {', '.join(want)} streaming from {self.primary} and caught up", describe=state)
 
     def node_logs(self, name: str, tail: int = 100) -> str:
         try:
