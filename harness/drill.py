@@ -19,7 +19,15 @@ from harness.checkers import Measurements, Targets, Violation, evaluate, measure
 from harness.environment import Environment, default_environment
 from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
-from harness.history import ActionEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
+from harness.history import (
+    ActionEvent,
+    FaultEvent,
+    FinalRead,
+    History,
+    ProbeOp,
+    now,
+    seq_ranges,
+)
 from harness.recovery import failover_to_most_advanced, rejoin_as_replica
 from harness.runtime.docker import DockerRuntime
 from harness.topology.pg import sql
@@ -84,6 +92,8 @@ class Drill:
         self.read_probe: ReadProbe | None = None
         self._measurements: Measurements | None = None
         self._window_open = False
+        self.finished = False  # closed and reported (the plugin closes once)
+        self.step_failed = False  # a step raised: node logs go into the report
         self.history.note("drill.created", f"environment {self.env.name} ({self.env.source or 'built in'})")
 
     # -- configuration (Given) ---------------------------------------------------------------
@@ -249,10 +259,39 @@ class Drill:
         """End the measured window: stop the probes, read what the primary holds."""
         if not self._window_open:
             return
+        self._settle()
         self._window_open = False
         self._stop_probes()
         self.history.note("window_end")
         self.final_read()
+
+    def _settle(self) -> None:
+        """Before closing the window, let the probes show that service is steady again.
+
+        "Writes keep succeeding" needs a few attempts after recovery: the window stays open
+        until the last ``settle_ops`` attempts of every running probe succeeded, or until
+        ``settle_s`` has passed (then the numbers say what was seen: not recovered).
+        """
+        p = self.env.probe
+        probes = [x for x in (self.write_probe, self.read_probe) if x is not None and x.running]
+        if not probes:
+            return
+
+        def steady() -> bool:
+            ops = self.history.of(ProbeOp)
+            for probe in probes:
+                mine = [o for o in ops if o.probe == probe.kind][-p.settle_ops:]
+                if len(mine) < p.settle_ops or any(o.outcome != "ok" for o in mine):
+                    return False
+            return True
+
+        if steady():
+            return
+        self.history.note("window.settling", f"waiting up to {p.settle_s:g} s for {p.settle_ops} successes in a row")
+        try:
+            wait_until(steady, timeout=p.settle_s, interval=p.interval_ms / 1000, what="steady probes")
+        except WaitTimeout:
+            self.history.note("window.unsettled", f"no steady service within {p.settle_s:g} s")
 
     def final_read(self) -> FinalRead | None:
         c = self._cluster

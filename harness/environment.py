@@ -20,8 +20,8 @@ __all__ = [
     "Environment",
     "ProbeSettings",
     "TopologySpec",
-    "load_environment",
     "default_environment",
+    "load_environment",
 ]
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[1] / "environments"
@@ -34,10 +34,10 @@ class _Strict(BaseModel):
 
 class TopologySpec(_Strict):
     kind: Literal["streaming"] = "streaming"
-    replicas: int = Field(2, ge=0, le=8)
+    replicas: int = Field(default=2, ge=0, le=8)
     replication: Literal["async", "sync"] = "async"
     # With sync replication: how many standbys must confirm each commit (ANY n of them).
-    sync_quorum: int = Field(1, ge=1)
+    sync_quorum: int = Field(default=1, ge=1)
     # Extra postgresql.conf settings for every node.
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
@@ -51,12 +51,16 @@ class TopologySpec(_Strict):
 
 
 class ProbeSettings(_Strict):
-    table: str = Field("probe", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    interval_ms: float = Field(50, gt=0, le=60_000)
+    table: str = Field(default="probe", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    interval_ms: float = Field(default=50, gt=0, le=60_000)
     # An attempt that gets no answer in this time is recorded as a timeout (indeterminate).
-    timeout_ms: float = Field(1000, gt=0, le=600_000)
+    timeout_ms: float = Field(default=1000, gt=0, le=600_000)
+    # Before a measuring step closes the window, the probes must show this many successes in a
+    # row (proof that writes "keep succeeding"), waiting at most settle_s for them.
+    settle_ops: int = Field(default=5, ge=1, le=1000)
+    settle_s: float = Field(default=30, ge=0)
     # Safety bound: a probe never runs longer than this, whatever the scenario does.
-    max_duration_s: float = Field(3600, gt=0)
+    max_duration_s: float = Field(default=3600, gt=0)
 
 
 class Environment(_Strict):

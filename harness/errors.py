@@ -18,16 +18,16 @@ under test missed its target::
 from __future__ import annotations
 
 __all__ = [
-    "HarnessError",
-    "SetupError",
-    "DockerUnavailable",
-    "ImageBuildError",
-    "EnvironmentFileError",
-    "UnknownTarget",
-    "ForeignResource",
     "CommandFailed",
-    "WaitTimeout",
+    "DockerUnavailable",
+    "EnvironmentFileError",
+    "ForeignResource",
+    "HarnessError",
+    "ImageBuildError",
+    "SetupError",
     "TargetMissed",
+    "UnknownTarget",
+    "WaitTimeout",
 ]
 
 

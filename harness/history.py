@@ -17,15 +17,15 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "ActionEvent",
+    "Event",
+    "FaultEvent",
+    "FinalRead",
+    "History",
+    "Note",
+    "ProbeOp",
     "Stamp",
     "now",
-    "ProbeOp",
-    "FaultEvent",
-    "ActionEvent",
-    "FinalRead",
-    "Note",
-    "Event",
-    "History",
     "seq_ranges",
 ]
 

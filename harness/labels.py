@@ -6,7 +6,7 @@ import datetime as _dt
 import os
 import secrets
 
-__all__ = ["PREFIX", "RUN", "ROLE", "NODE", "OWNER", "new_run_id", "owner_labels"]
+__all__ = ["NODE", "OWNER", "PREFIX", "ROLE", "RUN", "new_run_id", "owner_labels"]
 
 PREFIX = "io.pgharness"
 OWNER = f"{PREFIX}.owner"  # always "pgharness": the guard refuses anything without it
@@ -18,7 +18,7 @@ PID = f"{PREFIX}.pid"  # the harness process that made it (to tell live runs fro
 
 
 def new_run_id() -> str:
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 

@@ -63,7 +63,7 @@ class FaultSet:
         for fault in reversed(list(self.active)):
             try:
                 self.heal(fault)
-            except Exception as exc:  # noqa: BLE001 - keep healing the rest
+            except Exception as exc:
                 log.exception("healing %s on %s failed", fault.name, fault.target)
                 errors.append(f"{fault.name} on {fault.target}: {exc}")
         return errors

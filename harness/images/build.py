@@ -9,7 +9,6 @@ The package mirror is read from this machine's own apt configuration.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import re
@@ -27,7 +26,7 @@ import docker.errors
 from harness.errors import ImageBuildError
 from harness.runtime.docker_client import docker_client
 
-__all__ = ["ImageSpec", "build_images", "node_image", "IMAGES_DIR"]
+__all__ = ["IMAGES_DIR", "ImageSpec", "build_images", "node_image"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +75,8 @@ def _host_mirror() -> str:
     texts = [p.read_text() for p in sorted(APT_SOURCES.glob("*.sources"))]
     for text in texts:
         for stanza in text.split("\n\n"):
-            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
-            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
+            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.MULTILINE)
+            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.MULTILINE)
             if uris and suites and "security" not in uris.group(1) and "bookworm" in suites.group(1):
                 return uris.group(1)
     legacy = Path("/etc/apt/sources.list")

@@ -21,7 +21,7 @@ from harness.history import ActionEvent, now
 from harness.topology.pg import sql, sql_one
 from harness.topology.streaming import PGDATA, StreamingCluster
 
-__all__ = ["failover_to_most_advanced", "rejoin_as_replica", "received_lsns"]
+__all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica"]
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def failover_to_most_advanced(cluster: StreamingCluster) -> str:
     addr = cluster.address(best)
     if cluster.sync:
         others = [n for n in cluster.names if n != best]
-        setting = cluster._sync_setting(best)  # noqa: SLF001 - same rule as at start
+        setting = cluster._sync_setting(best)
         sql(addr, "ALTER SYSTEM SET synchronous_standby_names = %s" % psql.quote(setting))
         log.debug("sync standbys of %s: %s (%s)", best, setting, others)
     else:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ExecResult", "Node", "Runtime", "Pausable", "ReapReport"]
+__all__ = ["ExecResult", "Node", "Pausable", "ReapReport", "Runtime"]
 
 
 @dataclass(frozen=True)

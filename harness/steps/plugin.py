@@ -13,7 +13,7 @@ import html
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -38,7 +38,7 @@ class HarnessRun:
         self.run_id = os.environ.get("HARNESS_RUN_ID") or labels.new_run_id()
         os.environ["HARNESS_RUN_ID"] = self.run_id
         self.directory = Path(os.environ.get("HARNESS_REPORTS_DIR", root / "reports")) / "runs" / self.run_id
-        self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.results: list[ScenarioResult] = []
         self.count = 0
 
@@ -99,7 +99,6 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
     run: HarnessRun = request.config.stash[_RUN_KEY]
     name = f"{len(run.results) + 1:02d}-{slug(scenario.name)}"
     res = ScenarioResult(feature.name, scenario.name, run.directory / "scenarios" / name)
-    res.feature_file = getattr(feature, "rel_filename", getattr(feature, "filename", ""))  # type: ignore[attr-defined]
     request.node.stash[RESULT] = res
     run.results.append(res)
 
@@ -122,12 +121,12 @@ def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[D
 def _finish(item: pytest.Item, d: Drill) -> None:
     """Close the drill once (heal, measure, remove) and record what it measured."""
     res = item.stash.get(RESULT, None)
-    if getattr(d, "_finished", False):
+    if d.finished:
         return
-    d._finished = True  # type: ignore[attr-defined]
+    d.finished = True
     problems = d.close()
     if res is not None:
-        res.measurements = d._measurements  # noqa: SLF001
+        res.measurements = d._measurements
         res.targets = d.targets
         res.asserted = d.asserted
         res.violations = d.violations()
@@ -143,7 +142,7 @@ def _finish(item: pytest.Item, d: Drill) -> None:
 def pytest_bdd_step_error(request: pytest.FixtureRequest) -> None:
     d = request.node.stash.get(DRILL, None)
     if d is not None:
-        d.step_failed = True  # type: ignore[attr-defined]  # node logs go into the report
+        d.step_failed = True  # node logs go into the report
 
 
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
@@ -157,7 +156,7 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
         import allure
     except ImportError:  # pragma: no cover
         return
-    m = d._measurements  # noqa: SLF001
+    m = d._measurements
     try:
         if m is not None:
             for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability"):
@@ -166,17 +165,19 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
             allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
         journal = d.directory / "journal.jsonl"
         if journal.exists():
-            allure.attach.file(str(journal), name="journal.jsonl", attachment_type=allure.attachment_type.JSON)
+            allure.attach.file(str(journal)  # type: ignore[no-untyped-call]
+                               , name="journal.jsonl", attachment_type=allure.attachment_type.JSON)
         logs = d.directory / "logs"
-        if getattr(d, "step_failed", False) and logs.is_dir():
+        if d.step_failed and logs.is_dir():
             for f in sorted(logs.glob("*.log")):
-                allure.attach.file(str(f), name=f"log {f.stem}", attachment_type=allure.attachment_type.TEXT)
+                allure.attach.file(str(f)  # type: ignore[no-untyped-call]
+                                   , name=f"log {f.stem}", attachment_type=allure.attachment_type.TEXT)
     except Exception:  # noqa: BLE001 - a report problem must not hide the scenario's result
         pass
 
 
 def _table_html(d: Drill) -> str:
-    m = d._measurements  # noqa: SLF001
+    m = d._measurements
     assert m is not None
     t = d.targets
     viol = {v.name: v for v in d.violations()}
@@ -200,13 +201,12 @@ def _table_html(d: Drill) -> str:
     return "\n".join(out)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
     res = item.stash.get(RESULT, None)
     if res is None:
-        return
+        return report
     if report.when == "call" or (report.when == "setup" and report.failed):
         exc = call.excinfo.value if call.excinfo is not None else None
         if report.passed:
@@ -225,6 +225,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.longrepr = f"{exc}{hint}"
         if _RUN is not None:
             _RUN.write_summary()
+    return report
 
 
 def _suggest(message: str) -> str:

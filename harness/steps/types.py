@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_bdd import parsers
 
-__all__ = ["parse", "parse_duration", "EXTRA_TYPES", "KNOWN_STEPS"]
+__all__ = ["EXTRA_TYPES", "KNOWN_STEPS", "parse", "parse_duration"]
 
 _UNITS = {
     "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["sql", "sql_one", "conninfo"]
+__all__ = ["conninfo", "sql", "sql_one"]
 
 
 def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:
@@ -19,7 +19,7 @@ def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:
 def sql(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float = 2) -> list[tuple[Any, ...]]:
     with psycopg.connect(conninfo(host, timeout=timeout), autocommit=True) as conn:
         conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
-        cur = conn.execute(query, params)  # type: ignore[arg-type]
+        cur = conn.execute(query, params)  # type: ignore[arg-type,unused-ignore]
         return list(cur.fetchall()) if cur.description else []
 
 

@@ -23,7 +23,7 @@ from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.topology.pg import sql, sql_one
 from harness.wait import wait_until
 
-__all__ = ["StreamingCluster", "PGDATA"]
+__all__ = ["PGDATA", "StreamingCluster"]
 
 log = logging.getLogger(__name__)
 PGDATA = "/var/lib/postgresql/data"

@@ -24,7 +24,7 @@ from psycopg import errors as pgerr
 from harness.history import History, ProbeOp, Stamp, now
 from harness.topology.pg import conninfo
 
-__all__ = ["Endpoint", "Probe", "WriteProbe", "ReadProbe"]
+__all__ = ["Endpoint", "Probe", "ReadProbe", "WriteProbe"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Probe:
     def _run(self) -> None:
         try:
             asyncio.run(self._loop())
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the drill, never swallowed
+        except BaseException as exc:
             self.error = exc
             log.exception("%s probe crashed", self.kind)
         finally:
@@ -199,7 +199,7 @@ class WriteProbe(Probe):
     kind: Literal["write", "read"] = "write"
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
-        await conn.execute(f"INSERT INTO {self.table} (seq) VALUES (%s)", (seq,))  # type: ignore[arg-type]
+        await conn.execute(f"INSERT INTO {self.table} (seq) VALUES (%s)", (seq,))  # type: ignore[arg-type,unused-ignore]
         return None
 
 
@@ -209,6 +209,7 @@ class ReadProbe(Probe):
     kind: Literal["write", "read"] = "read"
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
-        cur = await conn.execute(f"SELECT max(seq) FROM {self.table}")  # type: ignore[arg-type]
+        cur = await conn.execute(f"SELECT max(seq) FROM {self.table}")  # type: ignore[arg-type,unused-ignore]
         row = await cur.fetchone()
-        return int(row[0]) if row and row[0] is not None else None
+        value = row[0] if row else None
+        return int(value) if isinstance(value, int) else None
