@@ -6,7 +6,19 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["conninfo", "sql", "sql_one"]
+__all__ = ["conninfo", "port_open", "sql", "sql_one"]
+
+
+def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:
+    """A quick TCP check. A SYN sent before a new container's link is up is dropped and only
+    retried by the kernel after a second, so readiness polls probe with a short timeout first."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:

@@ -20,7 +20,7 @@ from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
 from harness.images.build import node_image
 from harness.runtime.docker import DockerNode, DockerRuntime
-from harness.topology.pg import sql, sql_one
+from harness.topology.pg import port_open, sql, sql_one
 from harness.wait import wait_until
 
 __all__ = ["PGDATA", "StreamingCluster"]
@@ -183,6 +183,8 @@ class StreamingCluster:
 
         def ok() -> bool:
             if not target:
+                if not port_open(self.address(self.primary)):
+                    return False
                 target.append(str(sql_one(self.address(self.primary), "SELECT pg_current_wal_lsn()::text")))
             return set(want) <= set(self.streaming_replicas(target[0]))
 
