@@ -58,7 +58,11 @@ def main() -> None:
                 if m.rto_write_s is not None:
                     rtos.append(m.rto_write_s)
                 lost.append(m.rpo_lost_writes or 0)
-                failovers += [a.end.t - a.at.t for a in d.history.of(ActionEvent) if a.action == "failover"]
+                for a in d.history.of(ActionEvent):
+                    if a.action == "failover":
+                        failovers.append(a.end.t - a.at.t)
+                        if a.end.t - a.at.t > 0.5:
+                            print(f"slow failover in run {i}: {a.detail}")
             finally:
                 d.history.close()
                 t1 = time.monotonic()

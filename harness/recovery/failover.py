@@ -59,6 +59,7 @@ def failover_to_most_advanced(cluster: StreamingCluster) -> str:
     old = cluster.primary
     candidates = [n for n in cluster.names if n != old]
     lsns = received_lsns(cluster, candidates)
+    t_lsn = now()
     if not lsns:
         cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=old, outcome="failed",
                                         detail="no replica reachable"))
@@ -73,7 +74,9 @@ def failover_to_most_advanced(cluster: StreamingCluster) -> str:
     else:
         sql(addr, "ALTER SYSTEM RESET synchronous_standby_names")
     sql(addr, "SELECT pg_reload_conf()")
+    t_conf = now()
     promoted = sql_one(addr, "SELECT pg_promote(true, 30)", timeout=35)
+    t_promote = now()
     if not promoted:
         cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=best, outcome="failed",
                                         detail="pg_promote returned false"))
@@ -85,7 +88,10 @@ def failover_to_most_advanced(cluster: StreamingCluster) -> str:
     detail = f"promoted {best} (received {lsns[best]}); " + ", ".join(f"{n} at {lsns[n]}" for n in rest)
     if rest:
         detail += f"; repointed {', '.join(rest)}"
-    cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=best, outcome="ok", detail=detail))
+    t_end = now()
+    detail += (f"; phases: lsn query {t_lsn.t - t0.t:.3f} s, configure {t_conf.t - t_lsn.t:.3f} s, "
+               f"promote {t_promote.t - t_conf.t:.3f} s, repoint {t_end.t - t_promote.t:.3f} s")
+    cluster.history.add(ActionEvent(at=t0, end=t_end, action="failover", target=best, outcome="ok", detail=detail))
     return best
 
 

@@ -76,7 +76,12 @@ class StreamingCluster:
             specs.append((name, image, env))
         for node in self.runtime.create_nodes(specs):
             self._nodes[node.name] = node
-        self.wait_streaming(timeout=timeout)
+        try:
+            self.wait_streaming(timeout=timeout)
+        except WaitTimeout as exc:
+            # The error carries what the nodes said, so a failed start explains itself.
+            logs = "\n".join(f"--- {n}:\n{self.node_logs(n, 15)}" for n in self.names)
+            raise WaitTimeout(f"the topology did not start: {exc}\n{logs}") from exc
         table = self.env.probe.table
         sql(self.address(self.primary),
             f"CREATE TABLE IF NOT EXISTS {table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
