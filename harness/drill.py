@@ -177,6 +177,23 @@ class Drill:
 
     # -- faults and recovery (When) ----------------------------------------------------------
 
+    def target(self, role: str) -> str:
+        """A role as written in a step, resolved against the live topology now."""
+        return self.cluster.resolve(role)
+
+    def apply(self, fault: Fault, *, takes_down: bool = False) -> Fault:
+        """Inject a constructed fault (healed on close if it is not one-shot)."""
+        cluster = self.cluster
+        if takes_down and fault.target == cluster.primary:
+            cluster.old_primary = fault.target
+        self.faults.inject(fault)
+        if takes_down:
+            cluster.down.add(fault.target)
+        return fault
+
+    def heal_all(self) -> list[str]:
+        return self.faults.heal_all()
+
     def inject(self, fault_name: str, role: str) -> Fault:
         cluster = self.cluster
         target = cluster.resolve(role)

@@ -8,6 +8,7 @@ A fault's ``inject`` returns once the fault has taken effect; the history gets a
 from __future__ import annotations
 
 import logging
+import threading
 from types import TracebackType
 from typing import Protocol
 
@@ -36,6 +37,24 @@ class FaultSet:
     def __init__(self, history: History) -> None:
         self.history = history
         self.active: list[Fault] = []
+        self._lock = threading.RLock()
+        self._timers: list[threading.Timer] = []
+
+    def heal_after(self, fault: Fault, seconds: float) -> None:
+        """Heal ``fault`` in the background after ``seconds`` ("pause the primary for 10 s")."""
+
+        def fire() -> None:
+            with self._lock:
+                if fault in self.active:
+                    try:
+                        self.heal(fault)
+                    except Exception:  # noqa: BLE001 - heal_all at exit tries again
+                        log.exception("timed heal of %s on %s failed", fault.name, fault.target)
+
+        timer = threading.Timer(seconds, fire)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
 
     def inject(self, fault: Fault) -> FaultEvent:
         try:
@@ -52,13 +71,17 @@ class FaultSet:
         return event
 
     def heal(self, fault: Fault) -> None:
-        detail = fault.heal()
-        if fault in self.active:
-            self.active.remove(fault)
+        with self._lock:
+            detail = fault.heal()
+            if fault in self.active:
+                self.active.remove(fault)
         self.history.add(FaultEvent(at=now(), fault=fault.name, target=fault.target, phase="heal", detail=detail))
 
     def heal_all(self) -> list[str]:
         """Heal every active fault, newest first; errors are collected, never stop the others."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         errors = []
         for fault in reversed(list(self.active)):
             try:

@@ -25,7 +25,15 @@ from harness.drill import Drill, ScenarioResult, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.steps.types import KNOWN_STEPS
 
-pytest_plugins = ["harness.steps.topology", "harness.steps.faults", "harness.steps.recovery", "harness.steps.checks"]
+pytest_plugins = [
+    "harness.steps.topology",
+    "harness.steps.faults",
+    "harness.steps.network",
+    "harness.steps.disk",
+    "harness.steps.pgfaults",
+    "harness.steps.recovery",
+    "harness.steps.checks",
+]
 
 RESULT = pytest.StashKey[ScenarioResult]()
 DRILL = pytest.StashKey[Drill]()
