@@ -342,6 +342,10 @@ class Drill:
             raise TargetMissed(misses[0].name, misses[0].message + extra, misses[0].target)
         return m
 
+    @property
+    def measurements_taken(self) -> bool:
+        return self._measurements is not None
+
     def violations(self) -> list[Violation]:
         if self._measurements is None:
             return []

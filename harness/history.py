@@ -64,13 +64,19 @@ class ProbeOp(_Event):
 
 
 class FaultEvent(_Event):
-    """A fault took effect (phase ``inject``, stamped after the injector returned) or was healed."""
+    """A fault took effect (phase ``inject``, stamped after the injector returned) or was healed.
+
+    ``began`` is when the injector was called: the effect landed between ``began`` and ``at``
+    (``docker kill`` returns some 70 ms after the processes died), so that span is the
+    uncertainty of every number measured from the fault.
+    """
 
     kind: Literal["fault"] = "fault"
     fault: str
     target: str
     phase: Literal["inject", "heal"]
     detail: str = ""
+    began: Stamp | None = None
 
 
 class ActionEvent(_Event):

@@ -57,6 +57,7 @@ class FaultSet:
         timer.start()
 
     def inject(self, fault: Fault) -> FaultEvent:
+        began = now()
         try:
             detail = fault.inject()
         except BaseException:
@@ -65,7 +66,7 @@ class FaultSet:
                 self.active.append(fault)
             raise
         event = self.history.add(FaultEvent(at=now(), fault=fault.name, target=fault.target, phase="inject",
-                                            detail=detail))
+                                            detail=detail, began=began))
         if not fault.one_shot:
             self.active.append(fault)
         return event

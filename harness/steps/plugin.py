@@ -141,6 +141,15 @@ def _finish(item: pytest.Item, d: Drill) -> None:
         res.topology = d.env.topology.model_dump_json()
         if problems:
             res.message = (res.message + "\n" if res.message else "") + "; ".join(problems)
+    if d.measurements_taken:
+        try:
+            from harness.report.timeline import timeline_chart
+
+            timeline_chart(d.history.events(), d.directory, title=res.scenario if res else "",
+                           measurements=d._measurements)  # noqa: SLF001
+        except Exception as exc:  # noqa: BLE001 - a chart problem must not hide the result
+            if res is not None:
+                res.message += f"\n(timeline chart failed: {exc!r})"
     _attach(d, res)
     run = _RUN
     if run is not None:
@@ -171,6 +180,11 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
                 v = getattr(m, k)
                 allure.dynamic.parameter(k, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
             allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
+        png = d.directory / "timeline.png"
+        if png.exists():
+            allure.attach.file(str(png), name="timeline", attachment_type=allure.attachment_type.PNG)  # type: ignore[no-untyped-call]
+            allure.attach.file(str(d.directory / "timeline.svg"), name="timeline (SVG)",  # type: ignore[no-untyped-call]
+                               attachment_type=allure.attachment_type.SVG)
         journal = d.directory / "journal.jsonl"
         if journal.exists():
             allure.attach.file(str(journal)  # type: ignore[no-untyped-call]
