@@ -129,7 +129,7 @@ def _print_summary(path: Path, seconds: float) -> int:
     data = json.loads(path.read_text())
     table = Table(title=f"run {data['run_id']} ({seconds:.0f} s)")
     for col in ("scenario", "status", "write RTO", "read RTO", "lost writes", "RPO window", "availability",
-                "targets missed"):
+                "detection", "targets missed"):
         table.add_column(col, overflow="fold", max_width=40 if col in ("scenario", "targets missed") else None)
     n_viol = 0
     for s in data["scenarios"]:
@@ -147,6 +147,7 @@ def _print_summary(path: Path, seconds: float) -> int:
             _fmt(m.get("rpo_lost_writes")) + ("" if lost_t is None else f" (≤{lost_t})"),
             _fmt(m.get("rpo_window_s"), " s") + f" (<{t.get('max_rpo_s', '?'):g} s)",
             _fmt(m.get("availability"), pct=True) + f" (≥{t.get('min_availability', 0) * 100:g} %)",
+            _fmt(m.get("detection_s"), " s"),
             "\n".join(v["message"] for v in viol) or "none",
         )
     console.print(table)

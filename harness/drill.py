@@ -19,8 +19,10 @@ from harness.checkers import Measurements, Targets, Violation, evaluate, measure
 from harness.environment import Environment, default_environment
 from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
+from harness.checkers.detection import detection
 from harness.history import (
     ActionEvent,
+    AlertEvent,
     FaultEvent,
     FinalRead,
     History,
@@ -31,6 +33,7 @@ from harness.history import (
 from harness.recovery import failover_to_most_advanced, rejoin_as_replica
 from harness.runtime.docker import DockerRuntime
 from harness.topology.pg import sql
+from harness.monitor import Monitor, load_rules
 from harness.topology.streaming import StreamingCluster
 from harness.wait import wait_until
 from harness.workload import ReadProbe, WriteProbe
@@ -88,6 +91,7 @@ class Drill:
         self.faults = FaultSet(self.history)
         self._runtime: DockerRuntime | None = None
         self._cluster: StreamingCluster | None = None
+        self.monitor: Monitor | None = None
         self.write_probe: WriteProbe | None = None
         self.read_probe: ReadProbe | None = None
         self._measurements: Measurements | None = None
@@ -158,6 +162,10 @@ class Drill:
         if not self._window_open:
             self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
             self._window_open = True
+        if self.monitor is None and self.env.monitor.enabled:
+            self.monitor = Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
+                                   timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s)
+            self.monitor.start()
         if self.write_probe is None:
             self.write_probe = WriteProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
             self.write_probe.start()
@@ -270,6 +278,68 @@ class Drill:
                                      outcome="ok", detail=f"streaming from {c.primary}{skipped}"))
         return want
 
+    # -- alerts (Then) -------------------------------------------------------------------------
+
+    def _alerts(self, phase: str) -> list[AlertEvent]:
+        return [a for a in self.history.of(AlertEvent) if a.phase == phase]
+
+    def _require_monitor(self) -> Monitor:
+        if self.monitor is None:
+            raise SetupError("no monitor is running: start the probes (Given the write probe is running) "
+                             "with monitor.enabled in the environment")
+        return self.monitor
+
+    def expect_alert(self, name: str, timeout: float, severity: str | None = None) -> AlertEvent:
+        """Wait for alert ``name`` to fire after the first fault (or at all, with no fault)."""
+        self._require_monitor()
+        since = self._fault_began()
+
+        def fired() -> AlertEvent | None:
+            for a in self._alerts("firing"):
+                if a.alert.lower() == name.lower() and a.at.t >= since and (severity is None or a.severity == severity):
+                    return a
+            return None
+
+        try:
+            return wait_until(fired, timeout=timeout, interval=0.1, what=f"alert {name!r} to fire")
+        except WaitTimeout as exc:
+            seen = sorted({f"{a.severity} {a.alert!r} on {a.node}" for a in self._alerts("firing")})
+            raise TargetMissed(f"alert {name!r}", f"did not fire within {timeout:g} s (fired: {seen or 'none'})",
+                               f"fires within {timeout:g} s") from exc
+
+    def expect_no_alert(self, severity: str) -> None:
+        self._require_monitor()
+        fired = [a for a in self._alerts("firing") if a.severity == severity]
+        if fired:
+            first = fired[0]
+            raise TargetMissed(f"{severity} alerts", f"{len(fired)} fired, first {first.alert!r} on {first.node}",
+                               "none")
+
+    def expect_resolved(self, name: str, timeout: float) -> None:
+        monitor = self._require_monitor()
+
+        def clear() -> bool:
+            return not any(rule.lower() == name.lower() for rule, _ in monitor.engine.firing)
+
+        try:
+            wait_until(clear, timeout=timeout, interval=0.1, what=f"alert {name!r} to resolve")
+        except WaitTimeout as exc:
+            raise TargetMissed(f"alert {name!r}", f"still firing after {timeout:g} s", "resolved") from exc
+
+    def require_detection(self, limit_s: float) -> float:
+        self._require_monitor()
+        result = detection(self.history)
+        self.history.note("detection", result.reason)
+        value = result.value_s
+        if value is None or value >= limit_s:
+            got = "nothing detected it" if value is None else f"{value:.3f} s ({result.reason})"
+            raise TargetMissed("detection time", got, f"< {limit_s:g} s")
+        return value
+
+    def _fault_began(self) -> float:
+        faults = [f for f in self.history.of(FaultEvent) if f.phase == "inject"]
+        return (faults[0].began or faults[0].at).t if faults else 0.0
+
     # -- measurement (Then) ------------------------------------------------------------------
 
     def end_window(self) -> None:
@@ -366,6 +436,8 @@ class Drill:
         for probe in (self.write_probe, self.read_probe):
             if probe is not None:
                 probe.stop()
+        if self.monitor is not None:
+            self.monitor.stop()
         if self._cluster is not None:
             self._save_logs()
         if self._runtime is not None:

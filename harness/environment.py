@@ -63,6 +63,12 @@ class ProbeSettings(_Strict):
     max_duration_s: float = Field(default=3600, gt=0)
 
 
+class MonitorSettings(_Strict):
+    enabled: bool = True
+    interval_s: float = Field(default=1.0, gt=0, le=60)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+
+
 class Environment(_Strict):
     name: str
     description: str = ""
@@ -70,6 +76,7 @@ class Environment(_Strict):
     image: str = "default"  # "default" = the image built from environments/images/node
     topology: TopologySpec = TopologySpec()
     probe: ProbeSettings = ProbeSettings()
+    monitor: MonitorSettings = MonitorSettings()
     targets: Targets = Targets()
     source: str = Field("", exclude=True)
 

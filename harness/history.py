@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
     "ActionEvent",
+    "AlertEvent",
+    "Sample",
     "Event",
     "FaultEvent",
     "FinalRead",
@@ -98,6 +100,26 @@ class FinalRead(_Event):
     present: list[tuple[int, int]]
 
 
+class Sample(_Event):
+    """One monitor reading of one node (``up`` 0/1 always present; others when known)."""
+
+    kind: Literal["sample"] = "sample"
+    node: str
+    role: Literal["primary", "replica", "down"]
+    metrics: dict[str, float]
+
+
+class AlertEvent(_Event):
+    """An alert rule started firing for a node, or stopped."""
+
+    kind: Literal["alert"] = "alert"
+    alert: str
+    severity: Literal["critical", "warning", "info"]
+    node: str
+    phase: Literal["firing", "resolved"]
+    detail: str = ""
+
+
 class Note(_Event):
     """Anything worth seeing on the timeline that is not one of the above (step started, window end)."""
 
@@ -106,7 +128,9 @@ class Note(_Event):
     detail: str = ""
 
 
-Event = Annotated[ProbeOp | FaultEvent | ActionEvent | FinalRead | Note, Field(discriminator="kind")]
+Event = Annotated[
+    ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | Note, Field(discriminator="kind")
+]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 
 E = TypeVar("E", bound=_Event)

@@ -15,7 +15,8 @@ from harness.checkers.availability import availability
 from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
 from harness.checkers.rto import injected_fault, rto
 from harness.checkers.verdict import Status, combine
-from harness.history import Event, History, ProbeOp
+from harness.checkers.detection import DetectionResult, detection
+from harness.history import AlertEvent, Event, History, ProbeOp
 
 __all__ = ["Measurements", "measure"]
 
@@ -35,6 +36,9 @@ class Measurements(BaseModel):
     fault_at_wall: float | None
     status: Status
     problems: list[str]
+    # From the monitor's alerts, when a monitor ran and a fault was injected (not a verdict).
+    detection_s: float | None = None
+    detected_by: str | None = None
 
 
 class _Checked(Protocol):
@@ -76,6 +80,12 @@ def measure(
     loss = check("RPO", lambda: rpo(events))
     avail = check("availability", lambda: availability(events, probe_interval_s))
     fault = injected_fault(events)
+    detected: DetectionResult | None = None
+    if fault is not None and any(isinstance(e, AlertEvent) for e in events):
+        try:
+            detected = detection(events)
+        except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+            problems.append(f"detection checker crashed: {type(exc).__name__}: {exc}")
 
     return Measurements(
         rto_write_s=rto_w.value_s if rto_w is not None else None,
@@ -91,4 +101,6 @@ def measure(
         fault_at_wall=fault.at.wall if fault is not None else None,
         status=combine(*statuses),
         problems=problems,
+        detection_s=detected.value_s if detected is not None else None,
+        detected_by=detected.reason if detected is not None and detected.value_s is not None else None,
     )

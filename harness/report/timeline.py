@@ -16,7 +16,7 @@ from matplotlib.axes import Axes  # noqa: E402
 
 from harness.checkers.measure import Measurements  # noqa: E402
 from harness.checkers.rpo import rpo  # noqa: E402
-from harness.history import ActionEvent, Event, FaultEvent, Note, ProbeOp  # noqa: E402
+from harness.history import ActionEvent, AlertEvent, Event, FaultEvent, Note, ProbeOp  # noqa: E402
 
 __all__ = ["timeline_chart"]
 
@@ -84,6 +84,12 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
                 a.axvline(act.end.t - t0, color="#333333", lw=0.8, ls="--")
             ax2.annotate(act.action, (act.end.t - t0, 0.05), xycoords=("data", "axes fraction"), fontsize=8,
                          rotation=90, va="bottom", ha="right")
+    fired = [e for e in events if isinstance(e, AlertEvent) and e.phase == "firing" and t0 <= e.at.t <= end]
+    for sev, colour in (("critical", "#d00000"), ("warning", "#e85d04"), ("info", "#4361ee")):
+        mine = [a for a in fired if a.severity == sev]
+        if mine:
+            ax2.plot([a.at.t - t0 for a in mine], [0.5] * len(mine), "D", color=colour, ms=5,
+                     label=f"{sev} alerts ({len(mine)}): " + ", ".join(sorted({a.alert for a in mine}))[:60])
     _plot_probe(ax, writes, t0, "#2a9d8f", "write")
     _plot_probe(ax, reads, t0, "#457b9d", "read")
     ax.set_yscale("log")
@@ -104,7 +110,8 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     if lost_ops:
         ax2.plot([o.end.t - t0 for o in lost_ops], [1.15] * len(lost_ops), "v", color="black", ms=5,
                  label=f"lost acknowledged writes ({len(lost_seqs)})")
-        ax2.legend(loc="upper right", fontsize=8)
+    if lost_ops or fired:
+        ax2.legend(loc="upper right", fontsize=7)
 
     if measurements is not None and measurements.rto_write_s is not None:
         faults = [e for e in events if isinstance(e, FaultEvent) and e.phase == "inject"]

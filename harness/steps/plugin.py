@@ -33,6 +33,7 @@ pytest_plugins = [
     "harness.steps.pgfaults",
     "harness.steps.recovery",
     "harness.steps.checks",
+    "harness.steps.monitoring",
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()

@@ -47,6 +47,7 @@ EXTRA_TYPES: dict[str, Callable[[str], Any]] = {
     "Number": _typed(_NUMBER, float),
     "Target": _typed(_TARGET, str),
     "Mode": _typed(r"async|asynchronous|sync|synchronous", _mode),
+    "Severity": _typed(r"critical|warning|info", str),
 }
 
 #: Every phrasing registered, for "did you mean" on an unknown step.

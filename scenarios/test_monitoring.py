@@ -1,0 +1,5 @@
+"""Binds the monitoring features."""
+
+from pytest_bdd import scenarios
+
+scenarios("monitoring")
