@@ -61,6 +61,7 @@ class ScenarioResult:
         self.violations: list[Violation] = []
         self.asserted: set[str] = set()
         self.topology = ""
+        self.tags: list[str] = []
 
     def to_json(self) -> dict[str, Any]:
         m = self.measurements.model_dump() if self.measurements else {}
@@ -69,6 +70,7 @@ class ScenarioResult:
             "scenario": self.scenario,
             "status": self.status,
             "message": self.message,
+            "tags": self.tags,
             "topology": self.topology,
             "measurements": m,
             "targets": self.targets.model_dump() if self.targets else {},
@@ -348,8 +350,9 @@ class Drill:
             return
         self._settle()
         self._window_open = False
-        self._stop_probes()
+        # The window ends before the probes are told to stop, so stopping is not an outage.
         self.history.note("window_end")
+        self._stop_probes()
         self.final_read()
 
     def _settle(self) -> None:

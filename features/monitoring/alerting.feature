@@ -1,4 +1,4 @@
-@failover
+@failover @alerting
 Feature: Alerting notices the failures a drill injects
   The monitor samples every node once a second and runs the default alert rules
   (environments/alerts/default.yaml). A dead primary must raise a critical alert quickly,

@@ -64,12 +64,17 @@ def availability(
 
     total = max(1, math.floor(window_s / interval_s + _EPS))
     up: set[int] = set()
+    # An interval is up when an acknowledged write started or was acknowledged in it: a
+    # write sent a hair before an interval boundary and answered after it is service in both,
+    # and scheduling jitter of the probe must not read as an outage.
     for op in writes:
-        if op.outcome != "ok" or op.at.t < w0 or op.at.t > w1:
+        if op.outcome != "ok" or op.at.t > w1 or op.end.t < w0:
             continue
-        k = math.floor((op.at.t - w0) / interval_s + _EPS)
-        if k < total:
-            up.add(k)
+        for t in (op.at.t, op.end.t):
+            if w0 <= t <= w1:
+                k = math.floor((t - w0) / interval_s + _EPS)
+                if k < total:
+                    up.add(k)
     return AvailabilityResult(
         value=len(up) / total,
         intervals_total=total,
@@ -77,5 +82,5 @@ def availability(
         interval_s=interval_s,
         window_s=window_s,
         status="valid",
-        reason=f"{len(up)} of {total} intervals of {interval_s:g} s had an acknowledged write",
+        reason=f"{len(up)} of {total} intervals of {interval_s:g} s had an acknowledged write in them",
     )

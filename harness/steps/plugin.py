@@ -69,6 +69,12 @@ class HarnessRun:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(path)
+        try:
+            from harness.report.summary import write_summaries
+
+            write_summaries(self.directory, data)
+        except Exception:  # noqa: BLE001 - summary.json is the record; the views are extras
+            pass
         return path
 
 
@@ -108,6 +114,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
     run: HarnessRun = request.config.stash[_RUN_KEY]
     name = f"{len(run.results) + 1:02d}-{slug(scenario.name)}"
     res = ScenarioResult(feature.name, scenario.name, run.directory / "scenarios" / name)
+    res.tags = sorted(set(getattr(feature, "tags", set())) | set(getattr(scenario, "tags", set())))
     request.node.stash[RESULT] = res
     run.results.append(res)
 

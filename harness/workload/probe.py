@@ -103,8 +103,12 @@ class Probe:
                     log.warning("%s probe reached its time bound (%s s)", self.kind, self.max_duration_s)
                     break
                 await self._attempt()
-                # Fixed schedule: the next tick after now; ticks missed by a slow attempt are skipped.
-                k = max(k + 1, int((time.monotonic() - t0) / self.interval_s) + 1)
+                # Fixed rate: the next tick, at once if it is already due; only ticks wholly
+                # missed (an attempt that hung) are skipped.
+                k += 1
+                behind = int((time.monotonic() - t0) / self.interval_s)
+                if behind > k:
+                    k = behind
                 delay = t0 + k * self.interval_s - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)

@@ -1,0 +1,131 @@
+"""A run at a glance: every scenario's numbers against its targets, and a maturity scorecard.
+
+Written beside ``summary.json`` as ``summary.md`` and ``summary.html``. The scorecard scores
+the environment against the maturity levels of DESIGN.md from which drills ran and passed,
+found by their tags (``@failover``, ``@alerting``, ``@backup``, ``@pitr``, ``@dr``,
+``@multi_region``): a criterion is "met" when a drill for it passed, "missed" when one
+failed, and "not tested" when none ran, which is not the same as met.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["Criterion", "scorecard", "write_summaries"]
+
+Verdict = Literal["met", "missed", "not tested"]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    level: int
+    name: str
+    tags: tuple[str, ...]
+    verdict: Verdict
+    evidence: str
+
+
+_CRITERIA: list[tuple[int, str, tuple[str, ...]]] = [
+    (1, "automated daily backups", ("backup",)),
+    (1, "basic monitoring", ("alerting", "monitoring")),
+    (1, "manual failover works", ("failover",)),
+    (2, "point-in-time recovery", ("pitr",)),
+    (2, "automated failover", ("patroni", "automatic_failover")),
+    (2, "comprehensive alerting", ("alerting",)),
+    (2, "regular DR tests", ("dr",)),
+    (3, "multi-region", ("multi_region", "dr")),
+    (3, "near-zero RTO (write RTO < 5 s in every failover drill)", ("failover",)),
+]
+
+
+def _num(v: Any, unit: str = "", pct: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    if pct:
+        return f"{v * 100:.2f} %"
+    return f"{v:.3f}{unit}" if isinstance(v, float) else f"{v}{unit}"
+
+
+def scorecard(scenarios: Sequence[Mapping[str, Any]]) -> tuple[int, list[Criterion]]:
+    """The highest level whose criteria (and all lower levels') are all met, and each criterion."""
+    out: list[Criterion] = []
+    for level, name, tags in _CRITERIA:
+        runs = [s for s in scenarios if set(s.get("tags", [])) & set(tags)]
+        if not runs:
+            out.append(Criterion(level, name, tags, "not tested", "no drill tagged " + "/".join(f"@{t}" for t in tags)))
+            continue
+        if name.startswith("near-zero RTO"):
+            rtos = [s.get("measurements", {}).get("rto_write_s") for s in runs]
+            ok = all(r is not None and r < 5 for r in rtos) and all(s["status"] == "passed" for s in runs)
+            worst = max((r for r in rtos if r is not None), default=None)
+            out.append(Criterion(level, name, tags, "met" if ok else "missed",
+                                 f"worst write RTO {_num(worst, ' s')} over {len(runs)} drills"))
+            continue
+        passed = [s for s in runs if s["status"] == "passed" and not s.get("violations")]
+        verdict: Verdict = "met" if len(passed) == len(runs) else "missed"
+        out.append(Criterion(level, name, tags, verdict, f"{len(passed)}/{len(runs)} drills passed"))
+    achieved = 0
+    for level in (1, 2, 3):
+        if all(c.verdict == "met" for c in out if c.level <= level):
+            achieved = level
+    return achieved, out
+
+
+def _rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for s in scenarios:
+        m, t = s.get("measurements") or {}, s.get("targets") or {}
+        lost_t = t.get("max_lost_writes")
+        rows.append([
+            s["scenario"], s["status"],
+            f"{_num(m.get('rto_write_s'), ' s')} (< {t.get('max_rto_write_s', 'n/a')} s)",
+            f"{_num(m.get('rpo_lost_writes'))}" + ("" if lost_t is None else f" (≤ {lost_t})"),
+            f"{_num(m.get('rpo_window_s'), ' s')} (< {t.get('max_rpo_s', 'n/a')} s)",
+            _num(m.get("detection_s"), " s"),
+            f"{_num(m.get('availability'), pct=True)} (≥ {(t.get('min_availability') or 0) * 100:g} %)",
+            "; ".join(v["message"] for v in s.get("violations") or []) or "none",
+        ])
+    return rows
+
+
+_HEAD = ["scenario", "status", "write RTO", "lost writes", "RPO window", "detection (MTTD)", "availability",
+         "targets missed"]
+
+
+def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]:
+    scenarios = data.get("scenarios", [])
+    level, crits = scorecard(scenarios)
+    rows = _rows(scenarios)
+    md = [f"# Run {data.get('run_id')} ({data.get('runtime')}, started {data.get('started')})", "",
+          "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
+    md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    md += ["", f"## Operational maturity: level {level} of 3", "", "| level | criterion | verdict | evidence |",
+           "|---|---|---|---|"]
+    md += [f"| {c.level} | {c.name} | {c.verdict} | {c.evidence} |" for c in crits]
+    md_path = run_dir / "summary.md"
+    md_path.write_text("\n".join(md) + "\n")
+
+    colour = {"passed": "#2a9d8f", "failed": "#d00000", "error": "#9d4edd", "aborted": "#e85d04",
+              "met": "#2a9d8f", "missed": "#d00000", "not tested": "#888888"}
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in _HEAD)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td style="color:{colour[c]}">{html.escape(c)}</td>' if i == 1 and c in colour
+            else f"<td>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows)
+    score = "".join(f'<tr><td>{c.level}</td><td>{html.escape(c.name)}</td>'
+                    f'<td style="color:{colour[c.verdict]}">{c.verdict}</td><td>{html.escape(c.evidence)}</td></tr>'
+                    for c in crits)
+    page = f"""<!doctype html><meta charset="utf-8"><title>Run {html.escape(str(data.get('run_id')))}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:2em}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}}th{{background:#f3f3f3}}</style>
+<h1>Run {html.escape(str(data.get('run_id')))}</h1><p>{html.escape(str(data.get('runtime')))}, started
+{html.escape(str(data.get('started')))}</p><table><tr>{cells}</tr>{body}</table>
+<h2>Operational maturity: level {level} of 3</h2>
+<table><tr><th>level</th><th>criterion</th><th>verdict</th><th>evidence</th></tr>{score}</table>"""
+    html_path = run_dir / "summary.html"
+    html_path.write_text(page)
+    return md_path, html_path
