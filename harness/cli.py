@@ -112,6 +112,70 @@ def run(
     raise typer.Exit(int(code))
 
 
+@app.command()
+def drill(
+    target: Annotated[str, typer.Argument(help="FEATURE[:SCENARIO] (scenario name or part of it)")],
+    keep: Annotated[bool, typer.Option(help="leave the topology running afterwards (until `harness clean`)")] = False,
+    environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
+) -> None:
+    """Run one scenario live: topology, current step, faults, probes, alerts and running numbers.
+
+    Ctrl-C heals every fault, stops the load, tears down (unless --keep) and still writes the
+    journal, the summary and the report of what happened so far.
+    """
+    import re
+    import signal
+    import subprocess
+
+    from rich.live import Live
+
+    from harness.gameday import LiveState, render
+
+    path_s, _, scenario = target.partition(":")
+    path = Path(path_s)
+    if not path.exists():
+        _fail(HarnessError(f"no such feature file or folder: {path}"))
+    run_id = labels.new_run_id()
+    run_dir = REPORTS / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(path)]
+    if scenario:
+        cmd += ["-k", re.sub(r"[^a-z0-9]+", "_", scenario.lower()).strip("_")]
+    if environment:
+        cmd += ["--env", environment]
+    env = dict(os.environ, HARNESS_RUN_ID=run_id)
+    if keep:
+        env["HARNESS_KEEP"] = "1"
+    log_path = run_dir / "drill.log"
+    with log_path.open("w") as log_file:
+        # Its own process group: Ctrl-C reaches the drill once, through us, never twice.
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        state = LiveState(run_dir)
+        interrupted = False
+        with Live(render(state), console=console, refresh_per_second=4, transient=False) as live:
+            while proc.poll() is None:
+                try:
+                    time.sleep(0.25)
+                    state.poll()
+                    live.update(render(state))
+                except KeyboardInterrupt:
+                    if not interrupted:
+                        interrupted = True
+                        console.print("[yellow]interrupted: healing faults, stopping load, tearing down...[/]")
+                        proc.send_signal(signal.SIGINT)
+            state.poll()
+            live.update(render(state))
+    tail = log_path.read_text().strip().splitlines()
+    for line in tail[-40:]:
+        if line.startswith(("FAILED", "ERROR", "E ")) or "Error" in line[:40]:
+            err.print(line)
+    _print_summary(run_dir / "summary.json", time.monotonic() - state.started)
+    if keep:
+        console.print("topology kept running: `harness clean` removes it")
+    console.print(f"log: {log_path}")
+    raise typer.Exit(proc.returncode or (130 if interrupted else 0))
+
+
 def _fmt(v: Any, unit: str = "", pct: bool = False) -> str:
     if v is None:
         return "n/a"

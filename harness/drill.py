@@ -9,6 +9,7 @@ everything it made and writes the journal, whatever happened before.
 from __future__ import annotations
 
 import json
+import os
 import logging
 import re
 import time
@@ -344,11 +345,16 @@ class Drill:
 
     # -- measurement (Then) ------------------------------------------------------------------
 
-    def end_window(self) -> None:
-        """End the measured window: stop the probes, read what the primary holds."""
+    def end_window(self, *, settle: bool = True) -> None:
+        """End the measured window: stop the probes, read what the primary holds.
+
+        ``settle=False`` (an interrupted or failed drill) closes at once, without waiting for
+        the probes to show steady service.
+        """
         if not self._window_open:
             return
-        self._settle()
+        if settle:
+            self._settle()
         self._window_open = False
         # The window ends before the probes are told to stop, so stopping is not an outage.
         self.history.note("window_end")
@@ -426,11 +432,12 @@ class Drill:
 
     # -- the end -----------------------------------------------------------------------------
 
-    def close(self) -> list[str]:
+    def close(self, *, settle: bool = True) -> list[str]:
         """Heal, stop, measure if anything ran, remove everything. Returns problems met."""
         problems = self.faults.heal_all()
         try:
             if self._window_open and self._cluster is not None:
+                self.end_window(settle=settle)
                 self.measurements()
         except HarnessError as exc:
             problems.append(f"measuring at close: {exc}")
@@ -443,7 +450,10 @@ class Drill:
             self.monitor.stop()
         if self._cluster is not None:
             self._save_logs()
-        if self._runtime is not None:
+        keep = bool(os.environ.get("HARNESS_KEEP"))
+        if keep:
+            self.history.note("drill.kept", "HARNESS_KEEP: the topology is left running (harness clean removes it)")
+        if self._runtime is not None and not keep:
             try:
                 self._runtime.teardown()
             except Exception as exc:  # noqa: BLE001

@@ -28,6 +28,7 @@ __all__ = [
     "ProbeOp",
     "Stamp",
     "now",
+    "parse_event",
     "seq_ranges",
 ]
 
@@ -132,6 +133,11 @@ Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | Note, Field(discriminator="kind")
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: object) -> Event:
+    """One journal record (already JSON-decoded) back into its event."""
+    return _EVENT.validate_python(data)
 
 E = TypeVar("E", bound=_Event)
 

@@ -79,25 +79,31 @@ class HarnessRun:
 
 
 _RUN: HarnessRun | None = None
+_INTERRUPTED = False  # Ctrl-C or SIGTERM: close drills at once, no waiting for steady probes
 
 
-def _sigterm(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same road as Ctrl-C: fixtures tear down, faults heal, nodes go.
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Ctrl-C and SIGTERM alike: mark the run interrupted (drills then close at once, without
+    # waiting for steady probes), and unwind: fixtures tear down, faults heal, nodes go.
+    global _INTERRUPTED
+    _INTERRUPTED = True
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     global _RUN
-    _RUN = HarnessRun(Path(str(config.rootpath)))
+    # Reports go beside the ini file (the project), not under pytest's rootdir, which
+    # `harness run` widens to reach feature files that live elsewhere.
+    _RUN = HarnessRun(Path(str(config.inipath.parent)) if config.inipath else Path.cwd())
     config.stash[_RUN_KEY] = _RUN
     # Allure results of every run land beside its summary unless the user chose a folder.
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir \
             and not os.environ.get("HARNESS_NO_ALLURE"):
         config.option.allure_report_dir = str(_RUN.directory / "allure-results")
-    if hasattr(signal, "SIGTERM"):
+    for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            signal.signal(signal.SIGTERM, _sigterm)
+            signal.signal(sig, _interrupt)
         except ValueError:  # not the main thread
             pass
 
@@ -140,7 +146,7 @@ def _finish(item: pytest.Item, d: Drill) -> None:
     if d.finished:
         return
     d.finished = True
-    problems = d.close()
+    problems = d.close(settle=not _INTERRUPTED and not d.step_failed)
     if res is not None:
         res.measurements = d._measurements
         res.targets = d.targets
@@ -162,6 +168,13 @@ def _finish(item: pytest.Item, d: Drill) -> None:
     run = _RUN
     if run is not None:
         run.write_summary()
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
+    # Steps on the timeline: the live view shows the current one, the journal keeps them all.
+    d = request.node.stash.get(DRILL, None)
+    if d is not None and not d.finished:
+        d.history.note("step", f"{step.keyword} {step.name}")
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest) -> None:
@@ -272,6 +285,8 @@ def _suggest(message: str) -> str:
 
 
 def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    global _INTERRUPTED
+    _INTERRUPTED = True
     run = _RUN
     if run is None:
         return
