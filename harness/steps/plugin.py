@@ -271,6 +271,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+_EXAMPLES = {"Target": "the primary", "Duration": "10 seconds", "Number": "50", "d": "2", "Mode": "async",
+             "Severity": "critical", "Size": "1 MB", "Rate": "1 mbit/s"}
+
+
+def _example(phrase: str) -> str:
+    """A phrasing with its parameters filled by typical values, to compare with what was written."""
+    import re
+
+    return re.sub(r"\{(\w+)(?::(\w+))?\}", lambda m: _EXAMPLES.get(m.group(2) or "", m.group(1)), phrase)
+
+
 def _suggest(message: str) -> str:
     """Closest known phrasings for an unknown step, from the error text."""
     import re
@@ -278,7 +289,8 @@ def _suggest(message: str) -> str:
     m = re.search(r'Step definition is not found: (?:Given|When|Then|And|But) "(.*?)"', message)
     text = m.group(1) if m else message
     pool = sorted(set(KNOWN_STEPS))
-    close = difflib.get_close_matches(text, pool, n=3, cutoff=0.3)
+    scored = sorted(pool, key=lambda p: -difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio())
+    close = [p for p in scored[:5] if difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio() > 0.4]
     if not close:
         return ""
     return "\n  did you mean:\n" + "\n".join(f"    {c}" for c in close)
