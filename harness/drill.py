@@ -21,6 +21,8 @@ from harness.environment import Environment, default_environment
 from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
 from harness.checkers.detection import detection
+from harness.checkers.steady import SteadyReading, SteadyState, reading
+from harness.gameday.guards import AbortCondition, Guard
 from harness.history import (
     ActionEvent,
     AlertEvent,
@@ -95,6 +97,9 @@ class Drill:
         self._runtime: DockerRuntime | None = None
         self._cluster: StreamingCluster | None = None
         self.monitor: Monitor | None = None
+        self.steady: SteadyState | None = None
+        self.abort_conditions: list[AbortCondition] = []
+        self.guard: Guard | None = None
         self.write_probe: WriteProbe | None = None
         self.read_probe: ReadProbe | None = None
         self._measurements: Measurements | None = None
@@ -169,6 +174,10 @@ class Drill:
             self.monitor = Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
                                    timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s)
             self.monitor.start()
+        if self.guard is None and self.abort_conditions:
+            self.guard = Guard(self.history, self.abort_conditions, interval_s=p.interval_ms / 1000,
+                               max_duration_s=p.max_duration_s)
+            self.guard.start()
         if self.write_probe is None:
             self.write_probe = WriteProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
             self.write_probe.start()
@@ -195,6 +204,7 @@ class Drill:
     def apply(self, fault: Fault, *, takes_down: bool = False) -> Fault:
         """Inject a constructed fault (healed on close if it is not one-shot)."""
         cluster = self.cluster
+        self._before_first_fault()
         if takes_down and fault.target == cluster.primary:
             cluster.old_primary = fault.target
         self.faults.inject(fault)
@@ -205,8 +215,15 @@ class Drill:
     def heal_all(self) -> list[str]:
         return self.faults.heal_all()
 
+    def _before_first_fault(self) -> None:
+        # The hypothesis is checked once, right before the first fault: a drill on a system
+        # that is already unhealthy measures nothing useful.
+        if self.steady is not None and not self.history.of(FaultEvent):
+            self.check_steady_state("before the fault")
+
     def inject(self, fault_name: str, role: str) -> Fault:
         cluster = self.cluster
+        self._before_first_fault()
         target = cluster.resolve(role)
         fault: Fault
         if fault_name == "kill":
@@ -280,6 +297,70 @@ class Drill:
         self.history.add(ActionEvent(at=t0, end=now(), action="expect.streaming", target=",".join(want),
                                      outcome="ok", detail=f"streaming from {c.primary}{skipped}"))
         return want
+
+    # -- steady state and stop conditions (game day) -------------------------------------------
+
+    def declare_steady_state(self, state: SteadyState) -> None:
+        self.steady = state
+        self.history.note("steady_state", state.model_dump_json())
+
+    def add_abort_condition(self, condition: AbortCondition) -> None:
+        self.abort_conditions.append(condition)
+        self.history.note("abort_condition", condition.describe())
+
+    def check_steady_state(self, when: str) -> SteadyReading:
+        """The hypothesis over the last ``window_s`` of writes; raises when it does not hold."""
+        if self.steady is None:
+            raise SetupError("no steady state was declared (Given the steady state is ...)")
+        t = now().t
+        r = reading(self.history.events(), self.steady, start=t - self.steady.window_s, end=t)
+        self.history.note(f"steady_state.{when}", r.reason)
+        if not r.holds:
+            raise TargetMissed(f"steady state {when}", r.reason, "holds")
+        return r
+
+    def expect_steady_again(self, timeout: float) -> SteadyReading:
+        if self.steady is None:
+            raise SetupError("no steady state was declared (Given the steady state is ...)")
+        state = self.steady
+        since = now().t
+
+        def holds() -> SteadyReading | None:
+            t = now().t
+            # Only attempts made since we started waiting count: "again" means after the fault.
+            r = reading(self.history.events(), state, start=max(since, t - state.window_s), end=t)
+            return r if r.holds and r.attempts >= 5 else None
+
+        try:
+            r = wait_until(holds, timeout=timeout, interval=0.2, what="the steady state to hold again")
+        except WaitTimeout as exc:
+            t = now().t
+            last = reading(self.history.events(), state, start=max(since, t - state.window_s), end=t)
+            raise TargetMissed("steady state after recovery", f"{last.reason} after {timeout:g} s",
+                               "holds again") from exc
+        self.history.note("steady_state.again", r.reason)
+        return r
+
+    def require_fault_latency(self, percentile: int, limit_s: float) -> float:
+        """The write latency percentile over attempts made while a fault was active."""
+        faults = self.history.of(FaultEvent)
+        injected = [f for f in faults if f.phase == "inject"]
+        if not injected:
+            raise SetupError("no fault was injected: there is no 'during the fault'")
+        start = (injected[0].began or injected[0].at).t
+        heals = [f for f in faults if f.phase == "heal" and f.at.t >= start]
+        end = heals[-1].at.t if heals and not self.faults.active else now().t
+        ops = [o for o in self.history.of(ProbeOp) if o.probe == "write" and start <= o.at.t <= end]
+        if not ops:
+            raise TargetMissed(f"p{percentile} write latency during the fault", "no write attempts", f"< {limit_s:g} s")
+        # A failed or timed-out write counts with the time it took: the user waited that long.
+        lat = sorted(o.end.t - o.at.t for o in ops)
+        value = lat[min(len(lat) - 1, max(0, int(round(percentile / 100 * len(lat))) - 1))]
+        self.history.note("latency_during_fault", f"p{percentile} {value * 1000:.1f} ms over {len(ops)} writes")
+        if value >= limit_s:
+            raise TargetMissed(f"p{percentile} write latency during the fault", f"{value:.3f} s over {len(ops)} writes",
+                               f"< {limit_s:g} s")
+        return value
 
     # -- alerts (Then) -------------------------------------------------------------------------
 
@@ -434,6 +515,8 @@ class Drill:
 
     def close(self, *, settle: bool = True) -> list[str]:
         """Heal, stop, measure if anything ran, remove everything. Returns problems met."""
+        if self.guard is not None:
+            self.guard.stop()
         problems = self.faults.heal_all()
         try:
             if self._window_open and self._cluster is not None:

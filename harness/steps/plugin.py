@@ -34,6 +34,7 @@ pytest_plugins = [
     "harness.steps.recovery",
     "harness.steps.checks",
     "harness.steps.monitoring",
+    "harness.steps.gameday",
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()
@@ -155,6 +156,10 @@ def _finish(item: pytest.Item, d: Drill) -> None:
         res.topology = d.env.topology.model_dump_json()
         if problems:
             res.message = (res.message + "\n" if res.message else "") + "; ".join(problems)
+        if d.guard is not None and d.guard.reason:
+            res.status, res.message = "aborted", d.guard.reason
+        elif _INTERRUPTED and res.status == "error":
+            res.status, res.message = "aborted", "interrupted (Ctrl-C or SIGTERM)"
     if d.measurements_taken:
         try:
             from harness.report.timeline import timeline_chart
@@ -256,6 +261,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             res.status = "passed"
         elif isinstance(exc, KeyboardInterrupt):
             res.status = "aborted"
+            d = item.stash.get(DRILL, None)
+            if d is not None and d.guard is not None and d.guard.reason:
+                exc = KeyboardInterrupt(d.guard.reason)
         elif isinstance(exc, (TargetMissed, AssertionError)) and not isinstance(exc, HarnessError) or isinstance(exc, TargetMissed):
             res.status = "failed"
         else:

@@ -48,6 +48,7 @@ EXTRA_TYPES: dict[str, Callable[[str], Any]] = {
     "Target": _typed(_TARGET, str),
     "Mode": _typed(r"async|asynchronous|sync|synchronous", _mode),
     "Severity": _typed(r"critical|warning|info", str),
+    "Unit": _typed(r"[kKmMgG]?[bB]", str),
 }
 
 #: Every phrasing registered, for "did you mean" on an unknown step.

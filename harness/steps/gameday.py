@@ -1,0 +1,47 @@
+"""Game-day steps: the steady-state hypothesis, stop conditions, latency during the fault."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, then
+
+from harness.checkers.steady import SteadyState
+from harness.drill import Drill
+from harness.gameday.guards import AbortCondition
+from harness.steps.types import parse
+
+_SIZE = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+@given(parse("the steady state is write success above {success:Number} % and p95 latency under {p95:Duration}"))
+def _(drill: Drill, success: float, p95: float) -> None:
+    drill.declare_steady_state(SteadyState(min_write_success=success / 100, max_p95_ms=p95 * 1000))
+
+
+@given(parse("the steady state is write success above {success:Number} %"))
+def _(drill: Drill, success: float) -> None:
+    drill.declare_steady_state(SteadyState(min_write_success=success / 100))
+
+
+@given(parse("the drill aborts if availability stays below {percent:Number} % for {duration:Duration}"))
+def _(drill: Drill, percent: float, duration: float) -> None:
+    drill.add_abort_condition(AbortCondition("availability", percent / 100, duration))
+
+
+@given(parse("the drill aborts if replication lag exceeds {amount:Number} {unit:Unit}"))
+def _(drill: Drill, amount: float, unit: str) -> None:
+    drill.add_abort_condition(AbortCondition("lag_bytes", amount * _SIZE[unit.lower()], 0))
+
+
+@given(parse("the drill aborts if disk use exceeds {percent:Number} %"))
+def _(drill: Drill, percent: float) -> None:
+    drill.add_abort_condition(AbortCondition("disk_max_pct", percent, 0))
+
+
+@then(parse("the steady state holds again within {timeout:Duration}"))
+def _(drill: Drill, timeout: float) -> None:
+    drill.expect_steady_again(timeout)
+
+
+@then(parse("p{pct:d} write latency during the fault is under {limit:Duration}"))
+def _(drill: Drill, pct: int, limit: float) -> None:
+    drill.require_fault_latency(pct, limit)
