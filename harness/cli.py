@@ -254,12 +254,16 @@ def clean() -> None:
     """Remove every container, network and volume any earlier run left behind (by label)."""
     from harness.runtime.docker import reap
 
+    from harness.net.delay import reap_delayers
+
+    delayers = reap_delayers(everything=True)
     try:
         r = reap(everything=True)
     except HarnessError as exc:
         _fail(exc)
         return
-    console.print(f"removed {r.containers} containers, {r.networks} networks, {r.volumes} volumes")
+    console.print(f"removed {r.containers} containers, {r.networks} networks, {r.volumes} volumes"
+                  + (f", stopped {delayers} packet delayers" if delayers else ""))
 
 
 @images_app.command("build")
