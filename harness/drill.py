@@ -35,6 +35,7 @@ from harness.history import (
 )
 from harness.recovery import failover_to_most_advanced, rejoin_as_replica
 from harness.runtime.docker import DockerRuntime
+from harness.runtime.preflight import check_host_disk
 from harness.topology.pg import sql
 from harness.monitor import Monitor, load_rules
 from harness.topology.streaming import StreamingCluster
@@ -140,6 +141,7 @@ class Drill:
         """The live topology, started on first use."""
         if self._cluster is None or not self._cluster.started:
             if self._runtime is None:
+                check_host_disk([Path("/var/lib/docker"), self.directory])
                 self._runtime = DockerRuntime(self.run_id, self.scope)
             self._cluster = StreamingCluster(self._runtime, self.env, self.history)
             self._cluster.start()

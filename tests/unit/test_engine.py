@@ -464,3 +464,13 @@ def test_seq_ranges() -> None:
     assert seq_ranges([5, 1, 2, 3, 7, 6]) == [(1, 3), (5, 7)]
     assert seq_ranges([4, 4, 4]) == [(4, 4)]
     assert seq_ranges([]) == []
+
+
+def test_preflight_refuses_a_nearly_full_host_disk(tmp_path: Path) -> None:
+    from harness.errors import SetupError
+    from harness.runtime.preflight import check_host_disk
+
+    check_host_disk([tmp_path / "not" / "yet"], min_free_gb=0.0001)  # a missing path: its parent is checked
+    with pytest.raises(SetupError) as err:
+        check_host_disk([tmp_path], min_free_gb=10**9)
+    assert "nearly full" in str(err.value) and str(tmp_path) in str(err.value)
