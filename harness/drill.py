@@ -20,6 +20,7 @@ from harness.checkers import Measurements, Targets, Violation, evaluate, measure
 from harness.environment import Environment, default_environment
 from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
+from harness.faults.toxiproxy import ToxiproxyServer
 from harness.checkers.detection import detection
 from harness.checkers.steady import SteadyReading, SteadyState, reading
 from harness.gameday.guards import AbortCondition, Guard
@@ -98,6 +99,8 @@ class Drill:
         self._runtime: DockerRuntime | None = None
         self._cluster: StreamingCluster | None = None
         self.monitor: Monitor | None = None
+        self.client_routes: dict[str, str] = {}  # node → "address:port" the clients use instead
+        self.toxiproxy: ToxiproxyServer | None = None
         self.steady: SteadyState | None = None
         self.abort_conditions: list[AbortCondition] = []
         self.guard: Guard | None = None
@@ -158,7 +161,8 @@ class Drill:
         if c is None:
             return None
         try:
-            return c.primary, c.address(c.primary)
+            # Clients may reach a node through something in front of it (a Toxiproxy proxy).
+            return c.primary, self.client_routes.get(c.primary) or c.address(c.primary)
         except Exception:  # noqa: BLE001 - a node that is down has no address; the attempt fails
             return None
 
@@ -216,6 +220,16 @@ class Drill:
 
     def heal_all(self) -> list[str]:
         return self.faults.heal_all()
+
+    def route_clients_through_toxiproxy(self) -> ToxiproxyServer:
+        """Start a Toxiproxy server on loopback and send the probes to every node through it."""
+        if self.toxiproxy is None:
+            server = ToxiproxyServer().start()
+            self.toxiproxy = server
+            for name in self.cluster.names:
+                self.client_routes[name] = server.front(name, f"{self.cluster.address(name)}:5432")
+            self.history.note("toxiproxy", f"clients go through Toxiproxy: {self.client_routes}")
+        return self.toxiproxy
 
     def _before_first_fault(self) -> None:
         # The hypothesis is checked once, right before the first fault: a drill on a system
@@ -533,6 +547,8 @@ class Drill:
                 probe.stop()
         if self.monitor is not None:
             self.monitor.stop()
+        if self.toxiproxy is not None:
+            self.toxiproxy.stop()
         if self._cluster is not None:
             self._save_logs()
         keep = bool(os.environ.get("HARNESS_KEEP"))

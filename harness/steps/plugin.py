@@ -35,6 +35,7 @@ pytest_plugins = [
     "harness.steps.checks",
     "harness.steps.monitoring",
     "harness.steps.gameday",
+    "harness.steps.toxics",
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()

@@ -22,8 +22,10 @@ def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:
 
 
 def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:
+    """``host`` is a node address, or ``address:port`` for something in front of it (a proxy)."""
+    addr, _, port = host.partition(":")
     return psycopg.conninfo.make_conninfo(
-        host=host, port=5432, user="postgres", dbname=dbname, connect_timeout=max(1, int(timeout)),
+        host=addr, port=int(port or 5432), user="postgres", dbname=dbname, connect_timeout=max(1, int(timeout)),
         application_name="pgharness",
     )
 
