@@ -178,7 +178,8 @@ class Drill:
             self._window_open = True
         if self.monitor is None and self.env.monitor.enabled:
             self.monitor = Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
-                                   timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s)
+                                   timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s,
+                                   disk_usage=cluster.disk_usage)
             self.monitor.start()
         if self.guard is None and self.abort_conditions:
             self.guard = Guard(self.history, self.abort_conditions, interval_s=p.interval_ms / 1000,

@@ -20,6 +20,7 @@ __all__ = [
     "Environment",
     "ProbeSettings",
     "TopologySpec",
+    "VolumeSettings",
     "default_environment",
     "load_environment",
 ]
@@ -69,6 +70,20 @@ class MonitorSettings(_Strict):
     timeout_s: float = Field(default=1.0, gt=0, le=60)
 
 
+class VolumeSettings(_Strict):
+    """Every node's PGDATA and pg_wal on their own size-limited filesystems (loop-mounted ext4).
+
+    Needed by the disk faults; sizes are small so a fill is quick, but big enough for the
+    probe workload, a pg_basebackup rebuild and pg_rewind. With volumes, ``max_wal_size``
+    defaults to a quarter of ``wal_mb`` (unless ``topology.settings`` sets it) so that normal
+    checkpointing never fills the WAL disk by itself.
+    """
+
+    enabled: bool = True
+    data_mb: int = Field(default=256, ge=96, le=1_048_576)
+    wal_mb: int = Field(default=384, ge=64, le=1_048_576)
+
+
 class Environment(_Strict):
     name: str
     description: str = ""
@@ -76,6 +91,7 @@ class Environment(_Strict):
     image: str = "default"  # "default" = the image built from environments/images/node
     topology: TopologySpec = TopologySpec()
     probe: ProbeSettings = ProbeSettings()
+    volumes: VolumeSettings = VolumeSettings()
     monitor: MonitorSettings = MonitorSettings()
     targets: Targets = Targets()
     source: str = Field("", exclude=True)

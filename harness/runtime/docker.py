@@ -3,6 +3,8 @@
 Everything carries the owner and run labels (see :mod:`harness.labels`); ``reap`` removes
 the resources of runs whose harness process is gone, so a crashed or Ctrl-C'd run is
 cleaned on the next start. The guard refuses to act on a container without our labels.
+A node's loop-mounted data and WAL volumes (:mod:`harness.runtime.volumes`) are found by the
+state files beside them instead of labels, and removed after the containers that use them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ from harness import labels
 from harness.errors import ForeignResource, SetupError
 from harness.runtime.base import ExecResult, ReapReport
 from harness.runtime.docker_client import docker_client
+from harness.runtime.volumes import (
+    CONTAINER_PATHS,
+    Kind,
+    LoopVolume,
+    VolumeSizes,
+    create_node_volumes,
+    reap_volumes,
+    remove_volume,
+    remove_volumes,
+)
 
 __all__ = ["DockerNode", "DockerRuntime", "reap"]
 
@@ -35,13 +47,16 @@ def _guard(container: Container) -> None:
 class DockerNode:
     """A container running the node image (tini as PID 1, PostgreSQL under it)."""
 
-    def __init__(self, container: Container, name: str, network: str) -> None:
+    def __init__(self, container: Container, name: str, network: str,
+                 volumes: Mapping[Kind, LoopVolume] | None = None) -> None:
         _guard(container)
         self._c = container
         self.name = name
         self.hostname = name
         self._network = network
         self._address: str | None = None
+        #: Its loop-mounted data and WAL filesystems (empty when the environment has none).
+        self.volumes: dict[Kind, LoopVolume] = dict(volumes or {})
 
     @property
     def container(self) -> Container:
@@ -128,15 +143,25 @@ class DockerRuntime:
     def container_name(self, name: str) -> str:
         return f"pgh-{self.run_id}-{self.scope}-{name}"
 
-    def create_node(self, name: str, *, image: str, env: Mapping[str, str]) -> DockerNode:
+    def create_node(self, name: str, *, image: str, env: Mapping[str, str],
+                    volumes: VolumeSizes | None = None) -> DockerNode:
+        """Create and boot a node; with ``volumes``, its PGDATA and WAL on their own filesystems."""
         lab = labels.owner_labels(self.run_id, "node") | {labels.NODE: name, labels.SCOPE: self.scope}
+        vols: dict[Kind, LoopVolume] = {}
+        binds: dict[str, dict[str, str]] = {}
+        env = dict(env)
+        if volumes is not None:
+            vols = create_node_volumes(self.run_id, self.scope, name, volumes)
+            binds = {str(v.bind_source): {"bind": v.container_path, "mode": "rw"} for v in vols.values()}
+            env["HARNESS_WAL_DIR"] = CONTAINER_PATHS["wal"]  # tells node-init to fill the volumes
         try:
             c = self.client.containers.create(
                 image,
                 name=self.container_name(name),
                 hostname=name,
                 labels=lab,
-                environment=dict(env),
+                environment=env,
+                volumes=binds,
                 init=True,
                 detach=True,
                 network=self.network_name,
@@ -151,15 +176,31 @@ class DockerRuntime:
                 shm_size="128m",
             )
             c.start()
-        except docker.errors.ImageNotFound as exc:
-            raise SetupError(f"node image {image} is missing: run `harness images build`") from exc
-        node = DockerNode(c, name, self.network_name)
+        except BaseException as exc:
+            # A failed start removes what it made: the container, if any, then its volumes.
+            self._drop_container(name)
+            for v in vols.values():
+                try:
+                    remove_volume(v)
+                except Exception:  # the start's error matters more; the reaper retries
+                    log.exception("could not remove volume %s", v.image)
+            if isinstance(exc, docker.errors.ImageNotFound):
+                raise SetupError(f"node image {image} is missing: run `harness images build`") from exc
+            raise
+        node = DockerNode(c, name, self.network_name, vols)
         self._nodes[name] = node
         return node
 
-    def create_nodes(self, specs: Sequence[tuple[str, str, Mapping[str, str]]]) -> list[DockerNode]:
+    def _drop_container(self, name: str) -> None:
+        try:
+            self.client.containers.get(self.container_name(name)).remove(force=True, v=True)
+        except docker.errors.APIError:  # NotFound included: nothing was made
+            pass
+
+    def create_nodes(self, specs: Sequence[tuple[str, str, Mapping[str, str]]], *,
+                     volumes: VolumeSizes | None = None) -> list[DockerNode]:
         with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
-            return list(pool.map(lambda s: self.create_node(s[0], image=s[1], env=s[2]), specs))
+            return list(pool.map(lambda s: self.create_node(s[0], image=s[1], env=s[2], volumes=volumes), specs))
 
     def nodes(self) -> list[DockerNode]:
         return list(self._nodes.values())
@@ -195,6 +236,8 @@ def remove_run(client: docker.DockerClient, run_id: str, scope: str | None = Non
         want.append(f"{labels.SCOPE}={scope}")
     flt = {"label": want}
     n_c = _remove_containers(client.containers.list(all=True, filters=flt))
+    # After the containers: a volume is unmounted and detached once nothing uses it.
+    n_loop = remove_volumes(run_id, scope)
     n_n = 0
     for net in client.networks.list(filters=flt):
         try:
@@ -209,7 +252,7 @@ def remove_run(client: docker.DockerClient, run_id: str, scope: str | None = Non
             n_v += 1
         except docker.errors.APIError as exc:
             log.warning("could not remove volume %s: %s", vol.name, exc)
-    return ReapReport(n_c, n_n, n_v)
+    return ReapReport(n_c, n_n, n_v + n_loop)
 
 
 def _pid_alive(pid: str | None) -> bool:
@@ -239,6 +282,8 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
         if everything or not _pid_alive(pid):
             r = remove_run(client, run_id)
             total = ReapReport(total.containers + r.containers, total.networks + r.networks, total.volumes + r.volumes)
+    # Loop volumes of dead runs whose containers are already gone (their state files say whose).
+    total = ReapReport(total.containers, total.networks, total.volumes + reap_volumes(everything=everything))
     if total.total:
         log.info("reaped %d leftover resources in %.2f s", total.total, time.monotonic() - t0)
     return total

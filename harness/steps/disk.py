@@ -1,3 +1,150 @@
-"""When steps of disk faults: filling the data and WAL volumes."""
+"""When/Then steps of disk faults: filling the data and WAL volumes, and what the server does.
+
+"Full" means the filesystem has no free block left; a percentage is df's Use% (PostgreSQL's
+own files count). Freeing deletes the ballast and nothing else: a server that PANICked
+stays down until a step restarts it. See :mod:`harness.faults.disk`.
+"""
 
 from __future__ import annotations
+
+from pytest_bdd import then, when
+
+from harness.drill import Drill
+from harness.faults import disk
+from harness.steps.types import parse
+
+# -- filling ------------------------------------------------------------------------------------
+
+
+@when(parse("I fill the WAL disk of {target:Target}"))
+@when(parse("I fill the pg_wal disk of {target:Target}"))
+@when(parse("I fill the WAL volume of {target:Target}"))
+@when(parse("the WAL disk of {target:Target} fills up"))
+def _(drill: Drill, target: str) -> None:
+    disk.fill_disk(drill, target, "wal")
+
+
+@when(parse("I fill the WAL disk of {target:Target} to {percent:Number} %"))
+@when(parse("I fill the WAL disk of {target:Target} to {percent:Number}%"))
+@when(parse("I fill the WAL volume of {target:Target} to {percent:Number} %"))
+def _(drill: Drill, target: str, percent: float) -> None:
+    disk.fill_disk(drill, target, "wal", percent)
+
+
+@when(parse("I fill the data disk of {target:Target}"))
+@when(parse("I fill the data volume of {target:Target}"))
+@when(parse("the data disk of {target:Target} fills up"))
+def _(drill: Drill, target: str) -> None:
+    disk.fill_disk(drill, target, "data")
+
+
+@when(parse("I fill the data disk of {target:Target} to {percent:Number} %"))
+@when(parse("I fill the data disk of {target:Target} to {percent:Number}%"))
+@when(parse("I fill the data volume of {target:Target} to {percent:Number} %"))
+def _(drill: Drill, target: str, percent: float) -> None:
+    disk.fill_disk(drill, target, "data", percent)
+
+
+# -- freeing ------------------------------------------------------------------------------------
+
+
+@when(parse("I free the disk of {target:Target}"))
+@when(parse("I free the disks of {target:Target}"))
+@when(parse("I free disk space on {target:Target}"))
+@when(parse("I delete the ballast on {target:Target}"))
+def _(drill: Drill, target: str) -> None:
+    disk.free_disk(drill, target)
+
+
+@when(parse("I free the WAL disk of {target:Target}"))
+def _(drill: Drill, target: str) -> None:
+    disk.free_disk(drill, target, "wal")
+
+
+@when(parse("I free the data disk of {target:Target}"))
+def _(drill: Drill, target: str) -> None:
+    disk.free_disk(drill, target, "data")
+
+
+# -- what the server does -------------------------------------------------------------------------
+
+
+@then(parse("{target:Target} is down within {timeout:Duration}"))
+@then(parse("{target:Target} goes down within {timeout:Duration}"))
+def _(drill: Drill, target: str, timeout: float) -> None:
+    disk.expect_down(drill, target, timeout)
+
+
+@then(parse("{target:Target} is up"))
+def _(drill: Drill, target: str) -> None:
+    disk.expect_up(drill, target)
+
+
+@then(parse("{target:Target} is up within {timeout:Duration}"))
+def _(drill: Drill, target: str, timeout: float) -> None:
+    disk.expect_up(drill, target, timeout)
+
+
+@then(parse("{target:Target} stays up for {seconds:Duration}"))
+def _(drill: Drill, target: str, seconds: float) -> None:
+    disk.expect_stays_up(drill, target, seconds)
+
+
+@then(parse("{target:Target} does not start"))
+@then(parse("{target:Target} cannot be started"))
+def _(drill: Drill, target: str) -> None:
+    disk.expect_does_not_start(drill, target)
+
+
+@then(parse("writes fail on {target:Target} while it stays up"))
+@then(parse("writes to {target:Target} fail while it stays up"))
+def _(drill: Drill, target: str) -> None:
+    disk.expect_writes_fail(drill, target)
+
+
+@then(parse("writes fail on {target:Target} within {timeout:Duration} while it stays up"))
+def _(drill: Drill, target: str, timeout: float) -> None:
+    disk.expect_writes_fail(drill, target, timeout)
+
+
+@then(parse("writes succeed on {target:Target}"))
+@then(parse("writes to {target:Target} succeed"))
+def _(drill: Drill, target: str) -> None:
+    disk.expect_writes_succeed(drill, target)
+
+
+@then(parse("writes succeed on {target:Target} within {timeout:Duration}"))
+@then(parse("writes resume on {target:Target} within {timeout:Duration}"))
+def _(drill: Drill, target: str, timeout: float) -> None:
+    disk.expect_writes_succeed(drill, target, timeout)
+
+
+@then(parse("the WAL disk of {target:Target} is at least {percent:Number} % full"))
+def _(drill: Drill, target: str, percent: float) -> None:
+    disk.expect_disk_usage(drill, target, "wal", at_least=percent)
+
+
+@then(parse("the data disk of {target:Target} is at least {percent:Number} % full"))
+def _(drill: Drill, target: str, percent: float) -> None:
+    disk.expect_disk_usage(drill, target, "data", at_least=percent)
+
+
+@then(parse("the WAL disk of {target:Target} is at most {percent:Number} % full"))
+def _(drill: Drill, target: str, percent: float) -> None:
+    disk.expect_disk_usage(drill, target, "wal", at_most=percent)
+
+
+@then(parse("the data disk of {target:Target} is at most {percent:Number} % full"))
+def _(drill: Drill, target: str, percent: float) -> None:
+    disk.expect_disk_usage(drill, target, "data", at_most=percent)
+
+
+@then(parse('the PostgreSQL log of {target:Target} contains "{text}"'))
+@then(parse('the PostgreSQL log of {target:Target} says "{text}"'))
+def _(drill: Drill, target: str, text: str) -> None:
+    disk.expect_log_contains(drill, target, text)
+
+
+@then(parse("the availability fell below {percent:Number} %"))
+def _(drill: Drill, percent: float) -> None:
+    disk.expect_availability_below(drill, percent)

@@ -20,6 +20,7 @@ from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
 from harness.images.build import node_image
 from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.runtime.volumes import VolumeSizes, volume_metrics
 from harness.topology.pg import port_open, sql, sql_one
 from harness.wait import wait_until
 
@@ -28,6 +29,17 @@ __all__ = ["PGDATA", "StreamingCluster"]
 log = logging.getLogger(__name__)
 PGDATA = "/var/lib/postgresql/data"
 LOGFILE = "/var/log/postgresql/postgresql.log"
+
+
+# With harness volumes pg_wal is a link to the WAL volume. A rebuild from a base backup (the
+# data directory emptied, then pg_basebackup -X stream) makes pg_wal a plain folder on the data
+# volume: move its files back onto the (emptied) WAL volume and link it again.
+_WAL_BACK_ON_ITS_VOLUME = (
+    f'{{ W="${{HARNESS_WAL_DIR:-}}"; P={PGDATA}/pg_wal; '
+    'if [ -n "$W" ] && [ -d "$P" ] && [ ! -L "$P" ]; then '
+    'find "$W" -mindepth 1 -delete && find "$P" -mindepth 1 -maxdepth 1 -exec mv -t "$W" {} + '
+    '&& rmdir "$P" && ln -s "$W" "$P"; fi; }'
+)
 
 
 def _sync_names(names: Iterable[str], quorum: int) -> str:
@@ -62,7 +74,13 @@ class StreamingCluster:
     def start(self, *, timeout: float = 60) -> None:
         t0 = now()
         image = node_image() if self.env.image == "default" else self.env.image
-        extra = "\\n".join(f"{k} = '{v}'" for k, v in self.spec.settings.items())
+        vol = self.env.volumes
+        sizes = VolumeSizes(vol.data_mb, vol.wal_mb) if vol.enabled else None
+        settings = dict(self.spec.settings)
+        if sizes is not None:
+            # Sized to the WAL disk as a DBA would: the 1 GB default lets a busy run fill it unasked.
+            settings.setdefault("max_wal_size", f"{max(32, sizes.wal_mb // 4)}MB")
+        extra = "\\n".join(f"{k} = '{v}'" for k, v in settings.items())
         specs = []
         for name in self.names:
             role = "primary" if name == self.primary else "replica"
@@ -74,7 +92,7 @@ class StreamingCluster:
                 "HARNESS_EXTRA_CONF": extra,
             }
             specs.append((name, image, env))
-        for node in self.runtime.create_nodes(specs):
+        for node in self.runtime.create_nodes(specs, volumes=sizes):
             self._nodes[node.name] = node
         try:
             self.wait_streaming(timeout=timeout)
@@ -106,6 +124,10 @@ class StreamingCluster:
 
     def address(self, name: str) -> str:
         return self.node(name).address()
+
+    def disk_usage(self, name: str) -> dict[str, float]:
+        """Use % of a node's data and WAL volumes (the monitor's ``disk_*_pct``; {} without volumes)."""
+        return volume_metrics(getattr(self.node(name), "volumes", {}))
 
     def replicas(self) -> list[str]:
         return [n for n in self.names if n != self.primary]
@@ -234,7 +256,8 @@ class StreamingCluster:
         conf = (f"cluster_name = '{name}'\n"
                 f"primary_conninfo = 'host={primary} port=5432 user=postgres application_name={name}'\n")
         script = (f"printf %s \"$0\" > {PGDATA}/conf.d/node.conf && touch {PGDATA}/standby.signal "
-                  f"&& sed -i '/^primary_conninfo\\|^synchronous_standby_names/d' {PGDATA}/postgresql.auto.conf")
+                  f"&& sed -i '/^primary_conninfo\\|^synchronous_standby_names/d' {PGDATA}/postgresql.auto.conf"
+                  f" && {_WAL_BACK_ON_ITS_VOLUME}")
         res = self.node(name).exec(["sh", "-c", script, conf])
         if res.exit_code != 0:
             raise CommandFailed(name, "configure standby", res.exit_code, res.output)
