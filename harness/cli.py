@@ -176,6 +176,119 @@ def drill(
     raise typer.Exit(proc.returncode or (130 if interrupted else 0))
 
 
+def _status_table(session: Any) -> Table:
+    c = session.cluster
+    table = Table(title=f"topology {session.state.run_id} ({c.describe()})")
+    for col in ("node", "container", "address", "PostgreSQL", "notes"):
+        table.add_column(col)
+    for name in c.names:
+        node = c.node(name)
+        running = node.is_running()
+        try:
+            addr = node.address() if running else ""
+        except HarnessError:
+            addr = ""
+        role = {None: "not answering", True: "replica", False: "primary (writable)"}[c.in_recovery(name)]
+        notes = []
+        if name == c.primary:
+            notes.append("the primary")
+        if name in c.down:
+            notes.append("down (harness heal brings it back)")
+        if name in session.state.paused:
+            notes.append("paused")
+        container = "paused" if name in session.state.paused else ("running" if running else "stopped")
+        table.add_row(name, container, addr, role, ", ".join(notes))
+    return table
+
+
+@app.command()
+def up(
+    environment: Annotated[str, typer.Argument(help="environment file or name")] = "streaming",
+    replicas: Annotated[int | None, typer.Option(help="override the number of replicas")] = None,
+    sync: Annotated[bool, typer.Option("--sync", help="synchronous replication")] = False,
+) -> None:
+    """Stand a topology up and leave it running for manual experiments (`harness down` removes it)."""
+    from harness.gameday.session import Session
+
+    try:
+        session = Session.up(environment, replicas, "sync" if sync else None)
+    except HarnessError as exc:
+        _fail(exc)
+        return
+    console.print(_status_table(session))
+    console.print("connect: psql -h ADDRESS -U postgres   |   harness inject kill the-primary   |   harness down")
+
+
+@app.command()
+def status() -> None:
+    """Show the topology `harness up` left running: nodes, roles, what is down or paused."""
+    from harness.gameday.session import Session
+
+    try:
+        console.print(_status_table(Session.open()))
+    except HarnessError as exc:
+        _fail(exc)
+
+
+@app.command()
+def inject(
+    fault: Annotated[str, typer.Argument(help="kill | kill-postmaster | stop | pause")],
+    target: Annotated[str, typer.Argument(help="the-primary | a-replica | replica-2 | node3 ...")],
+) -> None:
+    """Inject a fault by hand into the running topology (recorded in its journal)."""
+    from harness.gameday.session import Session
+
+    try:
+        session = Session.open()
+        console.print(session.inject(fault, target.replace("-", " ")))
+    except HarnessError as exc:
+        _fail(exc)
+
+
+@app.command()
+def failover() -> None:
+    """Promote the most advanced replica of the running topology and repoint the others."""
+    from harness.gameday.session import Session
+
+    try:
+        console.print(f"new primary: {Session.open().failover()}")
+    except HarnessError as exc:
+        _fail(exc)
+
+
+@app.command()
+def heal() -> None:
+    """Heal the running topology: thaw paused nodes, bring down nodes back (rejoining a deposed primary)."""
+    from harness.gameday.session import Session
+
+    try:
+        for line in Session.open().heal() or ["nothing to heal"]:
+            console.print(line)
+    except HarnessError as exc:
+        _fail(exc)
+
+
+@app.command()
+def down() -> None:
+    """Remove the topology `harness up` started."""
+    from harness.gameday.session import Session
+
+    from harness.gameday.session import SessionState, state_file
+
+    try:
+        session = Session.open()
+    except HarnessError as exc:
+        if not state_file().exists():
+            _fail(exc)
+        # The containers are gone already (harness clean, a reboot): forget the session.
+        labels.unkeep(SessionState.load().run_id)
+        state_file().unlink(missing_ok=True)
+        console.print(f"the topology was already gone ({exc}); session forgotten")
+        return
+    session.down()
+    console.print(f"removed {session.state.run_id}; journal: {session.directory / 'journal.jsonl'}")
+
+
 def _fmt(v: Any, unit: str = "", pct: bool = False) -> str:
     if v is None:
         return "n/a"
@@ -256,7 +369,10 @@ def clean() -> None:
 
     from harness.net.delay import reap_delayers
 
+    from harness.gameday.session import state_file
+
     delayers = reap_delayers(everything=True)
+    state_file().unlink(missing_ok=True)  # a `harness up` session goes with everything else
     try:
         r = reap(everything=True)
     except HarnessError as exc:

@@ -554,6 +554,9 @@ class Drill:
             self._save_logs()
         keep = bool(os.environ.get("HARNESS_KEEP"))
         if keep:
+            from harness.labels import keep as keep_run
+
+            keep_run(self.run_id, "harness drill --keep")
             self.history.note("drill.kept", "HARNESS_KEEP: the topology is left running (harness clean removes it)")
         if self._runtime is not None and not keep:
             try:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import secrets
+from pathlib import Path
 
-__all__ = ["NODE", "OWNER", "PREFIX", "ROLE", "RUN", "new_run_id", "owner_labels"]
+__all__ = [
+    "keep",
+    "unkeep",
+    "is_kept",
+    "kept_runs","NODE", "OWNER", "PREFIX", "ROLE", "RUN", "new_run_id", "owner_labels"]
 
 PREFIX = "io.pgharness"
 OWNER = f"{PREFIX}.owner"  # always "pgharness": the guard refuses anything without it
@@ -15,6 +20,33 @@ NODE = f"{PREFIX}.node"  # the node's name within its topology
 ROLE = f"{PREFIX}.kind"  # node | network | volume
 SCOPE = f"{PREFIX}.scope"  # one topology within a run (a scenario)
 PID = f"{PREFIX}.pid"  # the harness process that made it (to tell live runs from dead ones)
+
+
+KEPT_DIR_DEFAULT = "/var/lib/pgharness/kept"
+
+
+def _kept_dir() -> Path:
+    return Path(os.environ.get("HARNESS_KEPT_DIR", KEPT_DIR_DEFAULT))
+
+
+def keep(run_id: str, why: str) -> None:
+    """Mark a run as kept on purpose (`harness up`, `--keep`): the reaper leaves it alone."""
+    d = _kept_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    (d / run_id).write_text(why + "\n")
+
+
+def unkeep(run_id: str) -> None:
+    (_kept_dir() / run_id).unlink(missing_ok=True)
+
+
+def is_kept(run_id: str) -> bool:
+    return bool(run_id) and (_kept_dir() / run_id).exists()
+
+
+def kept_runs() -> list[str]:
+    d = _kept_dir()
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
 
 
 def new_run_id() -> str:

@@ -140,6 +140,25 @@ class DockerRuntime:
         )
         self._nodes: dict[str, DockerNode] = {}
 
+    @classmethod
+    def attach(cls, run_id: str, scope: str) -> DockerRuntime:
+        """The runtime of a topology made by an earlier process (`harness up`), found by label."""
+        self = cls.__new__(cls)
+        self.run_id, self.scope = run_id, scope
+        self.client = docker_client()
+        self.network_name = f"pgh-{run_id}-{scope}"
+        self._labels = labels.owner_labels(run_id, "network") | {labels.SCOPE: scope}
+        try:
+            self._network = self.client.networks.get(self.network_name)
+        except docker.errors.NotFound:
+            raise SetupError(f"no topology {run_id}/{scope} is running (its network is gone)") from None
+        self._nodes = {}
+        flt = {"label": [f"{labels.OWNER}=pgharness", f"{labels.RUN}={run_id}", f"{labels.SCOPE}={scope}"]}
+        for c in self.client.containers.list(all=True, filters=flt):
+            name = c.labels.get(labels.NODE, "")
+            self._nodes[name] = DockerNode(c, name, self.network_name)
+        return self
+
     def container_name(self, name: str) -> str:
         return f"pgh-{self.run_id}-{self.scope}-{name}"
 
@@ -279,11 +298,14 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
     total = ReapReport(0, 0, 0)
     t0 = time.monotonic()
     for run_id, pid in runs.items():
-        if everything or not _pid_alive(pid):
+        if everything or (not _pid_alive(pid) and not labels.is_kept(run_id)):
             r = remove_run(client, run_id)
             total = ReapReport(total.containers + r.containers, total.networks + r.networks, total.volumes + r.volumes)
     # Loop volumes of dead runs whose containers are already gone (their state files say whose).
     total = ReapReport(total.containers, total.networks, total.volumes + reap_volumes(everything=everything))
+    if everything:
+        for run_id in labels.kept_runs():
+            labels.unkeep(run_id)
     if total.total:
         log.info("reaped %d leftover resources in %.2f s", total.total, time.monotonic() - t0)
     return total

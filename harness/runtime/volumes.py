@@ -413,7 +413,10 @@ def remove_volumes(run_id: str, scope: str | None = None, *, root: Path | None =
 def reap_volumes(*, everything: bool = False, root: Path | None = None,
                  alive: Callable[[int, int | None], bool] = pid_alive) -> int:
     """Remove volumes whose harness process is gone (every volume with ``everything``)."""
-    return _remove_many(v for v in list_volumes(root) if everything or not alive(v.pid, v.pid_start))
+    from harness.labels import is_kept
+
+    return _remove_many(v for v in list_volumes(root)
+                        if everything or (not alive(v.pid, v.pid_start) and not is_kept(v.run_id)))
 
 
 # -- using them ----------------------------------------------------------------------------------

@@ -107,6 +107,16 @@ class StreamingCluster:
         self.history.add(ActionEvent(at=t0, end=now(), action="topology.start", target=",".join(self.names),
                                      outcome="ok", detail=self.describe()))
 
+    def attach(self, primary: str, old_primary: str | None, down: list[str]) -> None:
+        """Take over a topology an earlier process started (roles as that process left them)."""
+        for node in self.runtime.nodes():
+            self._nodes[node.name] = node
+        missing = [n for n in self.names if n not in self._nodes]
+        if missing:
+            raise UnknownTarget(f"the running topology has no {', '.join(missing)}")
+        self.primary, self.old_primary, self.down = primary, old_primary, set(down)
+        self.started = True
+
     def describe(self) -> str:
         rep = f"{self.spec.replication}" + (f" (ANY {self.spec.sync_quorum})" if self.sync else "")
         return f"streaming: primary {self.primary}, replicas {', '.join(self.replicas())}, {rep}"
