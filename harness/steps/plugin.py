@@ -203,7 +203,7 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
     m = d._measurements
     try:
         if m is not None:
-            for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability"):
+            for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability", "detection_s"):
                 v = getattr(m, k)
                 allure.dynamic.parameter(k, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
             allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
