@@ -22,6 +22,7 @@ from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
 from harness.faults.toxiproxy import ToxiproxyServer
 from harness.checkers.detection import detection
+from harness.checkers.load import LoadPhase, load_phases
 from harness.checkers.steady import SteadyReading, SteadyState, reading
 from harness.gameday.guards import AbortCondition, Guard
 from harness.history import (
@@ -42,6 +43,7 @@ from harness.monitor import Monitor, load_rules
 from harness.topology.streaming import StreamingCluster
 from harness.wait import wait_until
 from harness.workload import ReadProbe, WriteProbe
+from harness.workload.load import LoadProcess, create_schema
 
 __all__ = ["Drill", "ScenarioResult"]
 
@@ -67,6 +69,7 @@ class ScenarioResult:
         self.asserted: set[str] = set()
         self.topology = ""
         self.tags: list[str] = []
+        self.load_phases: list[LoadPhase] = []
 
     def to_json(self) -> dict[str, Any]:
         m = self.measurements.model_dump() if self.measurements else {}
@@ -76,6 +79,7 @@ class ScenarioResult:
             "status": self.status,
             "message": self.message,
             "tags": self.tags,
+            "load": [p.model_dump() for p in self.load_phases],
             "topology": self.topology,
             "measurements": m,
             "targets": self.targets.model_dump() if self.targets else {},
@@ -99,6 +103,7 @@ class Drill:
         self._runtime: DockerRuntime | None = None
         self._cluster: StreamingCluster | None = None
         self.monitor: Monitor | None = None
+        self.load: LoadProcess | None = None
         self.client_routes: dict[str, str] = {}  # node → "address:port" the clients use instead
         self.toxiproxy: ToxiproxyServer | None = None
         self.steady: SteadyState | None = None
@@ -195,6 +200,50 @@ class Drill:
         wait_until(lambda: any(o.outcome == "ok" and o.probe == "write" for o in self.history.of(ProbeOp)),
                    timeout=10, what="the first acknowledged probe write")
 
+    def start_load(self, profile: str, users: int, ramp_s: float) -> None:
+        """Background load in its own locust process, ramped up before returning."""
+        if self.load is not None:
+            raise SetupError("a background load is already running in this drill")
+        cluster = self.cluster
+        create_schema(cluster.address(cluster.primary))
+
+        def endpoint() -> str | None:
+            ep = self._primary_endpoint()
+            return ep[1] if ep else None
+
+        self.load = LoadProcess(self.history, self.directory, endpoint, profile=profile, users=users,
+                                ramp_s=ramp_s, max_duration_s=self.env.probe.max_duration_s)
+        self.load.start()
+        t0 = now()
+        self.history.note("load.start", f"{profile}: {users} users over {ramp_s:g} s")
+        time.sleep(ramp_s)
+        if not self.load.users_running():
+            raise SetupError(f"the load process exited: {(self.directory / 'load.log').read_text()[-1500:]}")
+        self.history.add(ActionEvent(at=t0, end=now(), action="load.ramp_up", target=profile, outcome="ok",
+                                     detail=f"{users} users"))
+
+    def require_load_after(self, *, max_error_rate: float | None = None, percentile: int = 99,
+                           max_latency_s: float | None = None) -> LoadPhase:
+        if self.load is None:
+            raise SetupError('no background load is running (Given a "mixed" load of N users ...)')
+        self.end_window()
+        self.load.stop()
+        phases = {p.phase: p for p in load_phases(self.history.events())}
+        after = phases.get("after") or phases.get("before")
+        if after is None or not after.requests:
+            raise TargetMissed("load after recovery", "no requests were made after recovery", "some")
+        if max_error_rate is not None and (after.error_rate or 0) >= max_error_rate:
+            raise TargetMissed("load error rate after recovery", f"{(after.error_rate or 0) * 100:.2f} %",
+                               f"< {max_error_rate * 100:g} %")
+        if max_latency_s is not None:
+            value = {50: after.p50_ms, 95: after.p95_ms, 99: after.p99_ms}.get(percentile)
+            if value is None:
+                raise SetupError(f"p{percentile} is not reported: use p50, p95 or p99")
+            if value / 1000 >= max_latency_s:
+                raise TargetMissed(f"p{percentile} load latency after recovery", f"{value:.1f} ms",
+                                   f"< {max_latency_s * 1000:g} ms")
+        return after
+
     def _stop_probes(self) -> None:
         for probe in (self.write_probe, self.read_probe):
             if probe is not None:
@@ -278,7 +327,11 @@ class Drill:
         return c.old_primary == name
 
     def failover(self) -> str:
-        return failover_to_most_advanced(self.cluster)
+        new = failover_to_most_advanced(self.cluster)
+        if self.load is not None:
+            # Tell the load's clients at once, as the probes learn it: they share one service address.
+            self.load.point_at_primary()
+        return new
 
     def wait(self, seconds: float) -> None:
         self.history.note("wait", f"{seconds:g} s")
@@ -548,6 +601,8 @@ class Drill:
                 probe.stop()
         if self.monitor is not None:
             self.monitor.stop()
+        if self.load is not None:
+            self.load.stop()
         if self.toxiproxy is not None:
             self.toxiproxy.stop()
         if self._cluster is not None:

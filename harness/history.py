@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 __all__ = [
     "ActionEvent",
     "AlertEvent",
+    "LoadSample",
     "Sample",
     "Event",
     "FaultEvent",
@@ -121,6 +122,20 @@ class AlertEvent(_Event):
     detail: str = ""
 
 
+class LoadSample(_Event):
+    """Background-load requests that started within one second (``at`` is that second's start).
+
+    ``requests`` holds, for each, (start offset in the second in s, latency in ms, 1 if it succeeded).
+    """
+
+    kind: Literal["load"] = "load"
+    name: str  # the request kind: read, write
+    count: int
+    failures: int
+    requests: list[tuple[float, float, int]]
+    errors: dict[str, int] = Field(default_factory=dict)
+
+
 class Note(_Event):
     """Anything worth seeing on the timeline that is not one of the above (step started, window end)."""
 
@@ -130,7 +145,8 @@ class Note(_Event):
 
 
 Event = Annotated[
-    ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | Note, Field(discriminator="kind")
+    ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note,
+    Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 

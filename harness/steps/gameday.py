@@ -45,3 +45,18 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("p{pct:d} write latency during the fault is under {limit:Duration}"))
 def _(drill: Drill, pct: int, limit: float) -> None:
     drill.require_fault_latency(pct, limit)
+
+
+@given(parse('a "{profile}" load of {users:d} users ramped up over {ramp:Duration}'))
+def _(drill: Drill, profile: str, users: int, ramp: float) -> None:
+    drill.start_load(profile, users, ramp)
+
+
+@then(parse("the load's error rate after recovery is under {percent:Number} %"))
+def _(drill: Drill, percent: float) -> None:
+    drill.require_load_after(max_error_rate=percent / 100)
+
+
+@then(parse("p{pct:d} load latency after recovery is under {limit:Duration}"))
+def _(drill: Drill, pct: int, limit: float) -> None:
+    drill.require_load_after(percentile=pct, max_latency_s=limit)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from harness import labels
+from harness.checkers.load import load_phases
 from harness.drill import Drill, ScenarioResult, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.steps.types import KNOWN_STEPS
@@ -155,6 +156,10 @@ def _finish(item: pytest.Item, d: Drill) -> None:
         res.asserted = d.asserted
         res.violations = d.violations()
         res.topology = d.env.topology.model_dump_json()
+        try:
+            res.load_phases = load_phases(d.history.events())
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            res.message += f"\n(load phases failed: {exc!r})"
         if problems:
             res.message = (res.message + "\n" if res.message else "") + "; ".join(problems)
         if d.guard is not None and d.guard.reason:
@@ -207,6 +212,14 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
                 v = getattr(m, k)
                 allure.dynamic.parameter(k, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
             allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
+        if res is not None and res.load_phases:
+            rows = "".join(
+                f"<tr><td>{p.phase}</td><td>{p.requests}</td><td>{'n/a' if p.error_rate is None else f'{p.error_rate * 100:.2f} %'}</td>"
+                + "".join(f"<td>{'n/a' if v is None else f'{v:.1f}'}</td>" for v in (p.p50_ms, p.p95_ms, p.p99_ms))
+                + f"<td>{p.seconds:.1f}</td></tr>" for p in res.load_phases)
+            allure.attach("<table border=1 cellpadding=4><tr><th>phase</th><th>requests</th><th>errors</th>"
+                          "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>seconds</th></tr>" + rows + "</table>",
+                          name="background load", attachment_type=allure.attachment_type.HTML)
         png = d.directory / "timeline.png"
         if png.exists():
             allure.attach.file(str(png), name="timeline", attachment_type=allure.attachment_type.PNG)  # type: ignore[no-untyped-call]
