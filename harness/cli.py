@@ -64,6 +64,7 @@ def run(
     k: Annotated[str | None, typer.Option("-k", help="only scenarios matching this pytest expression")] = None,
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
     verbose: Annotated[bool, typer.Option("-v", help="pytest's verbose output")] = False,
+    no_capture: Annotated[bool, typer.Option("-s", help="let steps talk to the terminal (runbook prompts)")] = False,
 ) -> None:
     """Run features and print each scenario's RTO, RPO and availability against its targets."""
     import pytest
@@ -83,6 +84,8 @@ def run(
     run_dir = REPORTS / "runs" / run_id
     args = ["--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml"), "-p", "no:cacheprovider"]
     args += ["-v"] if verbose else ["-q"]
+    if no_capture:
+        args += ["-s"]
     if alluredir:
         args += ["--alluredir", str(alluredir)]
     if k:
@@ -117,6 +120,7 @@ def drill(
     target: Annotated[str, typer.Argument(help="FEATURE[:SCENARIO] (scenario name or part of it)")],
     keep: Annotated[bool, typer.Option(help="leave the topology running afterwards (until `harness clean`)")] = False,
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
+    interactive: Annotated[bool, typer.Option(help="manual runbook steps prompt you and time your answer")] = False,
 ) -> None:
     """Run one scenario live: topology, current step, faults, probes, alerts and running numbers.
 
@@ -146,6 +150,11 @@ def drill(
     env = dict(os.environ, HARNESS_RUN_ID=run_id)
     if keep:
         env["HARNESS_KEEP"] = "1"
+    if interactive:
+        # The terminal belongs to the operator: no live view, the drill's prompts come through.
+        env["HARNESS_INTERACTIVE"] = "1"
+        code = subprocess.call([*cmd, "-s"], env=env)
+        raise typer.Exit(code)
     log_path = run_dir / "drill.log"
     with log_path.open("w") as log_file:
         # Its own process group: Ctrl-C reaches the drill once, through us, never twice.

@@ -104,6 +104,7 @@ class Drill:
         self._cluster: StreamingCluster | None = None
         self.monitor: Monitor | None = None
         self.load: LoadProcess | None = None
+        self.runbook_answers: list[str] = []  # scripted answers to manual runbook steps (CI)
         self.client_routes: dict[str, str] = {}  # node → "address:port" the clients use instead
         self.toxiproxy: ToxiproxyServer | None = None
         self.steady: SteadyState | None = None

@@ -37,6 +37,7 @@ pytest_plugins = [
     "harness.steps.monitoring",
     "harness.steps.gameday",
     "harness.steps.toxics",
+    "harness.steps.runbooks",
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()

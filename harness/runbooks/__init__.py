@@ -1,0 +1,5 @@
+"""Executable runbooks (DESIGN.md's template) as recovery actions."""
+
+from harness.runbooks.model import Runbook, RunbookStep, load_runbook
+
+__all__ = ["Runbook", "RunbookStep", "load_runbook"]

@@ -1,0 +1,64 @@
+"""What an automated runbook step can ask the harness to do, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.drill import Drill
+from harness.errors import SetupError, TargetMissed
+
+__all__ = ["ACTIONS", "run_action"]
+
+
+def _check_connectivity(d: Drill) -> str:
+    writable = d.cluster.writable_nodes()
+    if len(writable) != 1:
+        raise TargetMissed("connectivity check", f"writable nodes: {writable or 'none'}", "exactly one")
+    return f"{writable[0]} accepts writes"
+
+
+def _rejoin_old_primary(d: Drill) -> str:
+    return d.restart("the old primary")
+
+
+def _wait_streaming(d: Drill) -> str:
+    return "streaming: " + ", ".join(d.expect_streaming(60))
+
+
+def _heal_all(d: Drill) -> str:
+    errors = d.heal_all()
+    return "healed" + (f" with errors: {errors}" if errors else "")
+
+
+def _free_disks(d: Drill) -> str:
+    from harness.faults.disk import FillDisk
+
+    healed = [f for f in list(d.faults.active) if isinstance(f, FillDisk)]
+    for f in healed:
+        d.faults.heal(f)
+    return f"freed {len(healed)} volumes"
+
+
+def _restart_down_nodes(d: Drill) -> str:
+    c = d.cluster
+    done = [f"{n}: {d.restart(n)}" for n in sorted(c.down)]
+    return "; ".join(done) or "nothing was down"
+
+
+ACTIONS: dict[str, Callable[[Drill], str]] = {
+    "check connectivity": _check_connectivity,
+    "fail over": lambda d: f"promoted {d.failover()}",
+    "rejoin the old primary": _rejoin_old_primary,
+    "restart down nodes": _restart_down_nodes,
+    "wait for streaming": _wait_streaming,
+    "free the disks": _free_disks,
+    "heal all faults": _heal_all,
+}
+
+
+def run_action(name: str, drill: Drill) -> str:
+    try:
+        fn = ACTIONS[name.strip().lower()]
+    except KeyError:
+        raise SetupError(f"unknown runbook action {name!r}: one of {', '.join(sorted(ACTIONS))}") from None
+    return fn(drill)
