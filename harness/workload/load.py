@@ -17,14 +17,35 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.errors import SetupError
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import EnvironmentFileError, SetupError
 from harness.history import History, LoadSample, Stamp
 from harness.topology.pg import sql
 
-__all__ = ["PROFILES", "LoadProcess", "create_schema"]
+__all__ = ["PROFILES", "LoadProcess", "LoadProfile", "create_schema", "load_profiles"]
 
-PROFILES = ("read-heavy", "write-heavy", "mixed")
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+PROFILES_FILE = Path(__file__).resolve().parents[2] / "environments" / "load" / "profiles.yaml"
+
+
+class LoadProfile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    reads: int = Field(ge=0)
+    writes: int = Field(ge=0)
+    user_rate: float = Field(default=5, gt=0, le=1000)
+
+
+def load_profiles(path: Path = PROFILES_FILE) -> dict[str, LoadProfile]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return {str(k): LoadProfile.model_validate(v) for k, v in (data or {}).get("profiles", {}).items()}
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise EnvironmentFileError(str(path), [str(exc)]) from exc
+
+
+PROFILES = tuple(load_profiles())
 
 
 def create_schema(host: str, accounts: int = 10000) -> None:
@@ -37,13 +58,15 @@ def create_schema(host: str, accounts: int = 10000) -> None:
 
 class LoadProcess:
     def __init__(self, history: History, directory: Path, endpoint: Callable[[], str | None], *, profile: str,
-                 users: int, ramp_s: float, max_duration_s: float, user_rate: float = 5.0,
-                 accounts: int = 10000) -> None:
-        if profile not in PROFILES:
-            raise SetupError(f"unknown load profile {profile!r}: one of {', '.join(PROFILES)}")
+                 users: int, ramp_s: float, max_duration_s: float, accounts: int = 10000) -> None:
+        profiles = load_profiles()
+        if profile not in profiles:
+            raise SetupError(f"unknown load profile {profile!r}: one of {', '.join(profiles)} ({PROFILES_FILE})")
+        self.weights = profiles[profile]
         self.history, self.directory, self.endpoint = history, directory, endpoint
         self.profile, self.users, self.ramp_s = profile, users, ramp_s
-        self.max_duration_s, self.user_rate, self.accounts = max_duration_s, user_rate, accounts
+        self.max_duration_s, self.accounts = max_duration_s, accounts
+        self.user_rate = self.weights.user_rate
         self.endpoint_file = directory / "load-endpoint"
         self.out = directory / "load.jsonl"
         self.log = directory / "load.log"
@@ -61,6 +84,7 @@ class LoadProcess:
         rate = max(0.1, self.users / self.ramp_s) if self.ramp_s > 0 else float(self.users)
         env = dict(os.environ, HARNESS_LOAD_ENDPOINT=str(self.endpoint_file), HARNESS_LOAD_OUT=str(self.out),
                    HARNESS_LOAD_PROFILE=self.profile, HARNESS_LOAD_ACCOUNTS=str(self.accounts),
+                   HARNESS_LOAD_READS=str(self.weights.reads), HARNESS_LOAD_WRITES=str(self.weights.writes),
                    HARNESS_LOAD_USER_RATE=str(self.user_rate))
         cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(self.users),
                "-r", f"{rate:g}", "--run-time", f"{int(self.max_duration_s)}s", "--stop-timeout", "3",

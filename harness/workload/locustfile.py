@@ -78,7 +78,9 @@ def _endpoint() -> str:
 
 class PostgresUser(User):
     wait_time = constant_throughput(RATE)
-    reads, writes = _WEIGHTS.get(PROFILE, (1, 1))
+    # Weights from environments/load/profiles.yaml, passed by the harness.
+    reads = int(os.environ.get("HARNESS_LOAD_READS", _WEIGHTS.get(PROFILE, (1, 1))[0]))
+    writes = int(os.environ.get("HARNESS_LOAD_WRITES", _WEIGHTS.get(PROFILE, (1, 1))[1]))
 
     def on_start(self) -> None:
         self.conn = None

@@ -41,3 +41,15 @@ def test_no_fault_is_one_phase_and_no_load_is_none() -> None:
     assert load_phases([_write(0, 0.1, True, 1)]) == []
     phases = load_phases([_load(0, [(0.1, 1.0, 1)])])
     assert [p.phase for p in phases] == ["before"] and phases[0].requests == 1
+
+
+def test_load_profiles_come_from_yaml_and_unknown_ones_are_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.errors import SetupError
+    from harness.history import History
+    from harness.workload.load import LoadProcess, load_profiles
+
+    profiles = load_profiles()
+    assert {"read-heavy", "write-heavy", "mixed"} <= set(profiles)
+    assert profiles["read-heavy"].reads > profiles["read-heavy"].writes
+    with pytest.raises(SetupError, match="unknown load profile 'oltp': one of"):
+        LoadProcess(History(), tmp_path, lambda: None, profile="oltp", users=1, ramp_s=1, max_duration_s=10)
