@@ -16,7 +16,7 @@ from matplotlib.axes import Axes  # noqa: E402
 
 from harness.checkers.measure import Measurements  # noqa: E402
 from harness.checkers.rpo import rpo  # noqa: E402
-from harness.history import ActionEvent, AlertEvent, Event, FaultEvent, Note, ProbeOp  # noqa: E402
+from harness.history import ActionEvent, AlertEvent, Event, FaultEvent, Note, ProbeOp, Sample  # noqa: E402
 
 __all__ = ["timeline_chart"]
 
@@ -72,15 +72,16 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     writes = [e for e in events if isinstance(e, ProbeOp) and e.probe == "write"]
     reads = [e for e in events if isinstance(e, ProbeOp) and e.probe == "read"]
 
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, height_ratios=[3, 1])
+    samples = [e for e in events if isinstance(e, Sample) and t0 <= e.at.t <= end]
+    fig, (ax, ax2, ax3) = plt.subplots(3, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 1, 1.4])
     for i, (label, s, stop) in enumerate(_fault_windows(events, end)):
-        for a in (ax, ax2):
+        for a in (ax, ax2, ax3):
             a.axvspan(s - t0, stop - t0, color=_FAULT_COLOURS[i % len(_FAULT_COLOURS)], alpha=0.18, lw=0)
         ax.annotate(label, (s - t0, 1.0), xycoords=("data", "axes fraction"), fontsize=8, va="bottom",
                     color=_FAULT_COLOURS[i % len(_FAULT_COLOURS)])
     for act in events:
         if isinstance(act, ActionEvent) and not act.action.startswith(("expect.", "topology.")) and act.end.t <= end:
-            for a in (ax, ax2):
+            for a in (ax, ax2, ax3):
                 a.axvline(act.end.t - t0, color="#333333", lw=0.8, ls="--")
             ax2.annotate(act.action, (act.end.t - t0, 0.05), xycoords=("data", "axes fraction"), fontsize=8,
                          rotation=90, va="bottom", ha="right")
@@ -100,7 +101,26 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
              color="#2a9d8f", lw=1)
     ax2.set_ylim(-0.15, 1.3)
     ax2.set_yticks([0, 1], ["fail", "ok"])
-    ax2.set_xlabel("seconds since the window opened")
+    # Bottom panel: what the monitor saw: replication lag per replica, and disk use per node.
+    nodes = sorted({smp.node for smp in samples})
+    for node in nodes:
+        of_node = [smp for smp in samples if smp.node == node]
+        lag = [(smp.at.t - t0, smp.metrics["lag_bytes"] / 1024) for smp in of_node if "lag_bytes" in smp.metrics]
+        if lag:
+            ax3.plot([x for x, _ in lag], [y for _, y in lag], "-", lw=1, label=f"lag {node} (kB)")
+    ax3.set_ylabel("replication lag (kB)")
+    disk = ax3.twinx()
+    for node in nodes:
+        pts = [(smp.at.t - t0, smp.metrics["disk_max_pct"]) for smp in samples
+               if smp.node == node and "disk_max_pct" in smp.metrics]
+        if pts:
+            disk.plot([x for x, _ in pts], [y for _, y in pts], ":", lw=1.2, label=f"disk {node} (%)")
+    disk.set_ylim(0, 100)
+    disk.set_ylabel("disk use (%)")
+    handles = ax3.get_legend_handles_labels()[0] + disk.get_legend_handles_labels()[0]
+    if handles:
+        ax3.legend(handles=handles, loc="upper left", fontsize=7, ncol=3)
+    ax3.set_xlabel("seconds since the window opened")
     try:
         lost = rpo(events)
         lost_seqs = {s for lo, hi in lost.lost_seqs for s in range(lo, hi + 1)}
