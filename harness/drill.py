@@ -39,6 +39,16 @@ from harness.recovery import failover_to_most_advanced, rejoin_as_replica
 from harness.runtime.docker import DockerRuntime
 from harness.runtime.preflight import check_host_disk
 from harness.topology.pg import sql
+
+
+def psql_ident(name: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_.]*", name):
+        raise SetupError(f"not a setting name: {name!r}")
+    return name
+
+
+def psql_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 from harness.monitor import Monitor, load_rules
 from harness.topology.streaming import StreamingCluster
 from harness.wait import wait_until
@@ -461,6 +471,20 @@ class Drill:
             seen = sorted({f"{a.severity} {a.alert!r} on {a.node}" for a in self._alerts("firing")})
             raise TargetMissed(f"alert {name!r}", f"did not fire within {timeout:g} s (fired: {seen or 'none'})",
                                f"fires within {timeout:g} s") from exc
+
+    def maintenance_window(self, minutes: float) -> None:
+        """An announced maintenance window: an info alert on every node, as an operator would raise."""
+        self._require_monitor()
+        for name in self.cluster.names:
+            self.history.add(AlertEvent(at=now(), alert="maintenance window", severity="info", node=name,
+                                        phase="firing", detail=f"{minutes:g} min announced"))
+
+    def change_setting(self, role: str, name: str, value: str) -> None:
+        target = self.target(role)
+        addr = self.cluster.address(target)
+        sql(addr, f"ALTER SYSTEM SET {psql_ident(name)} = %s" % psql_quote(value))
+        sql(addr, "SELECT pg_reload_conf()")
+        self.history.note("config.change", f"{target}: {name} = {value}")
 
     def expect_no_alert(self, severity: str) -> None:
         self._require_monitor()

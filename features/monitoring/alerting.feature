@@ -24,3 +24,13 @@ Feature: Alerting notices the failures a drill injects
     Then no critical alert fires
     And no acknowledged write is lost
     And the availability is at least 99.9 %
+
+  Scenario: Configuration and schema changes raise info alerts, and a maintenance window is announced
+    Given a PostgreSQL cluster with 1 primary and 1 async replica
+    And the write probe is running every 50 ms
+    When I wait 2 seconds
+    And someone changes the setting "work_mem" to "8MB" on the primary
+    Then an info alert "configuration change" fires within 10 seconds
+    When a maintenance window of 30 minutes is announced
+    Then an info alert "maintenance window" fires within 5 seconds
+    And no critical alert fires

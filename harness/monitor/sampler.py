@@ -28,7 +28,12 @@ SELECT pg_is_in_recovery(),
        (SELECT coalesce(sum(xact_commit), 0) FROM pg_stat_database)::float8,
        (SELECT coalesce(sum(checksum_failures), 0) FROM pg_stat_database)::float8,
        (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')::float8,
-       (SELECT failed_count FROM pg_stat_archiver)::float8
+       (SELECT failed_count FROM pg_stat_archiver)::float8,
+       (SELECT md5(coalesce(string_agg(name || '=' || setting, ',' ORDER BY name), '')) FROM pg_settings
+         WHERE source IN ('configuration file', 'command line')),
+       (SELECT md5(coalesce(string_agg(c.oid::text || ':' || c.relname || ':' || c.relnatts, ',' ORDER BY c.oid), ''))
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'v', 'm'))
 """
 LAG_QUERY = """
 SELECT application_name,
@@ -54,6 +59,7 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_commits: dict[str, tuple[float, float]] = {}
+        self._last_hashes: dict[str, tuple[str, str]] = {}
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -125,7 +131,7 @@ class Monitor:
             query_ms = (time.monotonic() - t) * 1000
         except Exception:  # noqa: BLE001 - not answering is the finding
             return Sample(at=at, node=name, role="down", metrics=metrics | {"up": 0.0})
-        in_recovery, conn_pct, commits, checksum_failures, receiving, archive_failed = row
+        in_recovery, conn_pct, commits, checksum_failures, receiving, archive_failed, conf_hash, schema_hash = row
         metrics |= {
             "up": 1.0, "is_replica": 1.0 if in_recovery else 0.0, "connections_pct": float(conn_pct),
             "checksum_failures": float(checksum_failures), "query_ms": query_ms,
@@ -133,6 +139,12 @@ class Monitor:
         }
         if in_recovery:
             metrics["receiving"] = float(receiving)
+        # Info: the applied configuration or the schema differs from this node's last sample.
+        before = self._last_hashes.get(name)
+        if before is not None:
+            metrics["config_changed"] = float(before[0] != conf_hash)
+            metrics["schema_changed"] = float(before[1] != schema_hash)
+        self._last_hashes[name] = (str(conf_hash), str(schema_hash))
         prev = self._last_commits.get(name)
         if prev is not None and at.t > prev[0]:
             metrics["tps"] = max(0.0, (float(commits) - prev[1]) / (at.t - prev[0]))
