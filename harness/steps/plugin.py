@@ -332,8 +332,36 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
     run.write_summary()
 
 
+def _write_allure_environment(config: pytest.Config, run: HarnessRun) -> None:
+    """environment.properties beside the results: what ran where (Allure shows it on the overview)."""
+    results = getattr(config.option, "allure_report_dir", None)
+    if not results or not Path(results).is_dir():
+        return
+    import platform
+
+    import harness
+
+    props = {"harness": harness.__version__, "run": run.run_id, "runtime": "docker", "python": platform.python_version()}
+    try:
+        from harness.images.build import node_image
+        from harness.runtime.docker_client import docker_client
+
+        props["docker.server"] = str(docker_client().version().get("Version", "?"))
+        props["node.image"] = node_image()
+        props["postgresql"] = "15"
+    except Exception:  # noqa: BLE001 - the environment is a courtesy; never fail a run for it
+        pass
+    topologies = sorted({r.topology for r in run.results if r.topology})
+    for i, t in enumerate(topologies, 1):
+        props[f"topology.{i}"] = t
+    lines = [f"{k}={str(v).replace(chr(10), ' ')}" for k, v in props.items()]
+    (Path(results) / "environment.properties").write_text("\n".join(lines) + "\n")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = _RUN
+    if run is not None and run.results:
+        _write_allure_environment(session.config, run)
     if run is not None and run.results:
         path = run.write_summary()
         if path is not None:
