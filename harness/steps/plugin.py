@@ -13,10 +13,10 @@ import html
 import json
 import os
 import signal
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -208,6 +208,19 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
         return
     m = d._measurements
     try:
+        # The environment of this scenario, as labels on its page (Allure 3 has no global one).
+        t = d.env.topology
+        label = cast(Callable[[str, str], None], allure.dynamic.label)  # allure-commons is untyped
+        label("runtime", "docker")
+        label("environment", d.env.name)
+        label("topology", f"1 primary + {t.replicas} {t.replication} replicas"
+                             + (f" (ANY {t.sync_quorum})" if t.replication == "sync" else ""))
+        try:
+            from harness.images.build import node_image
+
+            label("image", node_image())
+        except Exception:  # noqa: BLE001
+            pass
         if m is not None:
             for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability", "detection_s"):
                 v = getattr(m, k)
