@@ -254,7 +254,7 @@ def remove_run(client: docker.DockerClient, run_id: str, scope: str | None = Non
     if scope is not None:
         want.append(f"{labels.SCOPE}={scope}")
     flt = {"label": want}
-    n_c = _remove_containers(client.containers.list(all=True, filters=flt))
+    n_c = _remove_containers(client.containers.list(all=True, filters=flt, sparse=True))
     # After the containers: a volume is unmounted and detached once nothing uses it.
     n_loop = remove_volumes(run_id, scope)
     n_n = 0
@@ -291,8 +291,11 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
     client = client or docker_client()
     flt = {"label": f"{labels.OWNER}=pgharness"}
     runs: dict[str, str | None] = {}
-    for c in client.containers.list(all=True, filters=flt):
-        runs[c.labels.get(labels.RUN, "")] = c.labels.get(labels.PID)
+    # Sparse listing: no inspect per container, so one removed meanwhile by another harness
+    # process (its own teardown) cannot fail this one.
+    for c in client.containers.list(all=True, filters=flt, sparse=True):
+        lab = c.attrs.get("Labels") or {}
+        runs[lab.get(labels.RUN, "")] = lab.get(labels.PID)
     for n in client.networks.list(filters=flt):
         runs.setdefault(n.attrs.get("Labels", {}).get(labels.RUN, ""), n.attrs.get("Labels", {}).get(labels.PID))
     total = ReapReport(0, 0, 0)
