@@ -73,10 +73,12 @@ class FaultSet:
 
     def heal(self, fault: Fault) -> None:
         with self._lock:
+            began = now()
             detail = fault.heal()
             if fault in self.active:
                 self.active.remove(fault)
-        self.history.add(FaultEvent(at=now(), fault=fault.name, target=fault.target, phase="heal", detail=detail))
+        self.history.add(FaultEvent(at=now(), fault=fault.name, target=fault.target, phase="heal", detail=detail,
+                                    began=began))
 
     def heal_all(self) -> list[str]:
         """Heal every active fault, newest first; errors are collected, never stop the others."""
