@@ -182,7 +182,7 @@ def drill(
     if keep:
         console.print("topology kept running: `harness clean` removes it")
     console.print(f"log: {log_path}")
-    raise typer.Exit(proc.returncode or (130 if interrupted else 0))
+    raise typer.Exit(130 if interrupted else proc.returncode)
 
 
 def _status_table(session: Any) -> Table:
