@@ -39,6 +39,7 @@ Feature: Disk full on the primary
     And all replicas are streaming from the primary within 30 seconds
     And no acknowledged write is lost
     And the write RTO is under 20 seconds
+    And the availability is at least 10 %
 
   @async_replication
   Scenario: The data disk of the primary fills up: writes fail, the server stays up, freeing the disk brings writes back
