@@ -162,7 +162,7 @@ class Drill:
             if self._runtime is None:
                 check_host_disk([Path("/var/lib/docker"), self.directory])
                 self._runtime = DockerRuntime(self.run_id, self.scope)
-            self._cluster = StreamingCluster(self._runtime, self.env, self.history)
+            self._cluster = self._new_topology()  # issue 4: streaming, or Patroni after use_patroni()
             self._cluster.start()
         return self._cluster
 
@@ -621,7 +621,7 @@ class Drill:
             problems.append(f"measuring at close: {exc}")
         except Exception as exc:  # noqa: BLE001 - still remove everything
             problems.append(f"measuring at close: {exc!r}")
-        for probe in (self.write_probe, self.read_probe):
+        for probe in (self.write_probe, self.read_probe, getattr(self, "fanout_probe", None)):  # fanout: issue 4
             if probe is not None:
                 probe.stop()
         if self.monitor is not None:
@@ -659,3 +659,81 @@ class Drill:
                 (logs / f"{name}.log").write_text(self._cluster.node_logs(name, 400))
             except Exception:  # noqa: BLE001
                 pass
+
+    # -- backups (issue 5) --
+
+    def enable_backups(self, settings: dict[str, str]) -> None:
+        """Start the topology with ``settings`` (archiving); a running one is replaced and its
+        runtime removed, so that :meth:`use_runtime` can give one that mounts the repository."""
+        self.configure(settings={**self.env.topology.settings, **settings})
+        if self._runtime is not None:
+            self._runtime.teardown()
+            self._runtime = None
+
+    def use_runtime(self, runtime: DockerRuntime) -> None:
+        """The runtime the topology starts on (before it starts; e.g. harness.backup's)."""
+        if self.topology_started:
+            raise SetupError("the topology is already running on another runtime")
+        self._runtime = runtime
+
+    # -- patroni (issue 4) -------------------------------------------------------------------
+    # Everything the Patroni topology adds to the drill lives in this block; the only change
+    # elsewhere is Drill.cluster calling _new_topology() instead of StreamingCluster(...).
+
+    def use_patroni(self, **settings: Any) -> None:
+        """Make the lazily started topology Patroni + etcd; ``settings`` are PatroniSettings fields."""
+        from dataclasses import replace
+
+        from harness.topology.patroni import PatroniSettings
+
+        if self.topology_started:
+            raise SetupError("the Patroni Givens must come before the topology starts (probes, faults)")
+        current: PatroniSettings | None = getattr(self, "_patroni", None)
+        if current is None:  # the environment's patroni: section first, then the steps' changes
+            current = PatroniSettings(**self.env.patroni.model_dump()) if self.env.patroni else PatroniSettings()
+        self._patroni = replace(current, **settings)
+
+    @property
+    def patroni(self) -> Any:
+        """The running PatroniCluster (starting it); a SetupError for any other topology."""
+        from harness.topology.patroni import PatroniCluster
+
+        cluster: Any = self.cluster
+        if not isinstance(cluster, PatroniCluster):
+            raise SetupError("this step needs a Patroni topology (Given a Patroni cluster with N nodes ...)")
+        return cluster
+
+    def _new_topology(self) -> StreamingCluster:
+        from typing import cast
+
+        from harness.topology.patroni import PatroniCluster
+
+        assert self._runtime is not None
+        if getattr(self, "_patroni", None) is None and self.env.patroni is not None:
+            self.use_patroni()  # an environment file with a patroni: section
+        settings = getattr(self, "_patroni", None)
+        if settings is None:
+            return StreamingCluster(self._runtime, self.env, self.history)
+        # PatroniCluster offers the part of StreamingCluster's interface that the drill, the
+        # probes and the role-based faults use (names, primary, resolve, node, address, ...).
+        return cast(StreamingCluster, PatroniCluster(self._runtime, self.env, self.history, settings))
+
+    def start_fanout(self) -> None:
+        """A write probe to EVERY node at once (split-brain evidence); stopped on close."""
+        from harness.workload.fanout import FanoutWriteProbe
+
+        if getattr(self, "fanout_probe", None) is not None:
+            return
+        cluster = self.cluster
+        p = self.env.probe
+
+        def address(name: str) -> str | None:
+            try:
+                return cluster.address(name)
+            except Exception:  # noqa: BLE001 - a node that is down has no address
+                return None
+
+        self.fanout_probe = FanoutWriteProbe(self.history, list(cluster.names), address,
+                                             interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
+                                             max_duration_s=p.max_duration_s)
+        self.fanout_probe.start()

@@ -84,6 +84,19 @@ class VolumeSettings(_Strict):
     wal_mb: int = Field(default=384, ge=64, le=1_048_576)
 
 
+class PatroniSection(_Strict):
+    """Issue 4: with this section the topology is Patroni + etcd (each field overridable by steps)."""
+
+    nodes: int = Field(default=3, ge=1, le=5)
+    etcd_members: Literal[1, 3, 5] = 1
+    ttl: int = Field(default=10, ge=5)
+    loop_wait: int = Field(default=1, ge=1)
+    retry_timeout: int = Field(default=3, ge=1)
+    synchronous_mode: bool = False
+    maximum_lag_on_failover: int = Field(default=1048576, ge=0)
+    use_pg_rewind: bool = True
+
+
 class Environment(_Strict):
     name: str
     description: str = ""
@@ -94,6 +107,7 @@ class Environment(_Strict):
     volumes: VolumeSettings = VolumeSettings()
     monitor: MonitorSettings = MonitorSettings()
     targets: Targets = Targets()
+    patroni: PatroniSection | None = None  # issue 4: a Patroni + etcd topology instead of streaming
     source: str = Field("", exclude=True)
 
     def with_topology(self, **changes: Any) -> Environment:

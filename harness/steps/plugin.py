@@ -38,6 +38,8 @@ pytest_plugins = [
     "harness.steps.gameday",
     "harness.steps.toxics",
     "harness.steps.runbooks",
+    "harness.steps.backup",
+    "harness.steps.patroni",
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()

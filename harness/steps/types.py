@@ -19,7 +19,8 @@ _UNITS = {
 _DURATION = r"\d+(?:\.\d+)?\s*(?:milliseconds?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|h)"
 _NUMBER = r"\d+(?:\.\d+)?"
 _TARGET = (r"the (?:old |former |previous )?primary|a replica|any replica|replica \d+"
-           r"|the sync(?:hronous)? (?:replica|standby)|node\d+")
+           r"|the sync(?:hronous)? (?:replica|standby)|node\d+"
+           r"|the (?:old |former )?leader|the etcd leader|the DCS leader|etcd\d+")  # issue 4 (Patroni)
 
 
 def parse_duration(text: str) -> float:

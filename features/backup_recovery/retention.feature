@@ -1,0 +1,18 @@
+@backup
+Feature: Retention of backups
+  A retention policy expires old full backups (and what depends on them); what remains must
+  match the policy, and every backup kept must restore, each into its own fresh node.
+
+  Scenario: Keep 2 full backups out of 3, and every kept one restores
+    Given a PostgreSQL cluster with 1 primary and 1 async replicas
+    And WAL archiving to a pgBackRest repository
+    And the write probe is running every 50 ms
+    And a full backup was taken
+    And a full backup was taken
+    And an incremental backup was taken
+    And a full backup was taken
+    When I apply a retention policy of 2 full backups
+    Then the repository holds 2 full backups
+    And every kept backup is restorable
+    And the restore RTO is under 5 minutes
+    And the backup success rate is 100 %

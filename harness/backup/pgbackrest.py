@@ -1,0 +1,114 @@
+"""pgBackRest commands on a node, each recorded in the history with its outcome and timing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import CommandFailed
+from harness.history import ActionEvent, History, now
+from harness.runtime.docker import DockerNode
+from harness.backup.repo import STANZA, pgbackrest_options
+
+__all__ = ["Backup", "BackupType", "backup_info", "expire", "pgbackrest", "stanza_create", "take_backup",
+           "verify_repository"]
+
+BackupType = Literal["full", "diff", "incr"]
+
+
+@dataclass(frozen=True)
+class Backup:
+    label: str
+    type: str
+    size: int  # bytes of the database it holds
+    delta: int  # bytes copied by this backup
+    repo_size: int  # bytes stored in the repository (compressed)
+    repo_delta: int
+    start: int  # Unix seconds, as pgBackRest recorded them
+    stop: int
+    lsn_start: str
+    lsn_stop: str
+
+
+def pgbackrest(node: DockerNode, command: str, *args: str, timeout: float = 300) -> tuple[int, str]:
+    res = node.exec(["pgbackrest", *pgbackrest_options(), *args, command], timeout=timeout)
+    return res.exit_code, res.output
+
+
+def _run(history: History, node: DockerNode, action: str, command: str, *args: str,
+         timeout: float = 300, raise_on_failure: bool = True) -> tuple[int, str]:
+    t0 = now()
+    code, out = pgbackrest(node, command, *args, timeout=timeout)
+    history.add(ActionEvent(at=t0, end=now(), action=action, target=node.name,
+                            outcome="ok" if code == 0 else "failed", detail=out.strip()[-800:]))
+    if code != 0 and raise_on_failure:
+        raise CommandFailed(node.name, f"pgbackrest {command}", code, out)
+    return code, out
+
+
+def stanza_create(history: History, node: DockerNode) -> None:
+    """Create the stanza on the primary and check that archiving reaches the repository."""
+    _run(history, node, "backup.stanza_create", "stanza-create", timeout=60)
+    # check switches WAL and waits for it to be archived: proves archive_command works.
+    _run(history, node, "backup.check", "check", "--archive-timeout=30", timeout=60)
+
+
+def backup_info(node: DockerNode) -> list[Backup]:
+    code, out = pgbackrest(node, "info", "--output=json", timeout=30)
+    if code != 0:
+        raise CommandFailed(node.name, "pgbackrest info", code, out)
+    return parse_info(out)
+
+
+def parse_info(text: str, stanza: str = STANZA) -> list[Backup]:
+    """The backups of a stanza from ``pgbackrest info --output=json`` (oldest first)."""
+    data = json.loads(text)
+    out: list[Backup] = []
+    for st in data:
+        if st.get("name") != stanza:
+            continue
+        for b in st.get("backup", []):
+            info = b.get("info", {})
+            repo = info.get("repository", {})
+            lsn = b.get("lsn", {})
+            out.append(Backup(label=b["label"], type=b["type"], size=int(info.get("size", 0)),
+                              delta=int(info.get("delta", 0)), repo_size=int(repo.get("size", 0)),
+                              repo_delta=int(repo.get("delta", 0)), start=int(b["timestamp"]["start"]),
+                              stop=int(b["timestamp"]["stop"]), lsn_start=str(lsn.get("start", "")),
+                              lsn_stop=str(lsn.get("stop", ""))))
+    return out
+
+
+def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout: float = 600) -> Backup | None:
+    """One backup on ``node`` (the primary), timed; its size goes into the event. None if it failed."""
+    t0 = now()
+    # start-fast: an immediate checkpoint instead of waiting for the next one (minutes by default).
+    code, out = pgbackrest(node, "backup", f"--type={kind}", "--archive-timeout=60", timeout=timeout)
+    end = now()
+    backup: Backup | None = None
+    if code == 0:
+        try:
+            backups = backup_info(node)
+            backup = backups[-1] if backups else None
+        except Exception as exc:  # noqa: BLE001 - the backup succeeded; only its size is unknown
+            out += f"\n(info failed: {exc})"
+    detail = {"type": kind, "exit": code, "output": out.strip()[-600:]}
+    if backup is not None:
+        detail |= {"label": backup.label, "size": backup.size, "delta": backup.delta,
+                   "repo_size": backup.repo_size, "repo_delta": backup.repo_delta}
+    history.add(ActionEvent(at=t0, end=end, action=f"backup.{kind}", target=node.name,
+                            outcome="ok" if code == 0 and backup is not None else "failed",
+                            detail=json.dumps(detail)))
+    return backup
+
+
+def expire(history: History, node: DockerNode, keep_full: int) -> None:
+    """Apply a retention policy now: keep the newest ``keep_full`` full backups (and what depends on them)."""
+    _run(history, node, "backup.expire", "expire", f"--repo1-retention-full={keep_full}", timeout=120)
+
+
+def verify_repository(history: History, node: DockerNode) -> tuple[bool, str]:
+    """``pgbackrest verify``: every backup file and archived WAL checked against its checksum."""
+    code, out = _run(history, node, "backup.verify", "verify", timeout=300, raise_on_failure=False)
+    return code == 0, out

@@ -1,0 +1,180 @@
+"""The pgBackRest repository of one drill: a host directory bind-mounted into every node.
+
+Why a host directory: the repository must outlive the primary (and any node), every node
+(the primary archiving, the fresh restore node) must see the same files, and pgBackRest's
+own remote repository needs SSH or TLS certificates between containers. A bind mount at the
+same path (``REPO_PATH``) gives all of that with plain ``repo1-path``. It lives under
+``/var/lib/pgharness/backups/<run>/<scope>``; a state file beside it records the run and the
+harness pid so :func:`reap_repositories` removes the repositories of runs that died.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from harness import labels
+from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.runtime.volumes import VolumeSizes
+
+__all__ = ["BACKUP_ROOT", "REPO_PATH", "STANZA", "BackupRuntime", "Repository", "archive_settings",
+           "pgbackrest_config", "pgbackrest_options", "reap_repositories"]
+
+log = logging.getLogger(__name__)
+
+BACKUP_ROOT = Path(os.environ.get("HARNESS_BACKUP_ROOT", "/var/lib/pgharness/backups"))
+REPO_PATH = "/var/lib/pgbackrest"  # the same path in every node
+STANZA = "main"
+PGDATA = "/var/lib/postgresql/data"
+
+
+CONFIG = "/etc/pgbackrest/pgbackrest.conf"
+
+
+def pgbackrest_config(stanza: str = STANZA) -> str:
+    """The node's pgbackrest.conf (a file, not flags: options a command does not take are ignored there)."""
+    return (f"[global]\nrepo1-path={REPO_PATH}\nrepo1-retention-full=99\nstart-fast=y\n"
+            "log-level-console=warn\nlog-level-stderr=error\nlog-level-file=off\n"
+            f"[{stanza}]\npg1-path={PGDATA}\n")
+
+
+def pgbackrest_options(stanza: str = STANZA) -> list[str]:
+    return [f"--stanza={stanza}"]
+
+
+def archive_settings(stanza: str = STANZA) -> dict[str, str]:
+    """postgresql.conf lines that archive every WAL segment into the repository from the first start."""
+    cmd = " ".join(["pgbackrest", *pgbackrest_options(stanza), "archive-push", "%p"])
+    # archive_timeout bounds how old the newest archived WAL can be when the primary is lost.
+    return {"archive_mode": "on", "archive_command": cmd, "archive_timeout": "60s"}
+
+
+@dataclass(frozen=True)
+class Repository:
+    run_id: str
+    scope: str
+    host_path: Path
+
+    @classmethod
+    def create(cls, run_id: str, scope: str, root: Path | None = None) -> Repository:
+        base = (root or BACKUP_ROOT) / run_id
+        path = base / scope
+        if path.exists():  # a replaced topology of the same scenario: start from an empty repository
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        # The container's postgres user owns it after the first node chowns it; until then
+        # anyone may write (archive-push retries meanwhile).
+        path.chmod(0o777)
+        repo = cls(run_id, scope, path)
+        repo.state_file.write_text(json.dumps({"run": run_id, "scope": scope, "pid": os.getpid()}) + "\n")
+        return repo
+
+    @property
+    def state_file(self) -> Path:
+        return self.host_path.with_name(self.host_path.name + ".state")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.host_path, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+        try:
+            self.host_path.parent.rmdir()  # the run's folder, once its last scope is gone
+        except OSError:
+            pass
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.host_path.rglob("*") if p.is_file())
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_repositories(*, everything: bool = False, root: Path | None = None) -> int:
+    """Remove repositories whose harness process is gone (all with ``everything``); returns how many."""
+    base = root or BACKUP_ROOT
+    if not base.is_dir():
+        return 0
+    removed = 0
+    for state in sorted(base.glob("*/*.state")):
+        try:
+            data = json.loads(state.read_text())
+        except (OSError, ValueError):
+            data = {}
+        run = str(data.get("run", state.parent.name))
+        if not everything and (_pid_alive(data.get("pid")) or labels.is_kept(run)):
+            continue
+        Repository(run, str(data.get("scope", state.stem)), state.with_suffix("")).remove()
+        removed += 1
+    return removed
+
+
+class _Containers:
+    """The docker containers collection, with the repository bind added to every create."""
+
+    def __init__(self, real: Any, bind: dict[str, dict[str, str]]) -> None:
+        self._real, self._bind = real, bind
+
+    def create(self, *args: Any, **kw: Any) -> Any:
+        vols = dict(kw.get("volumes") or {})
+        vols.update(self._bind)
+        kw["volumes"] = vols
+        return self._real.create(*args, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _Client:
+    def __init__(self, real: docker.DockerClient, bind: dict[str, dict[str, str]]) -> None:
+        self._real, self._bind = real, bind
+
+    @property
+    def containers(self) -> _Containers:
+        return _Containers(self._real.containers, self._bind)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class BackupRuntime(DockerRuntime):
+    """The Docker runtime, with the drill's repository mounted at ``REPO_PATH`` in every node.
+
+    Teardown removes the repository after the containers (nothing writes to it any more).
+    """
+
+    def __init__(self, run_id: str, scope: str, repo: Repository) -> None:
+        super().__init__(run_id, scope)
+        self.repo = repo
+        bind = {str(repo.host_path): {"bind": REPO_PATH, "mode": "rw"}}
+        # Wrapping the client (not copying create_node) keeps one code path for containers.
+        self.client = _Client(self.client, bind)
+
+    def create_node(self, name: str, *, image: str, env: Mapping[str, str],
+                    volumes: VolumeSizes | None = None) -> DockerNode:
+        node = super().create_node(name, image=image, env=env, volumes=volumes)
+        # Until this is written archive-push fails, and PostgreSQL retries it.
+        node.exec(["sh", "-c", f'mkdir -p /etc/pgbackrest && printf %s "$0" > {CONFIG} && chmod 644 {CONFIG} '
+                   f"&& chown postgres:postgres {REPO_PATH}", pgbackrest_config()], user="root", timeout=10)
+        return node
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            self.repo.remove()

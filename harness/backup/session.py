@@ -1,0 +1,148 @@
+"""The backup side of one drill: its repository, backups and restore drills.
+
+Steps reach it with :meth:`BackupSession.of` (one per drill). The repository and the
+archiving settings are in place before the topology first starts, so no restart is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from dataclasses import asdict, replace
+
+from harness.backup.checks import restore_rpo
+from harness.backup.pgbackrest import Backup, BackupType, backup_info, expire, stanza_create, take_backup
+from harness.backup.repo import BackupRuntime, Repository, archive_settings
+from harness.backup.restore import RecoveryTarget, RestoreResult, TargetKind, flush_wal, mark_target, restore_to_new_node
+from harness.checkers.rpo import RpoResult
+from harness.drill import Drill
+from harness.errors import SetupError
+from harness.faults.postgres import recovery_targets
+from harness.history import ActionEvent, Note, now
+from harness.images.build import node_image
+
+__all__ = ["BackupSession"]
+
+_SESSIONS: weakref.WeakKeyDictionary[Drill, BackupSession] = weakref.WeakKeyDictionary()
+
+
+class BackupSession:
+    def __init__(self, drill: Drill) -> None:
+        self.drill = drill
+        self.repo: Repository | None = None
+        self._stanza = False
+        self.backups: list[Backup] = []
+        self.restores: list[RestoreResult] = []
+
+    @classmethod
+    def of(cls, drill: Drill) -> BackupSession:
+        if drill not in _SESSIONS:
+            _SESSIONS[drill] = cls(drill)
+        return _SESSIONS[drill]
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def enable(self) -> Repository:
+        """A repository for this drill and archiving into it from the topology's first start."""
+        d = self.drill
+        # First remove a previous runtime (its teardown removes the repository at this path).
+        d.enable_backups(archive_settings())
+        repo = Repository.create(d.run_id, d.scope)
+        self.repo, self._stanza = repo, False
+        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo))
+        d.history.note("backup.repository", f"pgBackRest repository {repo.host_path} mounted in every node")
+        return repo
+
+    def _primary(self) -> str:
+        if self.repo is None:
+            raise SetupError("no backup repository: say 'Given WAL archiving to a pgBackRest repository' first")
+        cluster = self.drill.cluster
+        if not self._stanza:
+            stanza_create(self.drill.history, cluster.node(cluster.primary))
+            self._stanza = True
+        return cluster.primary
+
+    # -- backups -----------------------------------------------------------------------------
+
+    def backup(self, kind: BackupType, *, must_succeed: bool = True) -> Backup | None:
+        primary = self._primary()
+        b = take_backup(self.drill.history, self.drill.cluster.node(primary), kind)
+        if b is not None:
+            self.backups.append(b)
+        elif must_succeed:
+            last = self.drill.history.of(ActionEvent)[-1]
+            raise SetupError(f"the {kind} backup on {primary} failed: {last.detail}")
+        return b
+
+    def apply_retention(self, keep_full: int) -> list[Backup]:
+        """Expire backups beyond ``keep_full`` full ones; returns what the repository still holds."""
+        node = self.drill.cluster.node(self._primary())
+        expire(self.drill.history, node, keep_full)
+        kept = backup_info(node)
+        self.drill.history.note("backup.retention", f"keep {keep_full} full: {[b.label for b in kept]}")
+        return kept
+
+    def restore_each(self, backups: list[Backup]) -> list[RestoreResult]:
+        """Every given backup restored to its own consistent point in a fresh node."""
+        return [self.restore(RecoveryTarget("immediate", wall_before=b.start - 1.0, wall_after=b.stop + 1.0,
+                                            backup_set=b.label)) for b in backups]
+
+    # -- recovery targets --------------------------------------------------------------------
+
+    def mark(self, kind: TargetKind, name: str = "") -> RecoveryTarget:
+        """A target made on the primary now; the note lets a later step find it by kind."""
+        c = self.drill.cluster
+        target = mark_target(c.address(c.primary), kind, name)
+        self.drill.history.note(f"backup.target.{kind}", json.dumps(asdict(target)))
+        return target
+
+    def marked(self, kind: TargetKind, name: str = "") -> RecoveryTarget:
+        for n in reversed(self.drill.history.of(Note)):
+            if n.name == f"backup.target.{kind}":
+                t = RecoveryTarget(**json.loads(n.detail))
+                if not name or t.value == name:
+                    return t
+        return self.mark(kind, name)
+
+    def before_drop(self) -> RecoveryTarget:
+        """The moment before the last accidental DROP TABLE: its xid, exclusive."""
+        notes = [n for n in self.drill.history.of(Note) if n.name == "recovery_target"]
+        drops = recovery_targets(notes)
+        if not drops:
+            raise SetupError("no table was dropped (When I drop table \"...\" by accident)")
+        drop = drops[-1]
+        return RecoveryTarget("xid", str(drop["xid"]), exclusive=True,
+                              wall_before=float(str(drop["wall_before"])), wall_after=notes[-1].at.wall)
+
+    # -- restore -----------------------------------------------------------------------------
+
+    def restore(self, target: RecoveryTarget, name: str | None = None) -> RestoreResult:
+        d = self.drill
+        if self.repo is None or not self.backups:
+            raise SetupError("nothing to restore: take a backup first (Given a full backup was taken)")
+        name = name or f"restore{len(self.restores) + 1}"
+        t = now()
+        decision = d.history.add(ActionEvent(at=t, end=t, action="restore.decision", target=name, outcome="ok",
+                                             detail=target.describe()))
+        c = d.cluster
+        flushed = False
+        try:
+            flushed = flush_wal(d.history, c.address(c.primary), c.primary)
+        except Exception:  # noqa: BLE001 - no address: the source is gone
+            pass
+        if target.kind == "latest" and not target.backup_set and flushed:
+            # Latest after a WAL switch: every write acknowledged before the decision must survive.
+            target = replace(target, wall_before=decision.at.wall)
+        runtime = c.runtime
+        result = restore_to_new_node(runtime, d.history, name=name, image=node_image() if d.env.image == "default"
+                                     else d.env.image, target=target, table=d.env.probe.table)
+        self.restores.append(result)
+        return result
+
+    def last_restore(self) -> RestoreResult:
+        if not self.restores:
+            raise SetupError("no restore was made (When I restore ... to a new node)")
+        return self.restores[-1]
+
+    def restore_rpo(self) -> RpoResult:
+        return restore_rpo(self.drill.history.events(), self.last_restore().node)

@@ -1,0 +1,197 @@
+"""Backup and restore drill steps (issue 5): pgBackRest backups, restores into a new node, PITR."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, then, when
+
+from harness.backup.checks import backup_stats, restore_stats
+from harness.backup.pgbackrest import BackupType, backup_info, verify_repository
+from harness.backup.restore import RecoveryTarget, TargetKind
+from harness.backup.session import BackupSession
+from harness.drill import Drill
+from harness.errors import SetupError, TargetMissed
+from harness.faults.postgres import DropTable
+from harness.steps.types import parse
+from harness.topology.pg import sql_one
+
+_KINDS: dict[str, BackupType] = {"full": "full", "differential": "diff", "diff": "diff",
+                                 "incremental": "incr", "incr": "incr"}
+_TARGETS: dict[str, TargetKind] = {"time": "time", "timestamp": "time", "transaction id": "xid", "xid": "xid",
+                                   "lsn": "lsn", "wal position": "lsn"}
+
+
+def _kind(text: str) -> BackupType:
+    try:
+        return _KINDS[text.lower()]
+    except KeyError:
+        raise SetupError(f"unknown backup type {text!r}: say full, differential or incremental") from None
+
+
+def _target(text: str) -> TargetKind:
+    try:
+        return _TARGETS[text.lower()]
+    except KeyError:
+        raise SetupError(f"unknown recovery target {text!r}: say time, transaction id or LSN") from None
+
+
+def _restored(drill: Drill, result_ok: bool, problems: list[str]) -> None:
+    if not result_ok:
+        raise TargetMissed("restore verification", "; ".join(problems), "every acknowledged write up to the target")
+
+
+# -- repository and backups --------------------------------------------------------------------
+
+
+@given(parse("WAL archiving to a pgBackRest repository"))
+@given(parse("a pgBackRest repository"))
+def _(drill: Drill) -> None:
+    BackupSession.of(drill).enable()
+
+
+@given(parse("a {kind} backup was taken"))
+@given(parse("an {kind} backup was taken"))
+@when(parse("I take a {kind} backup"))
+@when(parse("I take an {kind} backup"))
+def _(drill: Drill, kind: str) -> None:
+    BackupSession.of(drill).backup(_kind(kind))
+
+
+# -- recovery targets --------------------------------------------------------------------------
+
+
+@when(parse('I drop table "{table}" by accident'))
+def _(drill: Drill, table: str) -> None:
+    drill.apply(DropTable(drill.cluster, drill.cluster.primary, table))
+
+
+@when(parse('I create restore point "{name}"'))
+@given(parse('a restore point "{name}" was created'))
+def _(drill: Drill, name: str) -> None:
+    BackupSession.of(drill).mark("name", name)
+
+
+@when(parse("I note the current {what}"))
+def _(drill: Drill, what: str) -> None:
+    BackupSession.of(drill).mark(_target(what))
+
+
+# -- restores ----------------------------------------------------------------------------------
+
+
+@when(parse("I restore the latest backup to a new node"))
+def _(drill: Drill) -> None:
+    r = BackupSession.of(drill).restore(RecoveryTarget("latest"))
+    _restored(drill, r.ok, r.problems)
+
+
+@when(parse("I restore to the moment before the drop to a new node"))
+def _(drill: Drill) -> None:
+    s = BackupSession.of(drill)
+    r = s.restore(s.before_drop())
+    _restored(drill, r.ok, r.problems)
+
+
+@when(parse('I restore to restore point "{name}" to a new node'))
+def _(drill: Drill, name: str) -> None:
+    s = BackupSession.of(drill)
+    r = s.restore(s.marked("name", name))
+    _restored(drill, r.ok, r.problems)
+
+
+@when(parse("I restore to the noted {what} to a new node"))
+def _(drill: Drill, what: str) -> None:
+    s = BackupSession.of(drill)
+    r = s.restore(s.marked(_target(what)))
+    _restored(drill, r.ok, r.problems)
+
+
+# -- measurements ------------------------------------------------------------------------------
+
+
+@then(parse("the restored node has every acknowledged write up to the recovery target"))
+def _(drill: Drill) -> None:
+    r = BackupSession.of(drill).last_restore()
+    _restored(drill, r.ok, r.problems)
+
+
+@then(parse("the restore RTO is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    node = BackupSession.of(drill).last_restore().node
+    stats = [s for s in restore_stats(drill.history.events()) if s.node == node][-1]
+    drill.history.note("restore.rto", stats.model_dump_json())
+    if stats.rto_s is None or stats.rto_s >= limit:
+        got = "never writable" if stats.rto_s is None else f"{stats.rto_s:.2f} s"
+        raise TargetMissed("restore RTO", f"{got} (fetch {stats.fetch_s}, replay {stats.replay_s})", f"< {limit:g} s")
+
+
+@then(parse("the restore lost at most {count:d} acknowledged writes"))
+def _(drill: Drill, count: int) -> None:
+    r = BackupSession.of(drill).restore_rpo()
+    drill.history.note("restore.rpo", r.reason)
+    if r.lost is None or r.lost > count:
+        raise TargetMissed("lost writes of the restore", r.reason, f"at most {count}")
+
+
+@then(parse("the RPO of the restore is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    r = BackupSession.of(drill).restore_rpo()
+    drill.history.note("restore.rpo", r.reason)
+    if r.window_s is None or r.window_s >= limit:
+        raise TargetMissed("RPO window of the restore", r.reason, f"< {limit:g} s")
+
+
+@then(parse("the backup success rate is {percent:Number} %"))
+@then(parse("the backup success rate is at least {percent:Number} %"))
+def _(drill: Drill, percent: float) -> None:
+    s = backup_stats(drill.history.events())
+    if s.success_rate is None or s.success_rate * 100 < percent:
+        got = "no backups" if s.success_rate is None else f"{s.success_rate * 100:.1f} % of {s.attempts}"
+        raise TargetMissed("backup success rate", got, f">= {percent:g} %")
+
+
+@then(parse("every backup took under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    s = backup_stats(drill.history.events())
+    if not s.durations_s or max(s.durations_s) >= limit:
+        raise TargetMissed("backup duration", f"{[round(d, 2) for d in s.durations_s]} s", f"< {limit:g} s each")
+
+
+@then(parse("backup verification succeeds"))
+def _(drill: Drill) -> None:
+    ok, out = verify_repository(drill.history, drill.cluster.node(drill.cluster.primary))
+    if not ok:
+        raise TargetMissed("pgbackrest verify", out[-800:], "clean")
+
+
+@then(parse('table "{table}" is present on the restored node'))
+@then(parse('table "{table}" is back on the restored node'))
+def _(drill: Drill, table: str) -> None:
+    node = BackupSession.of(drill).last_restore().node
+    address = drill.cluster.runtime.node(node).address()
+    if sql_one(address, "SELECT to_regclass(%s) IS NOT NULL", (table,)) is not True:
+        raise TargetMissed(f"table {table!r} on {node}", "absent", "present")
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+
+@when(parse("I apply a retention policy of {count:d} full backups"))
+@when(parse("the retention policy keeps {count:d} full backups"))
+def _(drill: Drill, count: int) -> None:
+    BackupSession.of(drill).apply_retention(count)
+
+
+@then(parse("the repository holds {count:d} full backups"))
+def _(drill: Drill, count: int) -> None:
+    c = drill.cluster
+    fulls = [b for b in backup_info(c.node(c.primary)) if b.type == "full"]
+    if len(fulls) != count:
+        raise TargetMissed("full backups kept", f"{len(fulls)} ({[b.label for b in fulls]})", f"{count}")
+
+
+@then(parse("every kept backup is restorable"))
+def _(drill: Drill) -> None:
+    c = drill.cluster
+    s = BackupSession.of(drill)
+    for r in s.restore_each(backup_info(c.node(c.primary))):
+        _restored(drill, r.ok, [f"{r.target.describe()}: {p}" for p in r.problems])

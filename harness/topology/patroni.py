@@ -1,0 +1,410 @@
+"""Patroni + etcd (issue 4): N PostgreSQL nodes each managed by Patroni, etcd in its own containers.
+
+The same interface as :class:`~harness.topology.streaming.StreamingCluster` where the drill,
+probes and faults use it, but the roles come from Patroni, not from the harness: ``primary``
+is the leader named by Patroni's REST API (``GET /cluster`` on port 8008), asked of a live
+member at the moment it is needed. Patroni bootstraps with initdb into a fresh PGDATA
+(``/var/lib/postgresql/patroni``); the image's pre-initialised data directory is only for the
+streaming topology. The containers run the node image with ``HARNESS_ROLE=patroni`` (node-init
+then starts nothing) and the harness starts ``etcd``/``patroni`` in them as postgres.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.environment import Environment
+from harness.errors import SetupError, UnknownTarget, WaitTimeout
+from harness.history import ActionEvent, History, now
+from harness.images.build import node_image
+from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.topology.pg import port_open, sql, sql_one
+from harness.wait import wait_until
+
+__all__ = ["PATRONI_DATA", "PatroniCluster", "PatroniSettings"]
+
+log = logging.getLogger(__name__)
+PATRONI_DATA = "/var/lib/postgresql/patroni"
+CONFIG = "/var/lib/postgresql/patroni.yml"
+PATRONI_LOG = "/var/log/postgresql/patroni.log"
+ETCD_LOG = "/var/log/postgresql/etcd.log"
+REST_PORT = 8008
+ETCD_PORT = 2379
+
+
+@dataclass
+class PatroniSettings:
+    """What issue 4 lets the environment and the steps set (Patroni's DCS settings)."""
+
+    nodes: int = 3
+    etcd_members: int = 1
+    ttl: int = 10
+    loop_wait: int = 1
+    retry_timeout: int = 3
+    synchronous_mode: bool = False
+    maximum_lag_on_failover: int = 1048576
+    use_pg_rewind: bool = True
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        # Patroni's own rule: the leader must be able to renew its key (loop_wait + 2 retries) in ttl.
+        if self.loop_wait + 2 * self.retry_timeout > self.ttl:
+            raise SetupError(f"Patroni needs loop_wait + 2*retry_timeout <= ttl "
+                             f"({self.loop_wait} + 2*{self.retry_timeout} > {self.ttl})")
+        if self.etcd_members not in (1, 3, 5):
+            raise SetupError(f"an etcd of {self.etcd_members} members: use 1, 3 or 5")
+        if not 1 <= self.nodes <= 5:
+            raise SetupError(f"a Patroni cluster of {self.nodes} nodes: use 1 to 5 (this machine has 2 cores)")
+
+
+def _yaml(obj: Any) -> str:
+    # JSON is YAML: no yaml dumper quirks (on/off, quoting) in the config Patroni reads.
+    return json.dumps(obj, indent=1)
+
+
+def _http_json(url: str, *, data: bytes | None = None, timeout: float = 0.5) -> Any:
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the run's own containers only
+        return json.loads(resp.read().decode() or "null")
+
+
+class PatroniCluster:
+    """The live Patroni topology: roles read from Patroni's REST API, nodes by name."""
+
+    kind = "patroni"
+    scope = "pgh"
+
+    def __init__(self, runtime: DockerRuntime, env: Environment, history: History,
+                 settings: PatroniSettings | None = None, *, seed: int | None = None) -> None:
+        self.runtime = runtime
+        self.env = env
+        self.history = history
+        self.settings = settings or PatroniSettings()
+        self.settings.check()
+        self.names = [f"node{i + 1}" for i in range(self.settings.nodes)]
+        self.etcd_names = [f"etcd{i + 1}" for i in range(self.settings.etcd_members)]
+        self.old_primary: str | None = None
+        self.down: set[str] = set()
+        self.sync = self.settings.synchronous_mode
+        self._nodes: dict[str, DockerNode] = {}
+        self._rng = random.Random(seed)
+        self._last_leader: str | None = None
+        # The probes ask for the primary every attempt: one REST round per 50 ms at most.
+        self._cache: tuple[float, dict[str, Any] | None] = (0.0, None)
+        self._lock = threading.Lock()
+        self.bootstrap_s: float | None = None
+        self.started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, *, timeout: float = 90) -> None:
+        t0 = now()
+        image = node_image() if self.env.image == "default" else self.env.image
+        specs = [(n, image, {"HARNESS_NODE": n, "HARNESS_ROLE": "patroni"}) for n in self.etcd_names + self.names]
+        # No loop volumes: Patroni's PGDATA lives in the container (the disk faults are streaming-only).
+        for node in self.runtime.create_nodes(specs, volumes=None):
+            self._nodes[node.name] = node
+        for name in self.etcd_names:
+            self._start_etcd(name)
+        wait_until(self._etcd_healthy, timeout=30, interval=0.1, what="etcd to answer",
+                   describe=lambda: "\n".join(self.node_logs(n, 10) for n in self.etcd_names))
+        for name in self.names:
+            self._start_patroni(name)
+        try:
+            self.wait_streaming(timeout=timeout)
+        except WaitTimeout as exc:
+            logs = "\n".join(f"--- {n}:\n{self.node_logs(n, 15)}" for n in self.names)
+            raise WaitTimeout(f"the Patroni topology did not become healthy: {exc}\n{logs}") from exc
+        t1 = now()
+        self.bootstrap_s = t1.t - t0.t
+        table = self.env.probe.table
+        leader = self.address(self.primary)
+        sql(leader, f"CREATE TABLE IF NOT EXISTS {table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        sql(leader, "CREATE TABLE IF NOT EXISTS probe_fanout (id bigserial PRIMARY KEY, node text NOT NULL, "
+                    "seq bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+        self.started = True
+        self.history.add(ActionEvent(at=t0, end=t1, action="topology.start", target=",".join(self.names),
+                                     outcome="ok", detail=f"{self.describe()}; healthy in {self.bootstrap_s:.1f} s"))
+        self.history.note("patroni.bootstrap", f"bootstrap to healthy (all replicas streaming): {self.bootstrap_s:.2f} s")
+
+    def _start_etcd(self, name: str) -> None:
+        peers = ",".join(f"{n}=http://{n}:2380" for n in self.etcd_names)
+        cmd = (f"exec etcd --name {name} --data-dir /var/lib/postgresql/etcd "
+               f"--listen-client-urls http://0.0.0.0:{ETCD_PORT} --advertise-client-urls http://{name}:{ETCD_PORT} "
+               f"--listen-peer-urls http://0.0.0.0:2380 --initial-advertise-peer-urls http://{name}:2380 "
+               f"--initial-cluster {peers} --initial-cluster-state new --initial-cluster-token {self.scope} "
+               f"--enable-v2=true >> {ETCD_LOG} 2>&1")
+        self._detach(name, cmd)
+
+    def _config(self, name: str) -> dict[str, Any]:
+        s = self.settings
+        params = {"wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on", "max_wal_senders": 10,
+                  "max_replication_slots": 10, "wal_keep_size": "128MB", "fsync": "off",
+                  "synchronous_commit": "on", "wal_retrieve_retry_interval": "500ms"} | dict(s.parameters)
+        hba = ["local all all trust", "host all all 0.0.0.0/0 trust", "host replication all 0.0.0.0/0 trust"]
+        return {
+            "scope": self.scope,
+            "name": name,
+            "restapi": {"listen": f"0.0.0.0:{REST_PORT}", "connect_address": f"{name}:{REST_PORT}"},
+            "etcd3": {"hosts": [f"{n}:{ETCD_PORT}" for n in self.etcd_names]},
+            "bootstrap": {
+                "dcs": {"ttl": s.ttl, "loop_wait": s.loop_wait, "retry_timeout": s.retry_timeout,
+                        "maximum_lag_on_failover": s.maximum_lag_on_failover,
+                        "synchronous_mode": s.synchronous_mode,
+                        "postgresql": {"use_pg_rewind": s.use_pg_rewind, "use_slots": True, "parameters": params}},
+                "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "no-sync"],
+            },
+            "postgresql": {
+                "listen": "0.0.0.0:5432",
+                "connect_address": f"{name}:5432",
+                "data_dir": PATRONI_DATA,
+                "bin_dir": "/usr/lib/postgresql/15/bin",
+                "pgpass": "/tmp/pgpass",
+                "authentication": {"superuser": {"username": "postgres"},
+                                   "replication": {"username": "postgres"},
+                                   "rewind": {"username": "postgres"}},
+                "parameters": {"unix_socket_directories": "/var/run/postgresql"},
+                "pg_hba": hba,
+            },
+            "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
+        }
+
+    def _start_patroni(self, name: str) -> None:
+        node = self.node(name)
+        res = node.exec(["sh", "-c", f'printf %s "$0" > {CONFIG}', _yaml(self._config(name))])
+        if res.exit_code != 0:
+            raise SetupError(f"could not write the Patroni config on {name}: {res.output}")
+        self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
+
+    def _detach(self, name: str, script: str) -> None:
+        self.node(name).container.exec_run(["sh", "-c", script], user="postgres", detach=True)
+
+    def restart_patroni(self, name: str) -> None:
+        """Boot a killed node again and start Patroni in it (it rejoins by itself: rewind or reinit)."""
+        node = self.node(name)
+        if not node.is_running():
+            node.start()
+        if name in self.etcd_names:
+            self._start_etcd(name)
+        else:
+            node.exec(["rm", "-f", f"{PATRONI_DATA}/postmaster.pid"])
+            self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
+        self.down.discard(name)
+
+    def describe(self) -> str:
+        s = self.settings
+        try:
+            leader = self.primary
+        except UnknownTarget:
+            leader = "none"
+        return (f"patroni: leader {leader}, replicas {', '.join(n for n in self.names if n != leader)}, "
+                f"etcd x{len(self.etcd_names)}, ttl {s.ttl}, loop_wait {s.loop_wait}, retry_timeout {s.retry_timeout}"
+                + (", synchronous mode" if s.synchronous_mode else ""))
+
+    def teardown(self) -> None:
+        self.runtime.teardown()
+        self._nodes.clear()
+        self.started = False
+
+    # -- Patroni's view ----------------------------------------------------------------------
+
+    def members(self, *, max_age: float = 0.05) -> dict[str, Any] | None:
+        """Patroni's ``/cluster`` answer, asked of the first live member that replies (None: none did)."""
+        with self._lock:
+            at, cached = self._cache
+            if cached is not None and time.monotonic() - at < max_age:
+                return cached
+            # Members believed up first; the last known leader last (a frozen one hangs the timeout).
+            order = sorted(self.names, key=lambda n: (n in self.down, n == self._last_leader))
+            for name in order:
+                try:
+                    data = _http_json(f"http://{self.address(name)}:{REST_PORT}/cluster", timeout=0.4)
+                except (OSError, ValueError, SetupError):
+                    continue
+                if isinstance(data, dict):
+                    self._cache = (time.monotonic(), data)
+                    return data
+            return None
+
+    def _with_role(self, *roles: str) -> list[str]:
+        data = self.members() or {}
+        return sorted(m["name"] for m in data.get("members", []) if m.get("role") in roles)
+
+    @property
+    def primary(self) -> str:
+        leaders = self._with_role("leader", "standby_leader")
+        if not leaders:
+            raise UnknownTarget("Patroni names no leader right now")
+        leader = leaders[0]
+        if self._last_leader is not None and leader != self._last_leader:
+            self.old_primary = self._last_leader
+        self._last_leader = leader
+        return leader
+
+    def leader_or_none(self) -> str | None:
+        try:
+            return self.primary
+        except UnknownTarget:
+            return None
+
+    def replicas(self) -> list[str]:
+        leader = self.leader_or_none()
+        return [n for n in self.names if n != leader]
+
+    def sync_standbys(self) -> list[str]:
+        return self._with_role("sync_standby")
+
+    def etcd_leader(self) -> str:
+        for name in self.etcd_names:
+            try:
+                st = _http_json(f"http://{self.address(name)}:{ETCD_PORT}/v3/maintenance/status", data=b"{}")
+            except (OSError, ValueError, SetupError):
+                continue
+            if str(st.get("leader")) == str(st.get("header", {}).get("member_id")):
+                return name
+        raise UnknownTarget("no etcd member says it is the leader")
+
+    def _etcd_healthy(self) -> bool:
+        try:
+            self.etcd_leader()
+            return True
+        except UnknownTarget:
+            return False
+
+    def resolve(self, role: str) -> str:
+        """"the leader", "the sync standby", "a replica", "replica N", "the etcd leader", a name."""
+        r = re.sub(r"^the\s+", "", role.strip().lower())
+        if r in ("leader", "primary", "current primary", "patroni leader"):
+            return self.primary
+        if r in ("etcd leader", "dcs leader"):
+            return self.etcd_leader()
+        if r in ("old leader", "old primary", "former primary", "previous primary", "former leader"):
+            if self.old_primary is None:
+                raise UnknownTarget("there is no old leader: no failover happened yet")
+            return self.old_primary
+        if re.fullmatch(r"sync(?:hronous)? (?:replica|standby)", r):
+            sync = self.sync_standbys()
+            if not sync:
+                raise UnknownTarget("Patroni names no sync standby (is synchronous mode on?)")
+            return sync[0]
+        reps = self.replicas()
+        if r in ("a replica", "replica", "any replica", "random replica"):
+            live = [n for n in reps if n not in self.down] or reps
+            if not live:
+                raise UnknownTarget("the topology has no replica")
+            return self._rng.choice(live)
+        m = re.fullmatch(r"replica\s*(\d+)", r)
+        if m:
+            i = int(m.group(1))
+            if not 1 <= i <= len(reps):
+                raise UnknownTarget(f"there is no replica {i}: replicas are {', '.join(reps)}")
+            return reps[i - 1]
+        if r in self.names or r in self.etcd_names:
+            return r
+        raise UnknownTarget(f"unknown target {role!r}: say the leader, the sync standby, a replica, replica N, "
+                            f"the etcd leader, or a name ({', '.join(self.names + self.etcd_names)})")
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    def node(self, name: str) -> DockerNode:
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise UnknownTarget(f"no node named {name!r} (nodes: {', '.join(self.names + self.etcd_names)})") from None
+
+    def nodes(self) -> list[DockerNode]:
+        return [self._nodes[n] for n in self.names]
+
+    def address(self, name: str) -> str:
+        return self.node(name).address()
+
+    def disk_usage(self, name: str) -> dict[str, float]:
+        return {}  # no loop volumes in this topology
+
+    def node_logs(self, name: str, tail: int = 100) -> str:
+        log_file = ETCD_LOG if name in self.etcd_names else PATRONI_LOG
+        try:
+            res = self.node(name).exec(["tail", "-n", str(tail), log_file], user="root", timeout=5)
+            return res.output
+        except Exception as exc:  # noqa: BLE001
+            return f"(no logs: {exc})"
+
+    # -- observations ------------------------------------------------------------------------
+
+    def in_recovery(self, name: str, timeout: float = 1) -> bool | None:
+        try:
+            return bool(sql_one(self.address(name), "SELECT pg_is_in_recovery()", timeout=timeout))
+        except Exception:  # noqa: BLE001 - down, frozen or not accepting connections
+            return None
+
+    def writable_nodes(self) -> list[str]:
+        with ThreadPoolExecutor(max_workers=len(self.names)) as pool:
+            states = list(pool.map(self.in_recovery, self.names))
+        return [n for n, s in zip(self.names, states) if s is False]
+
+    def streaming_replicas(self, caught_up_to: str | None = None) -> list[str]:
+        q = "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
+        params: tuple[str, ...] = ()
+        if caught_up_to is not None:
+            q += " AND flush_lsn >= %s::pg_lsn"
+            params = (caught_up_to,)
+        rows = sql(self.address(self.primary), q + " ORDER BY 1", params)
+        return [r[0] for r in rows]
+
+    def wait_streaming(self, *, timeout: float = 60, expect: list[str] | None = None) -> None:
+        """Until Patroni names a leader and every (expected) replica streams from it, caught up."""
+
+        def ok() -> bool:
+            leader = self.leader_or_none()
+            if leader is None or not port_open(self.address(leader)):
+                return False
+            want = set(expect if expect is not None else [n for n in self.names if n != leader])
+            if self.sync and expect is None and len(self.names) > 1 and not self.sync_standbys():
+                return False  # synchronous mode: healthy once Patroni has named a sync standby
+            try:
+                lsn = str(sql_one(self.address(leader), "SELECT pg_current_wal_lsn()::text"))
+                return want <= set(self.streaming_replicas(lsn))
+            except Exception:  # noqa: BLE001 - the leader is still starting
+                return False
+
+        def state() -> str:
+            return f"Patroni members: {self.members(max_age=0)}"
+
+        wait_until(ok, timeout=timeout, interval=0.1, what="a Patroni leader with every replica streaming",
+                   describe=state)
+
+    def wait_new_leader(self, old: str, timeout: float) -> str:
+        """Until Patroni names a leader other than ``old`` and it accepts writes."""
+
+        def elected() -> str | None:
+            leader = self.leader_or_none()
+            if leader is None or leader == old:
+                return None
+            return leader if self.in_recovery(leader) is False else None
+
+        return wait_until(elected, timeout=timeout, interval=0.1, what=f"a new leader (not {old})",
+                          describe=lambda: f"Patroni members: {self.members(max_age=0)}")
+
+    def wait_one_primary(self, timeout: float) -> str:
+        def one() -> str | None:
+            w = self.writable_nodes()
+            return w[0] if len(w) == 1 else None
+
+        return wait_until(one, timeout=timeout, interval=0.1, what="exactly one writable node",
+                          describe=lambda: f"writable nodes: {self.writable_nodes()}")
+
+    def set_primary(self, name: str) -> None:
+        """Patroni decides who leads; the harness only records what it saw."""
+        if name != self._last_leader:
+            self.old_primary = self._last_leader
+            self._last_leader = name

@@ -1,0 +1,114 @@
+"""Pure parts of harness.backup: info parsing, numbers over a history, targets, the reaper."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.backup.checks import backup_stats, restore_rpo, restore_stats
+from harness.backup.pgbackrest import parse_info
+from harness.backup.repo import Repository, archive_settings, pgbackrest_config, reap_repositories
+from harness.backup.restore import RecoveryTarget, expected_rows
+from harness.history import ActionEvent, Event, FinalRead, ProbeOp, Stamp
+
+INFO = json.dumps([{"name": "main", "backup": [
+    {"label": "20261128-175000F", "type": "full", "timestamp": {"start": 100, "stop": 103},
+     "lsn": {"start": "0/2000028", "stop": "0/2000100"},
+     "info": {"size": 23259020, "delta": 23259020, "repository": {"size": 3063739, "delta": 3063739}}},
+    {"label": "20261128-175000F_20261128-175010I", "type": "incr", "timestamp": {"start": 110, "stop": 112},
+     "info": {"size": 23291788, "delta": 73994, "repository": {"size": 3066373, "delta": 9000}}},
+]}, {"name": "other", "backup": [{"label": "x", "type": "full", "timestamp": {"start": 1, "stop": 2}}]}])
+
+
+def at(t: float) -> Stamp:
+    return Stamp(t=t, wall=1000 + t)
+
+
+def write(seq: int, start: float, end: float, outcome: str = "ok") -> ProbeOp:
+    return ProbeOp(at=at(start), end=at(end), probe="write", seq=seq, node="node1", outcome=outcome)  # type: ignore[arg-type]
+
+
+def act(action: str, start: float, end: float, target: str = "node1", outcome: str = "ok", detail: str = "") -> ActionEvent:
+    return ActionEvent(at=at(start), end=at(end), action=action, target=target, outcome=outcome,  # type: ignore[arg-type]
+                       detail=detail)
+
+
+def test_parse_info_reads_the_stanzas_backups_in_order() -> None:
+    full, incr = parse_info(INFO)
+    assert (full.type, full.size, full.repo_size, full.lsn_stop) == ("full", 23259020, 3063739, "0/2000100")
+    assert (incr.type, incr.delta, incr.repo_delta, incr.stop - incr.start) == ("incr", 73994, 9000, 2)
+
+
+def test_backup_stats_counts_failures_and_sizes() -> None:
+    events: list[Event] = [
+        act("backup.full", 0, 3, detail=json.dumps({"size": 10, "repo_size": 2})),
+        act("backup.incr", 5, 6, outcome="failed", detail="{}"),
+        act("backup.verify", 7, 8),  # not a backup
+    ]
+    s = backup_stats(events)
+    assert (s.attempts, s.succeeded, s.success_rate, s.sizes, s.repo_sizes) == (2, 1, 0.5, [10], [2])
+    assert s.durations_s == [3, 1]
+    assert backup_stats([]).success_rate is None
+
+
+def test_restore_stats_times_each_phase_from_the_decision() -> None:
+    events: list[Event] = [
+        act("restore.decision", 10, 10, "restore1", detail="latest"),
+        act("restore.fetch", 11, 13, "restore1"),
+        act("restore.replay", 13, 14.5, "restore1"),
+        act("restore.verify", 14.5, 15, "restore1", outcome="failed"),
+    ]
+    (r,) = restore_stats(events)
+    assert r.rto_from == "decision"
+    assert (r.rto_s, r.fetch_s, r.replay_s, r.verify_s, r.verified) == (4.5, 2, 1.5, 0.5, False)
+    events[2] = act("restore.replay", 13, 40, "restore1", outcome="failed")
+    assert restore_stats(events)[0].rto_s is None  # never writable: no RTO, never a small number
+
+
+def test_restore_rpo_counts_only_writes_before_the_decision_against_the_restored_node() -> None:
+    events: list[Event] = [write(1, 0, 0.1), write(2, 1, 1.1), write(3, 2, 2.1),
+                           act("restore.decision", 3, 3, "restore1"),
+                           write(4, 4, 4.1),  # after the decision: in no backup, not a loss
+                           FinalRead(at=at(5), node="restore1", present=[(1, 1)]),
+                           FinalRead(at=at(6), node="node1", present=[(1, 4)])]
+    r = restore_rpo(events, "restore1")
+    assert (r.lost, r.lost_seqs, r.final_read_node) == (2, [(2, 3)], "restore1")
+    assert r.window_s is not None and abs(r.window_s - 1.0) < 1e-9
+
+
+def test_expected_rows_around_a_target() -> None:
+    events: list[Event] = [write(1, 0, 0.1), write(2, 0.95, 1.05), write(3, 1.2, 1.3, "timeout"), write(4, 2, 2.1)]
+    t = RecoveryTarget("time", "2026-11-28 17:50:59+00", wall_before=1001.0, wall_after=1001.1)
+    must, must_not = expected_rows(events, t)
+    assert must == {1} and must_not == {3, 4}  # 2 raced the target: either outcome is right
+    assert expected_rows(events, RecoveryTarget("latest")) == (set(), set())
+
+
+def test_target_options() -> None:
+    assert RecoveryTarget("latest").options() == []
+    assert RecoveryTarget("xid", "856", exclusive=True).options() == [
+        "--type=xid", "--target=856", "--target-action=promote", "--target-exclusive"]
+    assert RecoveryTarget("name", "before_migration").describe() == "name before_migration"
+
+
+def test_archiving_goes_through_pgbackrest() -> None:
+    s = archive_settings()
+    assert s["archive_mode"] == "on" and s["archive_command"] == "pgbackrest --stanza=main archive-push %p"
+    assert "repo1-path=/var/lib/pgbackrest" in pgbackrest_config() and "[main]" in pgbackrest_config()
+
+
+def test_reaper_removes_repositories_of_dead_runs_only(tmp_path: Path) -> None:
+    dead = Repository.create("tdead", "s", root=tmp_path)
+    alive = Repository.create("talive", "s", root=tmp_path)
+    (dead.host_path / "archive").mkdir()
+    dead.state_file.write_text(json.dumps({"run": "tdead", "scope": "s", "pid": 999_999_999}))
+    assert reap_repositories(root=tmp_path) == 1
+    assert not dead.host_path.exists() and not dead.state_file.exists() and alive.host_path.exists()
+    assert reap_repositories(root=tmp_path, everything=True) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_immediate_target_of_a_chosen_backup() -> None:
+    t = RecoveryTarget("immediate", backup_set="20261128-175749F", wall_before=1.0, wall_after=2.0)
+    assert t.options() == ["--set=20261128-175749F", "--type=immediate", "--target-action=promote"]
+    assert t.describe() == "end of backup of 20261128-175749F"
