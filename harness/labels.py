@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 __all__ = [
+    "process_alive",
     "keep",
     "unkeep",
     "is_kept",
@@ -47,6 +48,21 @@ def is_kept(run_id: str) -> bool:
 def kept_runs() -> list[str]:
     d = _kept_dir()
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def process_alive(pid: object) -> bool:
+    """Does a process with this pid exist (an owner label or state file says who made a resource)?"""
+    if isinstance(pid, str):
+        pid = int(pid) if pid.isdigit() else 0
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def new_run_id() -> str:

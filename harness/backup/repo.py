@@ -93,18 +93,6 @@ class Repository:
         return sum(p.stat().st_size for p in self.host_path.rglob("*") if p.is_file())
 
 
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_repositories(*, everything: bool = False, root: Path | None = None) -> int:
     """Remove repositories whose harness process is gone (all with ``everything``); returns how many."""
     base = root or BACKUP_ROOT
@@ -117,7 +105,7 @@ def reap_repositories(*, everything: bool = False, root: Path | None = None) -> 
         except (OSError, ValueError):
             data = {}
         run = str(data.get("run", state.parent.name))
-        if not everything and (_pid_alive(data.get("pid")) or labels.is_kept(run)):
+        if not everything and (labels.process_alive(data.get("pid")) or labels.is_kept(run)):
             continue
         Repository(run, str(data.get("scope", state.stem)), state.with_suffix("")).remove()
         removed += 1

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import SetupError
+from harness.labels import process_alive
 from harness.net.netns import NetNS
 
 __all__ = ["DELAYER", "Delayer", "DelayerRecord", "pid_dir", "reap_delayers"]
@@ -54,16 +55,6 @@ class DelayerRecord:
                    float(d["started"]))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_delayer(pid: int) -> bool:
     """The pid still runs our delayer (not a process that reused the number)."""
     try:
@@ -81,7 +72,7 @@ def _terminate(pid: int, grace: float = 2.0) -> None:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not _alive(pid) or not _is_delayer(pid):
+        if not process_alive(pid) or not _is_delayer(pid):
             return
         time.sleep(0.02)
     try:
@@ -102,8 +93,8 @@ def reap_delayers(*, everything: bool = False) -> int:
         except (OSError, ValueError, KeyError):
             f.unlink(missing_ok=True)
             continue
-        if everything or not _alive(rec.owner):
-            if _alive(rec.pid) and _is_delayer(rec.pid):
+        if everything or not process_alive(rec.owner):
+            if process_alive(rec.pid) and _is_delayer(rec.pid):
                 log.info("reaping delayer %d of run %s on %s", rec.pid, rec.run_id, rec.node)
                 _terminate(rec.pid)
                 n += 1

@@ -274,18 +274,6 @@ def remove_run(client: docker.DockerClient, run_id: str, scope: str | None = Non
     return ReapReport(n_c, n_n, n_v + n_loop)
 
 
-def _pid_alive(pid: str | None) -> bool:
-    if not pid or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap(client: docker.DockerClient | None = None, *, everything: bool = False) -> ReapReport:
     """Remove what earlier runs left: all of it with ``everything``, else only dead runs'."""
     client = client or docker_client()
@@ -301,7 +289,7 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
     total = ReapReport(0, 0, 0)
     t0 = time.monotonic()
     for run_id, pid in runs.items():
-        if everything or (not _pid_alive(pid) and not labels.is_kept(run_id)):
+        if everything or (not labels.process_alive(pid) and not labels.is_kept(run_id)):
             r = remove_run(client, run_id)
             total = ReapReport(total.containers + r.containers, total.networks + r.networks, total.volumes + r.volumes)
     # Loop volumes of dead runs whose containers are already gone (their state files say whose).
