@@ -10,6 +10,7 @@ Feature: Backups and restores with pgBackRest
     And WAL archiving to a pgBackRest repository
     And the write probe is running every 50 ms
     And a full backup was taken
+    Then an info alert "backup completed" fires within 5 seconds
     When I wait 1 seconds
     And I restore the latest backup to a new node
     Then the restored node has every acknowledged write up to the recovery target

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import CommandFailed
-from harness.history import ActionEvent, History, now
+from harness.history import ActionEvent, AlertEvent, History, now
 from harness.runtime.docker import DockerNode
 from harness.backup.repo import STANZA, pgbackrest_options
 
@@ -97,9 +97,13 @@ def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout
     if backup is not None:
         detail |= {"label": backup.label, "size": backup.size, "delta": backup.delta,
                    "repo_size": backup.repo_size, "repo_delta": backup.repo_delta}
+    ok = code == 0 and backup is not None
     history.add(ActionEvent(at=t0, end=end, action=f"backup.{kind}", target=node.name,
-                            outcome="ok" if code == 0 and backup is not None else "failed",
-                            detail=json.dumps(detail)))
+                            outcome="ok" if ok else "failed", detail=json.dumps(detail)))
+    if ok and backup is not None:
+        # DESIGN's info alert: raised by the event itself, not inferred from a sample.
+        history.add(AlertEvent(at=now(), alert="backup completed", severity="info", node=node.name,
+                               phase="firing", detail=f"{kind} backup {backup.label}"))
     return backup
 
 
