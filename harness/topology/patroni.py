@@ -19,7 +19,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,7 @@ from harness.errors import SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
 from harness.images.build import node_image
 from harness.runtime.docker import DockerNode, DockerRuntime
-from harness.topology.pg import port_open, sql, sql_one
+from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
 from harness.wait import wait_until
 
 __all__ = ["PATRONI_DATA", "PatroniCluster", "PatroniSettings"]
@@ -348,18 +347,11 @@ class PatroniCluster:
             return None
 
     def writable_nodes(self) -> list[str]:
-        with ThreadPoolExecutor(max_workers=len(self.names)) as pool:
-            states = list(pool.map(self.in_recovery, self.names))
-        return [n for n, s in zip(self.names, states) if s is False]
+        return writable_among(self.names, self.in_recovery)
 
     def streaming_replicas(self, caught_up_to: str | None = None) -> list[str]:
-        q = "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
-        params: tuple[str, ...] = ()
-        if caught_up_to is not None:
-            q += " AND flush_lsn >= %s::pg_lsn"
-            params = (caught_up_to,)
-        rows = sql(self.address(self.primary), q + " ORDER BY 1", params)
-        return [r[0] for r in rows]
+        """Replicas streaming from the primary (and, if given, flushed at least to that LSN)."""
+        return streaming_replicas(self.address(self.primary), caught_up_to)
 
     def wait_streaming(self, *, timeout: float = 60, expect: list[str] | None = None) -> None:
         """Until Patroni names a leader and every (expected) replica streams from it, caught up."""

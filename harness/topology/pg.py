@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-__all__ = ["conninfo", "port_open", "sql", "sql_one"]
+__all__ = ["conninfo", "port_open", "sql", "sql_one", "streaming_replicas", "writable_among"]
 
 
 def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:
@@ -40,3 +41,22 @@ def sql(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float =
 def sql_one(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float = 2) -> Any:
     rows = sql(host, query, params, timeout=timeout)
     return rows[0][0] if rows else None
+
+
+def streaming_replicas(primary: str, caught_up_to: str | None = None) -> list[str]:
+    """Replicas streaming from the primary at ``primary`` (and, if given, flushed to that LSN)."""
+    q = "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
+    params: tuple[str, ...] = ()
+    if caught_up_to is not None:
+        q += " AND flush_lsn >= %s::pg_lsn"
+        params = (caught_up_to,)
+    return [r[0] for r in sql(primary, q + " ORDER BY 1", params)]
+
+
+def writable_among(names: list[str], in_recovery: Callable[[str], bool | None]) -> list[str]:
+    """The nodes that answer as writable primaries (asked in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        states = list(pool.map(in_recovery, names))
+    return [n for n, s in zip(names, states) if s is False]

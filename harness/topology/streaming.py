@@ -13,7 +13,6 @@ import random
 import re
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 from harness.environment import Environment
 from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
@@ -21,7 +20,7 @@ from harness.history import ActionEvent, History, now
 from harness.images.build import node_image
 from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.runtime.volumes import VolumeSizes, volume_metrics
-from harness.topology.pg import port_open, sql, sql_one
+from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
 from harness.wait import wait_until
 
 __all__ = ["PGDATA", "StreamingCluster"]
@@ -195,19 +194,11 @@ class StreamingCluster:
             return None
 
     def writable_nodes(self) -> list[str]:
-        with ThreadPoolExecutor(max_workers=len(self.names)) as pool:
-            states = list(pool.map(self.in_recovery, self.names))
-        return [n for n, s in zip(self.names, states) if s is False]
+        return writable_among(self.names, self.in_recovery)
 
     def streaming_replicas(self, caught_up_to: str | None = None) -> list[str]:
         """Replicas streaming from the primary (and, if given, flushed at least to that LSN)."""
-        q = "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
-        params: tuple[str, ...] = ()
-        if caught_up_to is not None:
-            q += " AND flush_lsn >= %s::pg_lsn"
-            params = (caught_up_to,)
-        rows = sql(self.address(self.primary), q + " ORDER BY 1", params)
-        return [r[0] for r in rows]
+        return streaming_replicas(self.address(self.primary), caught_up_to)
 
     def wait_streaming(self, *, timeout: float = 30, expect: list[str] | None = None) -> None:
         """Wait until every expected replica streams AND has caught up with the primary.
