@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-import time
 from collections.abc import Iterable
 
 from harness.environment import Environment
@@ -277,15 +276,10 @@ class StreamingCluster:
             w = self.writable_nodes()
             return w[0] if len(w) == 1 else None
 
-        try:
-            return wait_until(one, timeout=timeout, interval=0.05, what="exactly one primary",
-                              describe=lambda: f"writable nodes: {self.writable_nodes()}")
-        except WaitTimeout:
-            raise
+        return wait_until(one, timeout=timeout, interval=0.05, what="exactly one primary",
+                          describe=lambda: f"writable nodes: {self.writable_nodes()}")
 
     def teardown(self) -> None:
         self.runtime.teardown()
         self._nodes.clear()
 
-    def elapsed_since(self, t: float) -> float:
-        return time.monotonic() - t
