@@ -193,7 +193,7 @@ class FillDisk:
         try:
             with psycopg.connect(conninfo(self.cluster.address(self.target), timeout=5), autocommit=True) as conn:
                 conn.execute("SET statement_timeout = 5000")
-                for switched in range(1, limit + 1):
+                for switched in range(1, limit + 1):  # noqa: B007  (the count is reported after the loop)
                     conn.execute("SELECT pg_switch_wal()")
                     conn.execute("SELECT txid_current()")  # a commit: WAL in the next segment, flushed
         except psycopg.Error as exc:

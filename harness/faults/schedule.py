@@ -30,7 +30,7 @@ from harness.faults.base import Fault
 from harness.faults.freeze import PauseNode, SigstopProcesses
 from harness.faults.process import KillNode, StopPostgres
 from harness.history import ActionEvent, Event, FaultEvent, Note, ProbeOp, now
-from harness.steps.types import parse_duration
+from harness.units import parse_duration
 
 if TYPE_CHECKING:
     from harness.drill import Drill

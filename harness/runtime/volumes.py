@@ -322,7 +322,7 @@ def create_node_volumes(run_id: str, scope: str, node: str, sizes: VolumeSizes, 
 
 
 def _umount(mountpoint: Path) -> None:
-    for attempt in range(20):
+    for _attempt in range(20):
         proc = subprocess.run(["umount", str(mountpoint)], capture_output=True, text=True, check=False)
         if proc.returncode == 0 or mount_source(mountpoint) is None:
             return

@@ -45,7 +45,7 @@ def _(drill: Drill, limit: float) -> None:
     drill.require(max_rpo_s=limit)
 
 
-@then(parse("the availability is at least {percent:Number} %"))
-@then(parse("the availability is at least {percent:Number}%"))
+@then(parse("the availability is at least {percent:Percent} %"))
+@then(parse("the availability is at least {percent:Percent}%"))
 def _(drill: Drill, percent: float) -> None:
     drill.require(min_availability=percent / 100)

@@ -24,9 +24,9 @@ def _(drill: Drill, target: str) -> None:
     disk.fill_disk(drill, target, "wal")
 
 
-@when(parse("I fill the WAL disk of {target:Target} to {percent:Number} %"))
-@when(parse("I fill the WAL disk of {target:Target} to {percent:Number}%"))
-@when(parse("I fill the WAL volume of {target:Target} to {percent:Number} %"))
+@when(parse("I fill the WAL disk of {target:Target} to {percent:Percent} %"))
+@when(parse("I fill the WAL disk of {target:Target} to {percent:Percent}%"))
+@when(parse("I fill the WAL volume of {target:Target} to {percent:Percent} %"))
 def _(drill: Drill, target: str, percent: float) -> None:
     disk.fill_disk(drill, target, "wal", percent)
 
@@ -38,9 +38,9 @@ def _(drill: Drill, target: str) -> None:
     disk.fill_disk(drill, target, "data")
 
 
-@when(parse("I fill the data disk of {target:Target} to {percent:Number} %"))
-@when(parse("I fill the data disk of {target:Target} to {percent:Number}%"))
-@when(parse("I fill the data volume of {target:Target} to {percent:Number} %"))
+@when(parse("I fill the data disk of {target:Target} to {percent:Percent} %"))
+@when(parse("I fill the data disk of {target:Target} to {percent:Percent}%"))
+@when(parse("I fill the data volume of {target:Target} to {percent:Percent} %"))
 def _(drill: Drill, target: str, percent: float) -> None:
     disk.fill_disk(drill, target, "data", percent)
 
@@ -119,22 +119,22 @@ def _(drill: Drill, target: str, timeout: float) -> None:
     disk.expect_writes_succeed(drill, target, timeout)
 
 
-@then(parse("the WAL disk of {target:Target} is at least {percent:Number} % full"))
+@then(parse("the WAL disk of {target:Target} is at least {percent:Percent} % full"))
 def _(drill: Drill, target: str, percent: float) -> None:
     disk.expect_disk_usage(drill, target, "wal", at_least=percent)
 
 
-@then(parse("the data disk of {target:Target} is at least {percent:Number} % full"))
+@then(parse("the data disk of {target:Target} is at least {percent:Percent} % full"))
 def _(drill: Drill, target: str, percent: float) -> None:
     disk.expect_disk_usage(drill, target, "data", at_least=percent)
 
 
-@then(parse("the WAL disk of {target:Target} is at most {percent:Number} % full"))
+@then(parse("the WAL disk of {target:Target} is at most {percent:Percent} % full"))
 def _(drill: Drill, target: str, percent: float) -> None:
     disk.expect_disk_usage(drill, target, "wal", at_most=percent)
 
 
-@then(parse("the data disk of {target:Target} is at most {percent:Number} % full"))
+@then(parse("the data disk of {target:Target} is at most {percent:Percent} % full"))
 def _(drill: Drill, target: str, percent: float) -> None:
     disk.expect_disk_usage(drill, target, "data", at_most=percent)
 
@@ -145,6 +145,6 @@ def _(drill: Drill, target: str, text: str) -> None:
     disk.expect_log_contains(drill, target, text)
 
 
-@then(parse("the availability fell below {percent:Number} %"))
+@then(parse("the availability fell below {percent:Percent} %"))
 def _(drill: Drill, percent: float) -> None:
     disk.expect_availability_below(drill, percent)

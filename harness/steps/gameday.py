@@ -22,7 +22,7 @@ def _(drill: Drill, success: float) -> None:
     drill.declare_steady_state(SteadyState(min_write_success=success / 100))
 
 
-@given(parse("the drill aborts if availability stays below {percent:Number} % for {duration:Duration}"))
+@given(parse("the drill aborts if availability stays below {percent:Percent} % for {duration:Duration}"))
 def _(drill: Drill, percent: float, duration: float) -> None:
     drill.add_abort_condition(AbortCondition("availability", percent / 100, duration))
 
@@ -32,7 +32,7 @@ def _(drill: Drill, amount: float, unit: str) -> None:
     drill.add_abort_condition(AbortCondition("lag_bytes", amount * _SIZE[unit.lower()], 0))
 
 
-@given(parse("the drill aborts if disk use exceeds {percent:Number} %"))
+@given(parse("the drill aborts if disk use exceeds {percent:Percent} %"))
 def _(drill: Drill, percent: float) -> None:
     drill.add_abort_condition(AbortCondition("disk_max_pct", percent, 0))
 
@@ -52,7 +52,7 @@ def _(drill: Drill, profile: str, users: int, ramp: float) -> None:
     drill.start_load(profile, users, ramp)
 
 
-@then(parse("the load's error rate after recovery is under {percent:Number} %"))
+@then(parse("the load's error rate after recovery is under {percent:Percent} %"))
 def _(drill: Drill, percent: float) -> None:
     drill.require_load_after(max_error_rate=percent / 100)
 

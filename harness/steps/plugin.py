@@ -329,9 +329,58 @@ def _suggest(message: str) -> str:
     pool = sorted(set(KNOWN_STEPS))
     scored = sorted(pool, key=lambda p: -difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio())
     close = [p for p in scored[:5] if difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio() > 0.4]
+    problem = _value_problem(text, pool)
     if not close:
-        return ""
-    return "\n  did you mean:\n" + "\n".join(f"    {c}" for c in close)
+        return problem
+    return problem + "\n  did you mean:\n" + "\n".join(f"    {c}" for c in close)
+
+
+_TYPE_HINTS = {
+    "Duration": "a duration such as '50 ms', '10 seconds', '15 minutes' or '1 hour'",
+    "Percent": "a percentage between 0 and 100",
+    "Number": "a number such as 3 or 2.5",
+    "Target": "a role (the primary, a replica, replica 2, the sync replica, the leader) or a node name (node3)",
+    "d": "a whole number",
+}
+
+
+def _value_problem(text: str, pool: list[str]) -> str:
+    """When a step's words match a phrasing but one of its values does not (a negative duration,
+    an unknown unit, 120 %), say which value and what is expected, rather than only 'not found'."""
+    import re
+
+    from harness.steps.types import EXTRA_TYPES
+
+    for phrase in pool:
+        fields: list[tuple[str, str]] = []
+        parts = re.split(r"(\{\w+(?::\w+)?\})", phrase)
+        regex = ""
+        for part in parts:
+            m = re.fullmatch(r"\{(\w+)(?::(\w+))?\}", part)
+            if m:
+                fields.append((m.group(1), m.group(2) or ""))
+                regex += r"(.+?)"
+            else:
+                regex += re.escape(part)
+        found = re.fullmatch(regex, text.strip())
+        if not found:
+            continue
+        for (name, kind), value in zip(fields, found.groups(), strict=True):
+            convert = EXTRA_TYPES.get(kind)
+            pattern = getattr(convert, "pattern", r"\d+" if kind == "d" else None)
+            if pattern is None or re.fullmatch(pattern, value):
+                try:
+                    if convert is not None:
+                        convert(value)
+                    continue
+                except ValueError as exc:
+                    why = str(exc)
+            else:
+                why = f"expected {_TYPE_HINTS.get(kind, kind)}"
+                if value.lstrip().startswith("-"):
+                    why = f"a negative value cannot be a target or a duration; {why}"
+            return f"\n  bad value for {name!r} in {phrase!r}: {value!r}: {why}"
+    return ""
 
 
 def pytest_keyboard_interrupt(excinfo: Any) -> None:

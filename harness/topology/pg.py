@@ -59,4 +59,4 @@ def writable_among(names: list[str], in_recovery: Callable[[str], bool | None]) 
 
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         states = list(pool.map(in_recovery, names))
-    return [n for n, s in zip(names, states) if s is False]
+    return [n for n, s in zip(names, states, strict=True) if s is False]
