@@ -38,6 +38,7 @@ from harness.history import (
 from harness.recovery import failover_to_most_advanced, rejoin_as_replica
 from harness.runtime.docker import DockerRuntime
 from harness.runtime.preflight import check_host_disk
+from harness.secrets import redact
 from harness.topology.pg import sql
 
 
@@ -164,6 +165,8 @@ class Drill:
                 self._runtime = DockerRuntime(self.run_id, self.scope)
             self._cluster = self._new_topology()  # issue 4: streaming, or Patroni after use_patroni()
             self._cluster.start()
+            if self.env.auth is not None:
+                self._require_password(self.env.auth.password_env)
         return self._cluster
 
     @property
@@ -621,7 +624,8 @@ class Drill:
             problems.append(f"measuring at close: {exc}")
         except Exception as exc:  # noqa: BLE001 - still remove everything
             problems.append(f"measuring at close: {exc!r}")
-        for probe in (self.write_probe, self.read_probe, getattr(self, "fanout_probe", None)):  # fanout: issue 4
+        for probe in (self.write_probe, self.read_probe, getattr(self, "fanout_probe", None),  # fanout: issue 4
+                      getattr(self._cluster, "watch", None)):  # Patroni's view watcher (issue 4)
             if probe is not None:
                 probe.stop()
         if self.monitor is not None:
@@ -643,6 +647,8 @@ class Drill:
                 self._runtime.teardown()
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"teardown: {exc!r}")
+        if self.env.auth is not None:
+            os.environ.pop("PGPASSWORD", None)  # the next drill may use another environment
         self.history.note("drill.closed", "; ".join(problems))
         self.history.close()
         if self._measurements is not None:
@@ -650,13 +656,21 @@ class Drill:
                 json.dumps(self._measurements.model_dump(), indent=2) + "\n")
         return problems
 
+    def _require_password(self, variable: str) -> None:
+        from harness.topology.auth import password_from_environment, require_password
+
+        if not isinstance(self._cluster, StreamingCluster):
+            raise SetupError("auth: a password is supported on the streaming topology only")
+        require_password(self._cluster, password_from_environment(variable))
+        self.history.note("auth.password", f"the host's connections need the password in ${variable} (SCRAM)")
+
     def _save_logs(self) -> None:
         assert self._cluster is not None
         logs = self.directory / "logs"
         logs.mkdir(exist_ok=True)
         for name in self._cluster.names:
             try:
-                (logs / f"{name}.log").write_text(self._cluster.node_logs(name, 400))
+                (logs / f"{name}.log").write_text(redact(self._cluster.node_logs(name, 400)))
             except Exception:  # noqa: BLE001
                 pass
 

@@ -97,6 +97,55 @@ class PatroniSection(_Strict):
     use_pg_rewind: bool = True
 
 
+class AuthSettings(_Strict):
+    """The harness's connections from the host authenticate with a password (SCRAM-SHA-256).
+
+    The file names an environment variable that holds the password; the password itself is
+    never written in a file, and is masked in everything the harness writes (journal, logs,
+    summaries, the Allure report). Streaming topologies only.
+    """
+
+    password_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class WanSettings(_Strict):
+    """Issue 6: the WAN link between two regions (shaped on the router that joins them)."""
+
+    latency_ms: float = Field(default=0, ge=0, le=10_000)  # round trip, as a ping across shows it
+    jitter_ms: float = Field(default=0, ge=0, le=10_000)
+    bandwidth: str | None = None  # "100 mbit/s", each direction; None: not limited
+    loss_pct: float = Field(default=0, ge=0, lt=100)
+
+    @model_validator(mode="after")
+    def _sane(self) -> WanSettings:
+        if self.jitter_ms > self.latency_ms:
+            raise ValueError(f"jitter_ms {self.jitter_ms:g} is more than latency_ms {self.latency_ms:g}")
+        if self.bandwidth is not None:
+            from harness.net.rules import parse_rate
+
+            parse_rate(self.bandwidth)  # a ValueError names the bad rate
+        return self
+
+
+class RegionsSection(_Strict):
+    """Issue 6: with this section the topology is two regions, each its own Docker network."""
+
+    primary: str = Field(default="east", pattern=r"^[a-z][a-z0-9]{0,11}$")  # the region of the primary
+    standby: str = Field(default="west", pattern=r"^[a-z][a-z0-9]{0,11}$")  # the DR region
+    primary_nodes: int = Field(default=2, ge=1, le=4)  # the primary and its local replicas
+    standby_nodes: int = Field(default=1, ge=1, le=3)  # DR standbys, streaming across the WAN
+    # sync: commits wait until the DR standby has applied them (remote_apply): no acknowledged
+    # write is ever missing in the DR region, and a WAN cut stops writes.
+    replication: Literal["async", "sync"] = "async"
+    wan: WanSettings = WanSettings()
+
+    @model_validator(mode="after")
+    def _two(self) -> RegionsSection:
+        if self.primary == self.standby:
+            raise ValueError(f"the two regions need two names, not {self.primary!r} twice")
+        return self
+
+
 class Environment(_Strict):
     name: str
     description: str = ""
@@ -108,6 +157,8 @@ class Environment(_Strict):
     monitor: MonitorSettings = MonitorSettings()
     targets: Targets = Targets()
     patroni: PatroniSection | None = None  # issue 4: a Patroni + etcd topology instead of streaming
+    regions: RegionsSection | None = None  # issue 6: two regions joined by a WAN link
+    auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
     source: str = Field("", exclude=True)
 
     def with_topology(self, **changes: Any) -> Environment:

@@ -16,6 +16,8 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from harness.secrets import redact
+
 __all__ = [
     "ActionEvent",
     "AlertEvent",
@@ -181,7 +183,7 @@ class History:
         with self._lock:
             self._events.append(event)  # type: ignore[arg-type]
             if self._journal is not None:
-                self._journal.write(event.model_dump_json() + "\n")
+                self._journal.write(redact(event.model_dump_json()) + "\n")
                 self._journal.flush()
         return event
 

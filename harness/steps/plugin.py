@@ -24,6 +24,7 @@ from harness import labels
 from harness.checkers.load import load_phases
 from harness.drill import Drill, ScenarioResult, slug
 from harness.errors import HarnessError, TargetMissed
+from harness.secrets import redact
 from harness.steps.types import KNOWN_STEPS
 
 pytest_plugins = [
@@ -299,11 +300,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         else:
             res.status = "error"
         if exc is not None:
-            res.message = f"{type(exc).__name__}: {exc}"
+            res.message = redact(f"{type(exc).__name__}: {exc}")
         if exc is not None and type(exc).__name__ == "StepDefinitionNotFoundError":
             hint = _suggest(str(exc))
             res.message += hint
-            report.longrepr = f"{exc}{hint}"
+            report.longrepr = redact(f"{exc}{hint}")
         if _RUN is not None:
             _RUN.write_summary()
     return report
@@ -418,7 +419,7 @@ def _write_allure_environment(config: pytest.Config, run: HarnessRun) -> None:
     topologies = sorted({r.topology for r in run.results if r.topology})
     for i, t in enumerate(topologies, 1):
         props[f"topology.{i}"] = t
-    lines = [f"{k}={str(v).replace(chr(10), ' ')}" for k, v in props.items()]
+    lines = [redact(f"{k}={str(v).replace(chr(10), ' ')}") for k, v in props.items()]
     (Path(results) / "environment.properties").write_text("\n".join(lines) + "\n")
 
 
