@@ -572,6 +572,7 @@ class Drill:
         c = self._cluster
         if c is None:
             return None
+        self._fanout_final_read()  # issue 4: what the survivor holds of the fan-out writes
         t0 = now()
         try:
             rows = sql(c.address(c.primary), f"SELECT seq FROM {self.env.probe.table} ORDER BY seq", timeout=10)
@@ -646,7 +647,12 @@ class Drill:
             try:
                 self._runtime.teardown()
             except Exception as exc:  # noqa: BLE001
-                problems.append(f"teardown: {exc!r}")
+                from harness.runtime.docker_client import lost_daemon
+
+                gone = lost_daemon(exc)
+                problems.append(f"teardown: {exc!r}" if gone is None else
+                                f"teardown: {gone}; what this run made is removed by the next start (or "
+                                f"`harness clean`) once a daemon runs again")
         if self.env.auth is not None:
             os.environ.pop("PGPASSWORD", None)  # the next drill may use another environment
         self.history.note("drill.closed", "; ".join(problems))
@@ -751,3 +757,20 @@ class Drill:
                                              interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
                                              max_duration_s=p.max_duration_s)
         self.fanout_probe.start()
+
+    def _fanout_final_read(self) -> None:
+        """Stop the fan-out probe and note which of its rows the surviving primary holds."""
+        from harness.checkers.splitbrain import fanout_final_read_note
+
+        probe = getattr(self, "fanout_probe", None)
+        if probe is None or self._cluster is None:
+            return
+        probe.stop()  # a write acknowledged after the read would look lost
+        c = self._cluster
+        try:
+            survivor = c.primary
+            rows = sql(c.address(survivor), "SELECT node, seq FROM probe_fanout", timeout=10)
+        except Exception as exc:  # noqa: BLE001 - no read: rewound writes stay unknown, never 0
+            self.history.note("fanout.final_read.failed", str(exc)[:300])
+            return
+        self.history.note(*fanout_final_read_note(survivor, ((str(r[0]), int(r[1])) for r in rows)))

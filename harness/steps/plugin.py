@@ -225,8 +225,11 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
         except Exception:  # noqa: BLE001
             pass
         if m is not None:
-            for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability", "detection_s"):
+            for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability", "detection_s",
+                      "ha_detection_s", "ha_new_leader_s", "ha_first_write_s", "ha_rejoin_s"):  # ha_*: issue 4
                 v = getattr(m, k)
+                if k.startswith("ha_") and v is None:
+                    continue  # no HA manager watched this drill
                 allure.dynamic.parameter(k, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
             allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
         if res is not None and res.load_phases:
@@ -275,6 +278,8 @@ def _table_html(d: Drill) -> str:
         out.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(val)}</td><td>{html.escape(target)}</td>"
                    f"<td>{verdict}</td></tr>")
     out.append("</table>")
+    if m.ha_failover:  # issue 4: the HA manager's phases and timeline forks
+        out.append("<p>failover phases: " + html.escape(m.ha_failover) + "</p>")
     if m.problems:
         out.append("<p>" + "<br>".join(html.escape(p) for p in m.problems) + "</p>")
     return "\n".join(out)
@@ -299,6 +304,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             res.status = "failed"
         else:
             res.status = "error"
+        if exc is not None and res.status == "error":
+            from harness.runtime.docker_client import lost_daemon
+
+            gone = lost_daemon(exc)
+            if gone is not None:  # say so plainly, not as the SDK's HTTP error
+                exc = gone
+                report.longrepr = f"DockerUnavailable: {gone}"
         if exc is not None:
             res.message = redact(f"{type(exc).__name__}: {exc}")
         if exc is not None and type(exc).__name__ == "StepDefinitionNotFoundError":
