@@ -58,24 +58,38 @@ class HarnessRun:
         self.results: list[ScenarioResult] = []
         self.count = 0
 
+        # Under pytest-xdist every worker is its own process with its own scenarios: its scopes
+        # (and so its networks and containers) carry the worker's name, and it writes its part of
+        # the summary under workers/, which the controller merges at the end.
+        self.worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+
     def new_scope(self) -> str:
         self.count += 1
-        return f"s{self.count:02d}"
+        return f"{self.worker}s{self.count:02d}"
 
     def write_summary(self) -> Path | None:
-        if not self.results:
+        if not self.results and not self._worker_parts():
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / "summary.json"
+        scenarios = [r.to_json() for r in self.results]
+        if self.worker:
+            path = self.directory / "workers" / f"{self.worker}.json"
+            path.parent.mkdir(exist_ok=True)
+        else:
+            path = self.directory / "summary.json"
+            for part in self._worker_parts():
+                scenarios += json.loads(part.read_text()).get("scenarios", [])
         data = {
             "run_id": self.run_id,
             "runtime": "docker",
             "started": self.started,
-            "scenarios": [r.to_json() for r in self.results],
+            "scenarios": scenarios,
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(path)
+        if self.worker:
+            return path
         try:
             from harness.report.summary import write_summaries
 
@@ -83,6 +97,10 @@ class HarnessRun:
         except Exception:  # noqa: BLE001 - summary.json is the record; the views are extras
             pass
         return path
+
+
+    def _worker_parts(self) -> list[Path]:
+        return [] if self.worker else sorted((self.directory / "workers").glob("*.json"))
 
 
 _RUN: HarnessRun | None = None
@@ -439,7 +457,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = _RUN
     if run is not None and run.results:
         _write_allure_environment(session.config, run)
-    if run is not None and run.results:
+    if run is not None and (run.results or run._worker_parts()):
         path = run.write_summary()
         if path is not None:
             tr = session.config.pluginmanager.get_plugin("terminalreporter")
