@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,8 +12,8 @@ from harness.history import ActionEvent, AlertEvent, History, now
 from harness.runtime.docker import DockerNode
 from harness.backup.repo import STANZA, pgbackrest_options
 
-__all__ = ["Backup", "BackupType", "backup_info", "expire", "pgbackrest", "stanza_create", "take_backup",
-           "verify_repository"]
+__all__ = ["Backup", "BackupType", "VerifyReport", "backup_info", "expire", "parse_verify", "pgbackrest",
+           "stanza_create", "take_backup", "verify_repository"]
 
 BackupType = Literal["full", "diff", "incr"]
 
@@ -80,11 +81,18 @@ def parse_info(text: str, stanza: str = STANZA) -> list[Backup]:
     return out
 
 
-def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout: float = 600) -> Backup | None:
-    """One backup on ``node`` (the primary), timed; its size goes into the event. None if it failed."""
+def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout: float = 600,
+                archive_timeout: float = 60) -> Backup | None:
+    """One backup on ``node`` (the primary), timed; its size goes into the event. None if it failed.
+
+    ``archive_timeout``: how long pgBackRest waits for a WAL segment to reach the archive (at
+    the start it checks archiving works, at the end it waits for the backup's last segment);
+    a backup with a broken archive fails after that long.
+    """
     t0 = now()
     # start-fast: an immediate checkpoint instead of waiting for the next one (minutes by default).
-    code, out = pgbackrest(node, "backup", f"--type={kind}", "--archive-timeout=60", timeout=timeout)
+    code, out = pgbackrest(node, "backup", f"--type={kind}", f"--archive-timeout={archive_timeout:g}",
+                           timeout=timeout)
     end = now()
     backup: Backup | None = None
     if code == 0:
@@ -96,7 +104,8 @@ def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout
     detail = {"type": kind, "exit": code, "output": out.strip()[-600:]}
     if backup is not None:
         detail |= {"label": backup.label, "size": backup.size, "delta": backup.delta,
-                   "repo_size": backup.repo_size, "repo_delta": backup.repo_delta}
+                   "repo_size": backup.repo_size, "repo_delta": backup.repo_delta,
+                   "start": backup.start, "stop": backup.stop}
     ok = code == 0 and backup is not None
     history.add(ActionEvent(at=t0, end=end, action=f"backup.{kind}", target=node.name,
                             outcome="ok" if ok else "failed", detail=json.dumps(detail)))
@@ -113,6 +122,35 @@ def expire(history: History, node: DockerNode, keep_full: int) -> None:
 
 
 def verify_repository(history: History, node: DockerNode) -> tuple[bool, str]:
-    """``pgbackrest verify``: every backup file and archived WAL checked against its checksum."""
-    code, out = _run(history, node, "backup.verify", "verify", timeout=300, raise_on_failure=False)
-    return code == 0, out
+    """``pgbackrest verify``: every backup file and archived WAL checked against its checksum.
+
+    Clean only when the command succeeds AND its report says so: pgBackRest 2.45 exits 0 with
+    ``status: error`` when a backup set holds a file whose checksum does not match.
+    """
+    t0 = now()
+    code, out = pgbackrest(node, "verify", "--output=text", "--verbose", timeout=300)
+    report = parse_verify(out)
+    ok = code == 0 and report.ok
+    history.add(ActionEvent(at=t0, end=now(), action="backup.verify", target=node.name,
+                            outcome="ok" if ok else "failed", detail=out.strip()[-800:]))
+    return ok, out
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool  # the stanza's status line says ok
+    backups: dict[str, str]  # label -> "valid" / "invalid" / ...
+
+    def valid(self, label: str) -> bool:
+        return self.backups.get(label) == "valid"
+
+
+_STATUS = re.compile(r"^status:\s*(\S+)", re.M)
+_BACKUP = re.compile(r"^\s*backup:\s*(\S+),\s*status:\s*([a-z]+)", re.M)
+
+
+def parse_verify(text: str) -> VerifyReport:
+    """The text output of ``pgbackrest verify --output=text --verbose``."""
+    status = _STATUS.search(text)
+    return VerifyReport(ok=status is not None and status.group(1) == "ok",
+                        backups={m.group(1): m.group(2) for m in _BACKUP.finditer(text)})

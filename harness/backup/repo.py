@@ -23,7 +23,7 @@ import docker
 
 from harness import labels
 from harness.runtime.docker import DockerNode, DockerRuntime
-from harness.runtime.volumes import VolumeSizes
+from harness.runtime.volumes import LoopVolume, create_volume, remove_volume
 
 __all__ = ["BACKUP_ROOT", "REPO_PATH", "STANZA", "BackupRuntime", "Repository", "archive_settings",
            "pgbackrest_config", "pgbackrest_options", "reap_repositories"]
@@ -62,18 +62,28 @@ class Repository:
     run_id: str
     scope: str
     host_path: Path
+    volume: LoopVolume | None = None  # its own size-limited filesystem, when a size was asked for
 
     @classmethod
-    def create(cls, run_id: str, scope: str, root: Path | None = None) -> Repository:
-        base = (root or BACKUP_ROOT) / run_id
-        path = base / scope
-        if path.exists():  # a replaced topology of the same scenario: start from an empty repository
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
+    def create(cls, run_id: str, scope: str, root: Path | None = None, *, size_mb: int | None = None) -> Repository:
+        """A fresh repository folder; with ``size_mb``, on a loop-mounted ext4 volume of that size.
+
+        The volume is one of the run's volumes (node name ``repo``): the runtime's teardown and
+        the volume reaper remove it like the nodes' own.
+        """
+        volume: LoopVolume | None = None
+        if size_mb is not None:
+            volume = create_volume(run_id, scope, "repo", "data", size_mb)
+            path = volume.bind_source
+        else:
+            path = (root or BACKUP_ROOT) / run_id / scope
+            if path.exists():  # a replaced topology of the same scenario: start from an empty repository
+                shutil.rmtree(path)
+            path.mkdir(parents=True)
         # The container's postgres user owns it after the first node chowns it; until then
         # anyone may write (archive-push retries meanwhile).
         path.chmod(0o777)
-        repo = cls(run_id, scope, path)
+        repo = cls(run_id, scope, path, volume)
         repo.state_file.write_text(json.dumps({"run": run_id, "scope": scope, "pid": os.getpid()}) + "\n")
         return repo
 
@@ -82,6 +92,9 @@ class Repository:
         return self.host_path.with_name(self.host_path.name + ".state")
 
     def remove(self) -> None:
+        if self.volume is not None:  # (normally gone already with the run's other volumes)
+            remove_volume(self.volume)
+            return
         shutil.rmtree(self.host_path, ignore_errors=True)
         self.state_file.unlink(missing_ok=True)
         try:
@@ -153,9 +166,8 @@ class BackupRuntime(DockerRuntime):
         # Wrapping the client (not copying create_node) keeps one code path for containers.
         self.client = _Client(self.client, bind)
 
-    def create_node(self, name: str, *, image: str, env: Mapping[str, str],
-                    volumes: VolumeSizes | None = None) -> DockerNode:
-        node = super().create_node(name, image=image, env=env, volumes=volumes)
+    def create_node(self, name: str, *, image: str, env: Mapping[str, str], **options: Any) -> DockerNode:
+        node = super().create_node(name, image=image, env=env, **options)  # volumes, network, ...
         # Until this is written archive-push fails, and PostgreSQL retries it.
         node.exec(["sh", "-c", f'mkdir -p /etc/pgbackrest && printf %s "$0" > {CONFIG} && chmod 644 {CONFIG} '
                    f"&& chown postgres:postgres {REPO_PATH}", pgbackrest_config()], user="root", timeout=10)

@@ -11,7 +11,18 @@ import weakref
 from dataclasses import asdict, replace
 
 from harness.backup.checks import restore_rpo
-from harness.backup.pgbackrest import Backup, BackupType, backup_info, expire, stanza_create, take_backup
+from harness.backup.faults import BreakArchivePush, CorruptBackup, FillRepository
+from harness.backup.pgbackrest import (
+    Backup,
+    BackupType,
+    VerifyReport,
+    backup_info,
+    expire,
+    parse_verify,
+    stanza_create,
+    take_backup,
+    verify_repository,
+)
 from harness.backup.repo import BackupRuntime, Repository, archive_settings
 from harness.backup.restore import RecoveryTarget, RestoreResult, TargetKind, flush_wal, mark_target, restore_to_new_node
 from harness.checkers.rpo import RpoResult
@@ -20,6 +31,7 @@ from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
 from harness.history import ActionEvent, Note, now
 from harness.images.build import node_image
+from harness.topology.pg import sql_one
 
 __all__ = ["BackupSession"]
 
@@ -42,12 +54,15 @@ class BackupSession:
 
     # -- setup -------------------------------------------------------------------------------
 
-    def enable(self) -> Repository:
-        """A repository for this drill and archiving into it from the topology's first start."""
+    def enable(self, size_mb: int | None = None) -> Repository:
+        """A repository for this drill and archiving into it from the topology's first start.
+
+        With ``size_mb`` the repository is on its own filesystem of that size (to fill it).
+        """
         d = self.drill
         # First remove a previous runtime (its teardown removes the repository at this path).
         d.enable_backups(archive_settings())
-        repo = Repository.create(d.run_id, d.scope)
+        repo = Repository.create(d.run_id, d.scope, size_mb=size_mb)
         self.repo, self._stanza = repo, False
         d.use_runtime(BackupRuntime(d.run_id, d.scope, repo))
         d.history.note("backup.repository", f"pgBackRest repository {repo.host_path} mounted in every node")
@@ -64,15 +79,87 @@ class BackupSession:
 
     # -- backups -----------------------------------------------------------------------------
 
-    def backup(self, kind: BackupType, *, must_succeed: bool = True) -> Backup | None:
+    def backup(self, kind: BackupType, *, must_succeed: bool = True, archive_timeout: float = 60) -> Backup | None:
         primary = self._primary()
-        b = take_backup(self.drill.history, self.drill.cluster.node(primary), kind)
+        b = take_backup(self.drill.history, self.drill.cluster.node(primary), kind, archive_timeout=archive_timeout)
         if b is not None:
             self.backups.append(b)
         elif must_succeed:
             last = self.drill.history.of(ActionEvent)[-1]
             raise SetupError(f"the {kind} backup on {primary} failed: {last.detail}")
         return b
+
+    def latest_label(self) -> str:
+        primary = self.drill.cluster.node(self._primary())
+        backups = backup_info(primary)
+        if not backups:
+            raise SetupError("the repository holds no backup: take one first (Given a full backup was taken)")
+        return backups[-1].label
+
+    # -- backup-side faults ------------------------------------------------------------------
+
+    def _repo(self) -> Repository:
+        if self.repo is None:
+            raise SetupError("no backup repository: say 'Given WAL archiving to a pgBackRest repository' first")
+        return self.repo
+
+    def corrupt_latest(self) -> CorruptBackup:
+        """Damage a data file of the newest backup set in the repository (healed at the end)."""
+        label = self.latest_label()
+        fault = CorruptBackup(self._repo(), label)
+        self.drill.apply(fault)
+        return fault
+
+    def break_archive(self) -> BreakArchivePush:
+        """The WAL archive of the repository made read-only: archive_command fails on the primary."""
+        self._primary()  # the stanza (and with it the archive folder) exists
+        c = self.drill.cluster
+
+        def switch() -> object:
+            return sql_one(c.address(c.primary), "SELECT pg_switch_wal()::text", timeout=5)
+
+        fault = BreakArchivePush(self._repo(), c.primary, switch)
+        self.drill.apply(fault)
+        return fault
+
+    def fill_repository(self) -> FillRepository:
+        self._primary()
+        fault = FillRepository(self._repo())
+        self.drill.apply(fault)
+        return fault
+
+    def verify(self) -> VerifyReport:
+        """``pgbackrest verify`` on the primary, recorded; its per-set report."""
+        c = self.drill.cluster
+        _, out = verify_repository(self.drill.history, c.node(self._primary()))
+        return parse_verify(out)
+
+    def restore_verified(self, *, with_archive: bool = False) -> RestoreResult:
+        """Restore the newest backup set that ``pgbackrest verify`` calls valid.
+
+        Without ``with_archive`` the restore stops at that set's own end (``--type=immediate``):
+        the fallback of an operator who trusts only what verified (the WAL after an invalid
+        set is unverified too, or the archive is lost with it), so every write since that
+        backup is lost. With it, pgBackRest replays the archive to its end, as a "latest" does.
+        """
+        report = self.verify()
+        node = self.drill.cluster.node(self._primary())
+        backups = backup_info(node)
+        good = [b for b in backups if report.valid(b.label)]
+        if not good:
+            raise SetupError(f"no backup set verifies: {report.backups}")
+        chosen = good[-1]
+        skipped = [b for b in backups if b.stop > chosen.stop]
+        self.drill.history.note("backup.fallback", json.dumps({
+            "restored": chosen.label, "restored_stop": chosen.stop, "with_archive": with_archive,
+            "skipped": [{"label": b.label, "stop": b.stop, "status": report.backups.get(b.label, "?")} for b in skipped],
+        }))
+        if with_archive:
+            target = RecoveryTarget("latest", backup_set=chosen.label)
+        else:
+            target = RecoveryTarget("immediate", wall_before=chosen.start - 1.0, wall_after=chosen.stop + 1.0,
+                                    backup_set=chosen.label)
+        return self.restore(target)
 
     def apply_retention(self, keep_full: int) -> list[Backup]:
         """Expire backups beyond ``keep_full`` full ones; returns what the repository still holds."""
@@ -130,8 +217,9 @@ class BackupSession:
             flushed = flush_wal(d.history, c.address(c.primary), c.primary)
         except Exception:  # noqa: BLE001 - no address: the source is gone
             pass
-        if target.kind == "latest" and not target.backup_set and flushed:
-            # Latest after a WAL switch: every write acknowledged before the decision must survive.
+        if target.kind == "latest" and flushed:
+            # Latest (of any set: the archive is replayed to its end) after a WAL switch:
+            # every write acknowledged before the decision must survive.
             target = replace(target, wall_before=decision.at.wall)
         runtime = c.runtime
         result = restore_to_new_node(runtime, d.history, name=name, image=node_image() if d.env.image == "default"

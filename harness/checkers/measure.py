@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.checkers.backup import BackupMeasures, backup_measures
 from harness.checkers.availability import availability
 from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
 from harness.checkers.rto import injected_fault, rto
@@ -39,6 +40,9 @@ class Measurements(BaseModel):
     # From the monitor's alerts, when a monitor ran and a fault was injected (not a verdict).
     detection_s: float | None = None
     detected_by: str | None = None
+    # Issue 5: backups (duration, size per type, success rate) and restores (RTO and its
+    # phases, RPO), when the run took a backup or made a restore.
+    backup: BackupMeasures | None = None
 
 
 class _Checked(Protocol):
@@ -87,6 +91,12 @@ def measure(
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number
             problems.append(f"detection checker crashed: {type(exc).__name__}: {exc}")
 
+    backups: BackupMeasures | None = None
+    try:
+        backups = backup_measures(events)
+    except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+        problems.append(f"backup checker crashed: {type(exc).__name__}: {exc}")
+
     return Measurements(
         rto_write_s=rto_w.value_s if rto_w is not None else None,
         rto_read_s=rto_r.value_s if rto_r is not None else None,
@@ -103,4 +113,5 @@ def measure(
         problems=problems,
         detection_s=detected.value_s if detected is not None else None,
         detected_by=detected.reason if detected is not None and detected.value_s is not None else None,
+        backup=backups,
     )

@@ -29,6 +29,7 @@ SELECT pg_is_in_recovery(),
        (SELECT coalesce(sum(checksum_failures), 0) FROM pg_stat_database)::float8,
        (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')::float8,
        (SELECT failed_count FROM pg_stat_archiver)::float8,
+       (SELECT (last_failed_time > coalesce(last_archived_time, '-infinity'))::int FROM pg_stat_archiver)::float8,
        (SELECT md5(coalesce(string_agg(name || '=' || setting, ',' ORDER BY name), '')) FROM pg_settings
          WHERE source IN ('configuration file', 'command line')),
        (SELECT md5(coalesce(string_agg(c.oid::text || ':' || c.relname || ':' || c.relnatts, ',' ORDER BY c.oid), ''))
@@ -131,11 +132,14 @@ class Monitor:
             query_ms = (time.monotonic() - t) * 1000
         except Exception:  # noqa: BLE001 - not answering is the finding
             return Sample(at=at, node=name, role="down", metrics=metrics | {"up": 0.0})
-        in_recovery, conn_pct, commits, checksum_failures, receiving, archive_failed, conf_hash, schema_hash = row
+        (in_recovery, conn_pct, commits, checksum_failures, receiving, archive_failed, archive_failing, conf_hash,
+         schema_hash) = row
         metrics |= {
             "up": 1.0, "is_replica": 1.0 if in_recovery else 0.0, "connections_pct": float(conn_pct),
             "checksum_failures": float(checksum_failures), "query_ms": query_ms,
             "archive_failed": float(archive_failed or 0),
+            # 1 while the archiver's last attempt failed (resolves once a segment is archived again).
+            "archive_failing": float(archive_failing or 0),
         }
         if in_recovery:
             metrics["receiving"] = float(receiving)

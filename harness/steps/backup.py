@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pytest_bdd import given, then, when
 
-from harness.backup.checks import backup_stats, restore_stats
+from harness.backup.checks import BACKUP_ACTIONS, BACKUP_SIDE_FAULTS, backup_stats, fallback_loss, restore_stats
 from harness.backup.pgbackrest import BackupType, backup_info, verify_repository
 from harness.backup.restore import RecoveryTarget, TargetKind
 from harness.backup.session import BackupSession
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed
 from harness.faults.postgres import DropTable
+from harness.history import ActionEvent
 from harness.steps.types import parse
 from harness.topology.pg import sql_one
 
@@ -48,12 +49,68 @@ def _(drill: Drill) -> None:
     BackupSession.of(drill).enable()
 
 
+@given(parse("WAL archiving to a pgBackRest repository of {size_mb:d} MB"))
+@given(parse("a pgBackRest repository of {size_mb:d} MB"))
+def _(drill: Drill, size_mb: int) -> None:
+    BackupSession.of(drill).enable(size_mb=size_mb)
+
+
 @given(parse("a {kind} backup was taken"))
 @given(parse("an {kind} backup was taken"))
 @when(parse("I take a {kind} backup"))
 @when(parse("I take an {kind} backup"))
 def _(drill: Drill, kind: str) -> None:
     BackupSession.of(drill).backup(_kind(kind))
+
+
+@when(parse("I try to take a {kind} backup"))
+@when(parse("I try to take an {kind} backup"))
+def _(drill: Drill, kind: str) -> None:
+    """A backup whose failure is a result (recorded, counted in the success rate), not an error."""
+    BackupSession.of(drill).backup(_kind(kind), must_succeed=False)
+
+
+@when(parse("I try to take a {kind} backup within {limit:Duration}"))
+@when(parse("I try to take an {kind} backup within {limit:Duration}"))
+def _(drill: Drill, kind: str, limit: float) -> None:
+    """As above; pgBackRest gives up waiting for the WAL archive after ``limit`` (60 s otherwise)."""
+    BackupSession.of(drill).backup(_kind(kind), must_succeed=False, archive_timeout=max(1.0, limit))
+
+
+@then(parse("the last backup failed"))
+def _(drill: Drill) -> None:
+    s = backup_stats(drill.history.events())
+    last = [e for e in drill.history.of(ActionEvent) if e.action in BACKUP_ACTIONS]
+    if not last or last[-1].outcome == "ok":
+        raise TargetMissed("the last backup", "succeeded" if last else "none was taken", "failed")
+    drill.history.note("backup.failed", f"{last[-1].action}: {s.succeeded}/{s.attempts} succeeded so far")
+
+
+# -- backup-side faults ------------------------------------------------------------------------
+
+
+@when(parse("I corrupt the latest backup"))
+@when(parse("the latest backup is corrupted"))
+def _(drill: Drill) -> None:
+    BackupSession.of(drill).corrupt_latest()
+
+
+@when(parse("I break WAL archiving to the repository"))
+@when(parse("the repository's WAL archive becomes read-only"))
+def _(drill: Drill) -> None:
+    BackupSession.of(drill).break_archive()
+
+
+@when(parse("the backup repository fills up"))
+@when(parse("I fill the backup repository"))
+def _(drill: Drill) -> None:
+    BackupSession.of(drill).fill_repository()
+
+
+@when(parse("I repair the backup repository"))
+def _(drill: Drill) -> None:
+    for fault in [f for f in drill.faults.active if f.name in BACKUP_SIDE_FAULTS]:
+        drill.faults.heal(fault)
 
 
 # -- recovery targets --------------------------------------------------------------------------
@@ -76,6 +133,19 @@ def _(drill: Drill, what: str) -> None:
 
 
 # -- restores ----------------------------------------------------------------------------------
+
+
+@when(parse("I restore the newest backup that verifies to a new node"))
+@when(parse("I restore the newest verified backup to a new node"))
+def _(drill: Drill) -> None:
+    r = BackupSession.of(drill).restore_verified()
+    _restored(drill, r.ok, r.problems)
+
+
+@when(parse("I restore the newest backup that verifies with the archived WAL to a new node"))
+def _(drill: Drill) -> None:
+    r = BackupSession.of(drill).restore_verified(with_archive=True)
+    _restored(drill, r.ok, r.problems)
 
 
 @when(parse("I restore the latest backup to a new node"))
@@ -132,6 +202,25 @@ def _(drill: Drill, count: int) -> None:
         raise TargetMissed("lost writes of the restore", r.reason, f"at most {count}")
 
 
+@then(parse("the restore lost at least {count:d} acknowledged writes"))
+def _(drill: Drill, count: int) -> None:
+    r = BackupSession.of(drill).restore_rpo()
+    drill.history.note("restore.rpo", r.reason)
+    if r.lost is None or r.lost < count:
+        raise TargetMissed("lost writes of the restore", r.reason, f"at least {count}")
+
+
+@then(parse("the restore lost every write acknowledged since the backup it fell back to"))
+@then(parse("the RPO grew by the writes since the backup it fell back to"))
+def _(drill: Drill) -> None:
+    node = BackupSession.of(drill).last_restore().node
+    r = fallback_loss(drill.history.events(), node)
+    drill.history.note("restore.fallback_rpo", r.model_dump_json())
+    if r.status != "valid":
+        raise TargetMissed("RPO of the fallback restore", r.reason,
+                           f"all {r.must_lose} writes acknowledged between the backups lost")
+
+
 @then(parse("the RPO of the restore is under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
     r = BackupSession.of(drill).restore_rpo()
@@ -149,11 +238,29 @@ def _(drill: Drill, percent: float) -> None:
         raise TargetMissed("backup success rate", got, f">= {percent:g} %")
 
 
+@then(parse("the backup success rate is under {percent:Number} %"))
+@then(parse("the backup success rate is below {percent:Number} %"))
+def _(drill: Drill, percent: float) -> None:
+    s = backup_stats(drill.history.events())
+    if s.success_rate is None or s.success_rate * 100 >= percent:
+        got = "no backups" if s.success_rate is None else f"{s.success_rate * 100:.1f} % of {s.attempts}"
+        raise TargetMissed("backup success rate", got, f"< {percent:g} %")
+
+
 @then(parse("every backup took under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
     s = backup_stats(drill.history.events())
     if not s.durations_s or max(s.durations_s) >= limit:
         raise TargetMissed("backup duration", f"{[round(d, 2) for d in s.durations_s]} s", f"< {limit:g} s each")
+
+
+@then(parse("backup verification fails"))
+@then(parse("pgBackRest verify catches the corruption"))
+def _(drill: Drill) -> None:
+    report = BackupSession.of(drill).verify()
+    if report.ok:
+        raise TargetMissed("pgbackrest verify", f"clean ({report.backups})", "a failure")
+    drill.history.note("backup.verify_failed", f"invalid sets: {[k for k, v in report.backups.items() if v != 'valid']}")
 
 
 @then(parse("backup verification succeeds"))

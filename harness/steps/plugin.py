@@ -84,6 +84,7 @@ class HarnessRun:
             "runtime": "docker",
             "started": self.started,
             "scenarios": scenarios,
+            "backups": _backup_totals(scenarios),  # issue 5: the run-wide backup success rate
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -101,6 +102,20 @@ class HarnessRun:
 
     def _worker_parts(self) -> list[Path]:
         return [] if self.worker else sorted((self.directory / "workers").glob("*.json"))
+
+
+def _num2(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def _backup_totals(scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+    """Backups attempted and succeeded over every scenario of the run, and their rate."""
+    attempts = succeeded = 0
+    for s in scenarios:
+        b = (s.get("measurements") or {}).get("backup") or {}
+        attempts, succeeded = attempts + int(b.get("attempts", 0)), succeeded + int(b.get("succeeded", 0))
+    return {"attempts": attempts, "succeeded": succeeded,
+            "success_rate": succeeded / attempts if attempts else None}
 
 
 _RUN: HarnessRun | None = None
@@ -249,6 +264,15 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
                 if k.startswith("ha_") and v is None:
                     continue  # no HA manager watched this drill
                 allure.dynamic.parameter(k, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
+            if m.backup is not None:  # issue 5
+                b = m.backup
+                allure.dynamic.parameter("backup_success_rate", "n/a" if b.success_rate is None else round(b.success_rate, 4))
+                for kind, ds in b.durations_s.items():
+                    allure.dynamic.parameter(f"backup_{kind}_s", ds)
+                for i, r in enumerate(b.restores, 1):
+                    f2 = [_num2(v) for v in (r.rto_s, r.fetch_s, r.replay_s, r.verify_s, r.rpo_window_s)]
+                    allure.dynamic.parameter(f"restore{i}", f"RTO {f2[0]} s (fetch {f2[1]}, replay {f2[2]}, "
+                                             f"verify {f2[3]}); lost {r.lost_writes} writes over {f2[4]} s")
             allure.attach(_table_html(d), name="measurements", attachment_type=allure.attachment_type.HTML)
         if res is not None and res.load_phases:
             rows = "".join(

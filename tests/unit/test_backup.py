@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.backup.checks import backup_stats, restore_rpo, restore_stats
-from harness.backup.pgbackrest import parse_info
+import pytest
+
+from harness.backup.checks import backup_measures, backup_stats, fallback_loss, restore_rpo, restore_stats
+from harness.backup.faults import BreakArchivePush, CorruptBackup
+from harness.backup.pgbackrest import parse_info, parse_verify
 from harness.backup.repo import Repository, archive_settings, pgbackrest_config, reap_repositories
 from harness.backup.restore import RecoveryTarget, expected_rows
-from harness.history import ActionEvent, Event, FinalRead, ProbeOp, Stamp
+from harness.checkers.measure import measure
+from harness.errors import SetupError
+from harness.history import ActionEvent, Event, FaultEvent, FinalRead, Note, ProbeOp, Stamp
 
 INFO = json.dumps([{"name": "main", "backup": [
     {"label": "20261128-175000F", "type": "full", "timestamp": {"start": 100, "stop": 103},
@@ -112,3 +117,105 @@ def test_immediate_target_of_a_chosen_backup() -> None:
     t = RecoveryTarget("immediate", backup_set="20261128-175749F", wall_before=1.0, wall_after=2.0)
     assert t.options() == ["--set=20261128-175749F", "--type=immediate", "--target-action=promote"]
     assert t.describe() == "end of backup of 20261128-175749F"
+
+
+VERIFY_TEXT = """stanza: main
+status: error
+  archiveId: 15-1, total WAL checked: 5, total valid WAL: 5
+    missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+  backup: 20261128-190520F, status: valid, total files checked: 967, total valid files: 967
+    missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+  backup: 20261128-190520F_20261128-190525I, status: invalid, total files checked: 967, total valid files: 966
+    missing: 0, checksum invalid: 1, size invalid: 0, other: 0
+"""
+
+
+def test_parse_verify_tells_the_invalid_set_apart() -> None:
+    r = parse_verify(VERIFY_TEXT)
+    assert not r.ok
+    assert r.valid("20261128-190520F") and not r.valid("20261128-190520F_20261128-190525I")
+    assert not r.valid("unknown")
+    assert parse_verify("stanza: main\nstatus: ok\n").ok
+    assert not parse_verify("").ok  # no report is not a clean report
+
+
+def _fallback_history(restored_kept: int) -> list[Event]:
+    """Writes 1..30, one a second (ack at wall 1000+i+0.1); backups end at walls 1005 and 1015."""
+    events: list[Event] = [write(i, i, i + 0.1) for i in range(1, 31)]
+    note = {"restored": "F", "restored_stop": 1005, "with_archive": False,
+            "skipped": [{"label": "F_I", "stop": 1015, "status": "invalid"}]}
+    events += [Note(at=at(31), name="backup.fallback", detail=json.dumps(note)),
+               act("restore.decision", 31, 31, "restore1"),
+               FinalRead(at=at(40), node="restore1", present=[(1, restored_kept)])]
+    return events
+
+
+def test_fallback_loss_demands_every_write_between_the_backups_lost() -> None:
+    # Acked after 1006 (stop + 1 s of rounding) up to 1015: seqs 6..14 (ack at 1006.1 .. 1014.1).
+    r = fallback_loss(_fallback_history(5), "restore1")
+    assert r.status == "valid" and r.must_lose == 9 and r.lost == 25, r.reason
+    # A restore that kept writes past the older set's end did not fall back to its end.
+    bad = fallback_loss(_fallback_history(10), "restore1")
+    assert bad.status == "invalid" and "survived" in bad.reason
+    assert fallback_loss([], "restore1").status == "unknown"
+
+
+def test_backup_side_faults_do_not_start_the_restore_clock() -> None:
+    events: list[Event] = [
+        FaultEvent(at=at(1), fault="kill", target="node1", phase="inject"),
+        FaultEvent(at=at(5), fault="backup-corruption", target="F_I", phase="inject"),
+        act("restore.decision", 10, 10, "restore1"),
+        act("restore.replay", 11, 14, "restore1"),
+    ]
+    (r,) = restore_stats(events)
+    assert (r.rto_from, r.rto_s) == ("fault", 13)  # from the kill, not from the corruption
+
+
+def test_backup_measures_per_type_and_restores() -> None:
+    events: list[Event] = [
+        write(1, 0, 0.1),
+        act("backup.full", 1, 4, detail=json.dumps({"size": 10, "repo_size": 2})),
+        act("backup.full", 5, 6, outcome="failed", detail="{}"),
+        act("backup.incr", 7, 8, detail=json.dumps({"size": 11, "repo_size": 1})),
+        act("restore.decision", 9, 9, "restore1"), act("restore.replay", 10, 12, "restore1"),
+        FinalRead(at=at(13), node="restore1", present=[(1, 1)]),
+    ]
+    m = backup_measures(events)
+    assert m is not None
+    assert (m.attempts, m.succeeded, m.durations_s, m.sizes) == (3, 2, {"full": [3, 1], "incr": [1]},
+                                                                 {"full": [10], "incr": [11]})
+    assert m.restores[0].rto_s == 3 and m.restores[0].lost_writes == 0
+    assert backup_measures([write(1, 0, 0.1)]) is None
+    assert measure(events, 0.05).backup == m
+
+
+def test_corrupt_backup_changes_bytes_and_heal_puts_them_back(tmp_path: Path) -> None:
+    repo = Repository.create("tcorrupt", "s", root=tmp_path)
+    pg_data = repo.host_path / "backup" / "main" / "F" / "pg_data" / "base" / "5"
+    pg_data.mkdir(parents=True)
+    (pg_data / "small.gz").write_bytes(b"x" * 200)
+    big = pg_data / "16384.gz"
+    original = bytes(range(256)) * 8
+    big.write_bytes(original)
+    fault = CorruptBackup(repo, "F")
+    assert "16384.gz" in fault.inject()
+    damaged = big.read_bytes()
+    assert len(damaged) == len(original) and sum(a != b for a, b in zip(damaged, original)) == 64
+    fault.heal()
+    assert big.read_bytes() == original
+    fault.heal()  # twice is harmless
+    with pytest.raises(SetupError):
+        CorruptBackup(repo, "missing").inject()
+
+
+def test_break_archive_push_makes_the_archive_read_only_and_back(tmp_path: Path) -> None:
+    repo = Repository.create("tarchive", "s", root=tmp_path)
+    sub = repo.host_path / "archive" / "main" / "15-1" / "0000000100000000"
+    sub.mkdir(parents=True, mode=0o750)
+    sub.chmod(0o750)
+    switched: list[int] = []
+    fault = BreakArchivePush(repo, "node1", lambda: switched.append(1))
+    fault.inject()
+    assert sub.stat().st_mode & 0o777 == 0o555
+    assert "WAL switched" in fault.heal() and switched == [1]
+    assert sub.stat().st_mode & 0o777 == 0o750
