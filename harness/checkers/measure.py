@@ -17,7 +17,8 @@ from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
 from harness.checkers.rto import injected_fault, rto
 from harness.checkers.verdict import Status, combine
 from harness.checkers.detection import DetectionResult, detection
-from harness.history import AlertEvent, Event, History, ProbeOp
+from harness.checkers.failover import HA_VIEW, FailoverPhases, failover_phases
+from harness.history import AlertEvent, Event, History, Note, ProbeOp
 
 __all__ = ["Measurements", "measure"]
 
@@ -43,6 +44,14 @@ class Measurements(BaseModel):
     # Issue 5: backups (duration, size per type, success rate) and restores (RTO and its
     # phases, RPO), when the run took a backup or made a restore.
     backup: BackupMeasures | None = None
+    # From the HA manager's observed view (issue 4, Patroni): seconds from the fault.
+    ha_detection_s: float | None = None
+    ha_new_leader_s: float | None = None
+    ha_first_write_s: float | None = None
+    ha_rejoin_s: float | None = None
+    ha_failover: str | None = None  # the phases and timeline forks in words
+    ha_ttl_s: float | None = None  # the leader key's lifetime
+    ha_rto_minus_ttl_s: float | None = None  # how far the write RTO is above the ttl
 
 
 class _Checked(Protocol):
@@ -91,6 +100,13 @@ def measure(
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number
             problems.append(f"detection checker crashed: {type(exc).__name__}: {exc}")
 
+    phases: FailoverPhases | None = None
+    if fault is not None and any(isinstance(e, Note) and e.name == HA_VIEW for e in events):
+        try:
+            phases = failover_phases(events, fault)
+        except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+            problems.append(f"failover phases checker crashed: {type(exc).__name__}: {exc}")
+
     backups: BackupMeasures | None = None
     try:
         backups = backup_measures(events)
@@ -114,4 +130,12 @@ def measure(
         detection_s=detected.value_s if detected is not None else None,
         detected_by=detected.reason if detected is not None and detected.value_s is not None else None,
         backup=backups,
+        ha_detection_s=phases.detection_s if phases is not None else None,
+        ha_new_leader_s=phases.new_leader_s if phases is not None else None,
+        ha_first_write_s=phases.first_write_s if phases is not None else None,
+        ha_rejoin_s=phases.rejoin_s if phases is not None else None,
+        ha_failover=phases.reason if phases is not None else None,
+        ha_ttl_s=phases.ttl_s if phases is not None else None,
+        ha_rto_minus_ttl_s=(rto_w.value_s - phases.ttl_s if phases is not None and phases.ttl_s is not None
+                            and rto_w is not None and rto_w.value_s is not None else None),
     )

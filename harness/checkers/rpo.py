@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.checkers.splitbrain import rewound_writes
 from harness.checkers.verdict import Status
 from harness.history import Event, FinalRead, History, ProbeOp, Stamp, seq_ranges
 
@@ -30,6 +31,9 @@ class RpoResult(BaseModel):
     final_read_node: str | None
     status: Status
     reason: str
+    # Fan-out writes (one writer per node, issue 4) acknowledged and absent from the survivor,
+    # e.g. taken by a deposed leader and rewound away; included in ``lost``. None: no fan-out.
+    lost_fanout: int | None = None
 
 
 def acknowledged_writes(events: Iterable[Event]) -> dict[int, Stamp]:
@@ -92,7 +96,10 @@ def rpo(history: History | Iterable[Event]) -> RpoResult:
     present = _Present(final.present)
     # Order by monotonic ack time: the wall clock may step.
     lost = sorted((s for s in acks if s not in present), key=lambda s: (acks[s].t, s))
-    first, last = (acks[lost[0]], acks[lost[-1]]) if lost else (None, None)
+    fanout = rewound_writes(events)  # issue 4: writes a deposed leader acknowledged count too
+    lost_stamps = [acks[s] for s in lost] + ([at for _, _, at in fanout.lost] if fanout else [])
+    first = min(lost_stamps, key=lambda x: x.t) if lost_stamps else None
+    last = max(lost_stamps, key=lambda x: x.t) if lost_stamps else None
     window_s = last.t - first.t if first is not None and last is not None else 0.0
     if lost:
         reason = (
@@ -101,8 +108,12 @@ def rpo(history: History | Iterable[Event]) -> RpoResult:
         )
     else:
         reason = f"all {len(acks)} acknowledged writes present on {final.node}"
+    if fanout is not None:
+        reason += f"; fan-out probe: {fanout.describe()}"
+    n_lost = len(lost) + (len(fanout.lost) if fanout else 0)
     return RpoResult(
-        lost=len(lost),
+        lost=n_lost,
+        lost_fanout=len(fanout.lost) if fanout else None,
         lost_seqs=seq_ranges(lost),
         window_s=window_s,
         first_lost_wall=first.wall if first is not None else None,
@@ -111,6 +122,6 @@ def rpo(history: History | Iterable[Event]) -> RpoResult:
         indeterminate=len(indeterminate),
         indeterminate_present=sum(1 for s in indeterminate if s in present),
         final_read_node=final.node,
-        status="invalid" if lost else "valid",
+        status="invalid" if n_lost else "valid",
         reason=reason,
     )

@@ -5,16 +5,26 @@ writer per node). A node's *writable span* is a maximal run of its consecutive a
 attempts, from the first one's start to the last one's acknowledgement: a failed or
 timed-out attempt ends the span, since we then no longer know it accepted writes. Two spans
 of different nodes that overlap in time are a split brain: both acknowledged writes then.
+
+Rewound writes: after the window the drill reads which fan-out rows the surviving primary
+holds (a ``fanout.final_read`` note, :func:`fanout_final_read_note`); a fan-out write that a
+node acknowledged and the survivor lacks was lost, typically acknowledged by a deposed leader
+and rewound away by pg_rewind. :func:`rewound_writes` lists them; the RPO checker counts them
+as lost acknowledged writes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.history import ProbeOp
+from harness.history import Note, ProbeOp, Stamp, seq_ranges
 
-__all__ = ["Overlap", "SplitBrain", "Span", "split_brain", "writable_spans"]
+__all__ = ["FANOUT_FINAL_READ", "LostFanout", "Overlap", "SplitBrain", "Span", "fanout_final_read_note",
+           "rewound_writes", "split_brain", "writable_spans"]
+
+FANOUT_FINAL_READ = "fanout.final_read"
 
 
 @dataclass(frozen=True)
@@ -99,3 +109,46 @@ def split_brain(events: Iterable[object]) -> SplitBrain:
                 if a.node != b.node and a.start <= b.end and b.start <= a.end]
     attempts = sum(1 for e in evs if isinstance(e, ProbeOp) and e.probe == "fanout")
     return SplitBrain(spans, sorted(overlaps, key=lambda o: o.start), attempts)
+
+
+def fanout_final_read_note(survivor: str, rows: Iterable[tuple[str, int]]) -> tuple[str, str]:
+    """The note (name, detail) recording which fan-out rows ``survivor`` holds, per writer node."""
+    by_node: dict[str, list[int]] = {}
+    for node, seq in rows:
+        by_node.setdefault(node, []).append(int(seq))
+    present = {n: seq_ranges(seqs) for n, seqs in sorted(by_node.items())}
+    return FANOUT_FINAL_READ, json.dumps({"node": survivor, "present": present})
+
+
+@dataclass(frozen=True)
+class LostFanout:
+    survivor: str
+    lost: list[tuple[str, int, Stamp]]  # (node that acknowledged it, its seq, acknowledgement)
+
+    def describe(self) -> str:
+        if not self.lost:
+            return f"every acknowledged fan-out write is on {self.survivor}"
+        by: dict[str, list[int]] = {}
+        for node, seq, _ in self.lost:
+            by.setdefault(node, []).append(seq)
+        parts = ", ".join(f"{len(v)} acknowledged by {n} (seqs {seq_ranges(v)})" for n, v in sorted(by.items()))
+        return f"{len(self.lost)} acknowledged fan-out writes absent from {self.survivor}: {parts}"
+
+
+def rewound_writes(events: Iterable[object]) -> LostFanout | None:
+    """Fan-out writes acknowledged by any node and absent from the survivor (None: no final read)."""
+    evs = list(events)
+    reads = [e for e in evs if isinstance(e, Note) and e.name == FANOUT_FINAL_READ]
+    if not reads:
+        return None
+    d = json.loads(reads[-1].detail)
+    present = {str(n): [(int(lo), int(hi)) for lo, hi in r] for n, r in d["present"].items()}
+    acks: dict[tuple[str, int], Stamp] = {}
+    for e in evs:
+        if isinstance(e, ProbeOp) and e.probe == "fanout" and e.outcome == "ok" and e.node is not None:
+            key = (e.node, e.seq)
+            if key not in acks or e.end.t < acks[key].t:
+                acks[key] = e.end
+    lost = [(n, seq, at) for (n, seq), at in acks.items()
+            if not any(lo <= seq <= hi for lo, hi in present.get(n, []))]
+    return LostFanout(str(d["node"]), sorted(lost, key=lambda x: (x[2].t, x[0], x[1])))

@@ -96,6 +96,23 @@ _HEAD = ["scenario", "status", "write RTO", "lost writes", "RPO window", "detect
          "targets missed"]
 
 
+_HA_HEAD = ["scenario", "ttl", "write RTO", "RTO - ttl", "detection", "new leader", "first write on it",
+            "old leader rejoined"]
+
+
+def _ha_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for s in scenarios:
+        m = s.get("measurements") or {}
+        if m.get("ha_new_leader_s") is None and m.get("ha_detection_s") is None:
+            continue
+        rows.append([s["scenario"], _num(m.get("ha_ttl_s"), " s"), _num(m.get("rto_write_s"), " s"),
+                     _num(m.get("ha_rto_minus_ttl_s"), " s")]
+                    + [_num(m.get(k), " s") for k in ("ha_detection_s", "ha_new_leader_s", "ha_first_write_s",
+                                                      "ha_rejoin_s")])
+    return rows
+
+
 def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]:
     scenarios = data.get("scenarios", [])
     level, crits = scorecard(scenarios)
@@ -106,6 +123,11 @@ def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]
     md += ["", f"## Operational maturity: level {level} of 3", "", "| level | criterion | verdict | evidence |",
            "|---|---|---|---|"]
     md += [f"| {c.level} | {c.name} | {c.verdict} | {c.evidence} |" for c in crits]
+    ha = _ha_rows(scenarios)  # issue 4: the HA manager's failover phases, RTO against ttl
+    if ha:
+        md += ["", "## Failover phases (seconds from the fault)", "", "| " + " | ".join(_HA_HEAD) + " |",
+               "|" + "---|" * len(_HA_HEAD)]
+        md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in ha]
     md_path = run_dir / "summary.md"
     md_path.write_text("\n".join(md) + "\n")
 
@@ -126,6 +148,11 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}}th{
 {html.escape(str(data.get('started')))}</p><table><tr>{cells}</tr>{body}</table>
 <h2>Operational maturity: level {level} of 3</h2>
 <table><tr><th>level</th><th>criterion</th><th>verdict</th><th>evidence</th></tr>{score}</table>"""
+    if ha:
+        page += ("<h2>Failover phases (seconds from the fault)</h2><table><tr>"
+                 + "".join(f"<th>{html.escape(h)}</th>" for h in _HA_HEAD) + "</tr>"
+                 + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in ha)
+                 + "</table>")
     html_path = run_dir / "summary.html"
     html_path.write_text(page)
     return md_path, html_path

@@ -7,39 +7,23 @@ kill/freeze steps work on them through the Target type. Numbers come from the hi
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pytest_bdd import given, then, when
 
-from harness.checkers.splitbrain import split_brain
+from harness.checkers.failover import failover_phases
+from harness.checkers.rpo import rpo
+from harness.checkers.splitbrain import SplitBrain, rewound_writes, split_brain
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed, WaitTimeout
 from harness.faults.network import CutBetween
-from harness.history import ActionEvent, FaultEvent, now
+from harness.faults.patroni import DcsOutage, KillPatroni, Switchover, run_leader_kills
+from harness.faults.schedule import cycle_recoveries
+from harness.history import ActionEvent, FaultEvent, ProbeOp, now
 from harness.steps.types import parse
 from harness.topology.patroni import PatroniCluster
 
-__all__ = ["DcsOutage"]
-
-
-class DcsOutage:
-    """Every etcd member killed; healed by booting them and starting etcd again."""
-
-    name = "dcs-outage"
-    one_shot = False
-
-    def __init__(self, cluster: PatroniCluster) -> None:
-        self.cluster = cluster
-        self.target = ",".join(cluster.etcd_names)
-
-    def inject(self) -> str:
-        for name in self.cluster.etcd_names:
-            self.cluster.node(name).kill()
-        return f"killed every etcd member ({self.target})"
-
-    def heal(self) -> str:
-        for name in self.cluster.etcd_names:
-            if not self.cluster.node(name).is_running():
-                self.cluster.restart_patroni(name)  # boots the container and starts etcd in it
-        return f"etcd started again on {self.target}"
+__all__: list[str] = []
 
 
 # -- Given -------------------------------------------------------------------------------------
@@ -97,6 +81,63 @@ def _(drill: Drill) -> None:
     cluster.old_primary = leader
 
 
+@when(parse("I kill Patroni on {target:Target}"))
+@when(parse("I kill Patroni but not PostgreSQL on {target:Target}"))
+def _(drill: Drill, target: str) -> None:
+    cluster = drill.patroni
+    name = cluster.resolve(target)
+    if name == cluster.primary:
+        cluster.old_primary = name
+    drill.apply(KillPatroni(cluster, name))
+
+
+@when(parse("I start Patroni again on {target:Target}"))
+@when(parse("I restart Patroni on {target:Target}"))
+def _(drill: Drill, target: str) -> None:
+    name = drill.patroni.resolve(target)
+    faults = [f for f in drill.faults.active if f.name == KillPatroni.name and f.target == name]
+    if not faults:
+        raise SetupError(f"Patroni was not killed on {name} (When I kill Patroni on the leader)")
+    for f in faults:
+        drill.faults.heal(f)
+
+
+def _switch(drill: Drill, target: str, how: Literal["switchover", "failover"],
+            via: Literal["rest", "patronictl"]) -> None:
+    cluster = drill.patroni
+    leader = cluster.primary
+    candidate = cluster.resolve(target)  # "replica 1": the first replica in name order, now
+    cluster.old_primary = leader
+    drill.apply(Switchover(cluster, leader, candidate, how, via))
+
+
+@when(parse("I switch over to {target:Target}"))
+@when(parse("I switch over to {target:Target} through the REST API"))
+def _(drill: Drill, target: str) -> None:
+    _switch(drill, target, "switchover", "rest")
+
+
+@when(parse("I switch over to {target:Target} with patronictl"))
+def _(drill: Drill, target: str) -> None:
+    _switch(drill, target, "switchover", "patronictl")
+
+
+@when(parse("I fail over to {target:Target} with patronictl"))
+def _(drill: Drill, target: str) -> None:
+    _switch(drill, target, "failover", "patronictl")
+
+
+@when(parse("I fail over to {target:Target} through the REST API"))
+def _(drill: Drill, target: str) -> None:
+    _switch(drill, target, "failover", "rest")
+
+
+@when(parse("I kill the leader {count:d} times, letting it rejoin each time"))
+@when(parse("I kill the leader {count:d} times"))
+def _(drill: Drill, count: int) -> None:
+    run_leader_kills(drill, count)
+
+
 # -- Then --------------------------------------------------------------------------------------
 
 
@@ -144,13 +185,7 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("there was never more than one writable primary"))
 @then(parse("there was no split brain"))
 def _(drill: Drill) -> None:
-    probe = getattr(drill, "fanout_probe", None)
-    if probe is None:
-        raise SetupError("the split-brain check needs the fan-out write probe (Given the fan-out write probe is running)")
-    probe.stop()
-    sb = split_brain(drill.history.events())
-    drill.history.note("splitbrain", f"{sb.attempts} fan-out attempts, at most {sb.max_writable} writable at once, "
-                                     f"{len(sb.overlaps)} overlaps")
+    sb = _split_brain(drill)
     if not sb.ok:
         raise TargetMissed("split brain", "; ".join(o.describe() for o in sb.overlaps[:3]), "at most 1 writable node")
 
@@ -181,3 +216,109 @@ def _(drill: Drill, timeout: float) -> None:
     if cluster.primary != before or cluster.writable_nodes() != [before]:
         raise TargetMissed("leader after the DCS outage", f"{cluster.primary} (writable: {cluster.writable_nodes()})",
                            f"{before}, unchanged")
+
+
+@then(parse("the split-brain check catches more than one writable primary"))
+@then(parse("the harness catches two writable primaries"))
+def _(drill: Drill) -> None:
+    """The drill is expected to cause a split brain: the checker must see it (and say how long)."""
+    sb = _split_brain(drill)
+    if sb.ok:
+        raise TargetMissed("split brain caught", f"none seen in {sb.attempts} fan-out attempts",
+                           "two nodes acknowledging writes at once")
+    drill.history.note("splitbrain.caught", "; ".join(o.describe() for o in sb.overlaps[:5]))
+
+
+@then(parse("the writes acknowledged by the losing side of the split brain are counted as lost"))
+def _(drill: Drill) -> None:
+    """Every fan-out write a non-surviving node acknowledged during an overlap must be missing
+    from the survivor and counted in the RPO checker's lost acknowledged writes."""
+    sb = _split_brain(drill)
+    m = drill.measurements()
+    loss = rpo(drill.history.events())
+    lost = rewound_writes(drill.history.events())
+    if lost is None or loss.lost_fanout is None:
+        raise SetupError("no fan-out final read was recorded (is the fan-out write probe running?)")
+    lost_keys = {(n, s) for n, s, _ in lost.lost}
+    losing = [(op.node, op.seq) for o in sb.overlaps for op in drill.history.of(ProbeOp)
+              if op.probe == "fanout" and op.outcome == "ok" and op.node in (o.a.node, o.b.node)
+              and op.node != lost.survivor and o.start <= op.end.t <= o.end]
+    drill.history.note("splitbrain.lost", f"{len(set(losing))} writes acknowledged by the losing side during the "
+                                          f"split brain; RPO: {loss.reason}")
+    if not losing:
+        raise TargetMissed("writes on the losing side", "none acknowledged during a split brain",
+                           "some (the drill is meant to cause them)")
+    missed = [k for k in set(losing) if k not in lost_keys]
+    if missed:
+        raise TargetMissed("rewound writes counted", f"{len(missed)} of {len(set(losing))} are on the survivor "
+                           f"{lost.survivor} or not counted (e.g. {sorted(missed)[:3]})", "all counted as lost")
+    if m.rpo_lost_writes is None or m.rpo_lost_writes < len(set(losing)):
+        raise TargetMissed("lost acknowledged writes", f"{m.rpo_lost_writes}", f">= {len(set(losing))}")
+
+
+@then(parse("the failover phases are recorded"))
+def _(drill: Drill) -> None:
+    """Detection, new leader, first write on it: present and in that order (from the history)."""
+    m = drill.measurements()
+    got = {"detection": m.ha_detection_s, "new leader": m.ha_new_leader_s, "first write": m.ha_first_write_s}
+    drill.history.note("patroni.phases", m.ha_failover or "no failover phases")
+    missing = [k for k, v in got.items() if v is None]
+    if missing:
+        raise TargetMissed("failover phases", f"{', '.join(missing)} not seen ({m.ha_failover})", "all recorded")
+    d, n, w = (float(v) for v in got.values())  # type: ignore[arg-type]
+    if not d <= n <= w + 0.5:  # the first write may land a poll before the watcher sees the leader
+        raise TargetMissed("failover phase order", m.ha_failover or "", "detection <= new leader <= first write")
+
+
+@then(parse("the old leader's rejoin time is recorded"))
+def _(drill: Drill) -> None:
+    m = drill.measurements()
+    if m.ha_rejoin_s is None:
+        raise TargetMissed("old leader rejoin time", f"not seen ({m.ha_failover})", "recorded")
+
+
+@then(parse("every node ends on the new leader's timeline"))
+def _(drill: Drill) -> None:
+    cluster = drill.patroni
+    phases = failover_phases(drill.history.events())
+    before = {v for v in phases.timelines_before.values() if v is not None}
+    after = phases.timelines_after
+    drill.history.note("patroni.timelines", f"before {phases.timelines_before}, after {after}; "
+                                            f"leaders: {[c.model_dump() for c in phases.leaders]}")
+    if set(after) != set(cluster.names) or len(set(after.values())) != 1 or None in after.values():
+        raise TargetMissed("timelines after the failover", str(after), "every node on one timeline")
+    if before and next(iter(after.values())) <= max(before):  # type: ignore[operator]
+        raise TargetMissed("timeline fork", f"before {phases.timelines_before}, after {after}",
+                           "a new timeline after the promotion")
+
+
+@then(parse("the spread of the write RTO over the cycles is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    """Each repetition's write RTO listed, with mean and spread (stdev, max - min), in the history."""
+    import statistics
+
+    cycles = cycle_recoveries(drill.history)
+    values = [c.write_rto_s for c in cycles]
+    if not values or any(v is None for v in values):
+        raise TargetMissed("write RTO per cycle", f"not measured for every cycle ({values})", "measured")
+    got = [float(v) for v in values if v is not None]
+    ttl = drill.patroni.settings.ttl
+    mean, spread = statistics.fmean(got), max(got) - min(got)
+    stdev = statistics.stdev(got) if len(got) > 1 else 0.0
+    drill.history.note("patroni.cycles", f"write RTO per cycle: {', '.join(f'{v:.2f} s' for v in got)}; mean "
+                                         f"{mean:.2f} s (ttl {ttl} s, {mean - ttl:+.2f} s), stdev {stdev:.2f} s, "
+                                         f"spread (max - min) {spread:.2f} s")
+    if spread >= limit:
+        raise TargetMissed("spread of the write RTO", f"{spread:.2f} s ({', '.join(f'{v:.2f}' for v in got)})",
+                           f"< {limit:g} s")
+
+
+def _split_brain(drill: Drill) -> SplitBrain:
+    probe = getattr(drill, "fanout_probe", None)
+    if probe is None:
+        raise SetupError("the split-brain check needs the fan-out write probe (Given the fan-out write probe is running)")
+    probe.stop()
+    sb = split_brain(drill.history.events())
+    drill.history.note("splitbrain", f"{sb.attempts} fan-out attempts, at most {sb.max_writable} writable at once, "
+                                     f"{len(sb.overlaps)} overlaps")
+    return sb

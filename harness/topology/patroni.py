@@ -19,18 +19,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.checkers.failover import HA_SETTINGS, HA_VIEW
 from harness.environment import Environment
 from harness.errors import SetupError, UnknownTarget, WaitTimeout
-from harness.history import ActionEvent, History, now
+from harness.history import ActionEvent, History, Note, Stamp, now
 from harness.images.build import node_image
 from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
 from harness.wait import wait_until
 
-__all__ = ["PATRONI_DATA", "PatroniCluster", "PatroniSettings"]
+__all__ = ["HA_VIEW", "PATRONI_DATA", "PatroniCluster", "PatroniSettings", "PatroniWatch"]
 
 log = logging.getLogger(__name__)
 PATRONI_DATA = "/var/lib/postgresql/patroni"
@@ -77,11 +78,68 @@ def _http_json(url: str, *, data: bytes | None = None, timeout: float = 0.5) -> 
         return json.loads(resp.read().decode() or "null")
 
 
+class PatroniWatch:
+    """Polls Patroni's ``/cluster`` and writes every change of the view into the history.
+
+    A change is a different leader (or none: the leader key expired or was released), or a
+    member's role, state or timeline that changed, or a member that appeared or vanished.
+    Each one is a ``Note`` named :data:`HA_VIEW` whose detail is JSON
+    ``{"leader": name|null, "members": {name: [role, state, timeline]}}``; the failover
+    checker reads detection, new leader, rejoin and timeline forks from them. Resolution is
+    the poll interval plus one REST answer (a frozen member can hold a poll for 0.4 s).
+    """
+
+    def __init__(self, cluster: PatroniCluster, *, interval_s: float = 0.2, max_duration_s: float = 3600) -> None:
+        self.cluster = cluster
+        self.interval_s = interval_s
+        self.max_duration_s = max_duration_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: str | None = None
+
+    def view(self) -> tuple[Stamp, dict[str, Any]]:
+        """Patroni's view now, stamped when it was asked for (not when a slow member answered)."""
+        at, data = self.cluster.members_at(max_age=self.interval_s / 2)
+        if data is None:
+            return at, {"leader": None, "members": {}, "unreachable": True}
+        members = {str(m.get("name")): [str(m.get("role")), str(m.get("state")), m.get("timeline")]
+                   for m in data.get("members", [])}
+        leaders = sorted(n for n, v in members.items() if v[0] in ("leader", "standby_leader"))
+        return at, {"leader": leaders[0] if leaders else None, "members": dict(sorted(members.items()))}
+
+    def poll(self) -> None:
+        at, view = self.view()
+        text = json.dumps(view, sort_keys=True)
+        if text != self._last:
+            self._last = text
+            self.cluster.history.add(Note(at=at, name=HA_VIEW, detail=text))
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_duration_s
+        while not self._stop.is_set() and time.monotonic() < deadline:  # bounded by max_duration_s
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - an observer never breaks a drill; the next poll tries again
+                log.exception("polling Patroni's view failed")
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="patroni-watch", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
 class PatroniCluster:
     """The live Patroni topology: roles read from Patroni's REST API, nodes by name."""
 
     kind = "patroni"
     scope = "pgh"
+    config_path = CONFIG
 
     def __init__(self, runtime: DockerRuntime, env: Environment, history: History,
                  settings: PatroniSettings | None = None, *, seed: int | None = None) -> None:
@@ -99,10 +157,12 @@ class PatroniCluster:
         self._rng = random.Random(seed)
         self._last_leader: str | None = None
         # The probes ask for the primary every attempt: one REST round per 50 ms at most.
-        self._cache: tuple[float, dict[str, Any] | None] = (0.0, None)
+        self._cache: tuple[Stamp, dict[str, Any] | None] = (Stamp(t=0.0, wall=0.0), None)
         self._lock = threading.Lock()
+        self._unanswered: dict[str, float] = {}  # member -> when it last failed to answer (monotonic)
         self.bootstrap_s: float | None = None
         self.started = False
+        self.watch = PatroniWatch(self, max_duration_s=env.probe.max_duration_s)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,6 +195,8 @@ class PatroniCluster:
         self.history.add(ActionEvent(at=t0, end=t1, action="topology.start", target=",".join(self.names),
                                      outcome="ok", detail=f"{self.describe()}; healthy in {self.bootstrap_s:.1f} s"))
         self.history.note("patroni.bootstrap", f"bootstrap to healthy (all replicas streaming): {self.bootstrap_s:.2f} s")
+        self.history.note(HA_SETTINGS, json.dumps(asdict(self.settings), sort_keys=True))
+        self.watch.start()
 
     def _start_etcd(self, name: str) -> None:
         peers = ",".join(f"{n}=http://{n}:2380" for n in self.etcd_names)
@@ -188,6 +250,17 @@ class PatroniCluster:
     def _detach(self, name: str, script: str) -> None:
         self.node(name).container.exec_run(["sh", "-c", script], user="postgres", detach=True)
 
+    def start_patroni_daemon(self, name: str) -> None:
+        """Start Patroni in a running node whose PostgreSQL may still run (it adopts it)."""
+        self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
+
+    def rest_post(self, name: str, path: str, body: bytes, *, timeout: float = 30) -> str:
+        """POST to a member's REST API (``/switchover``, ``/failover``); its answer as text."""
+        req = urllib.request.Request(f"http://{self.address(name)}:{REST_PORT}{path}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the run's own containers only
+            return str(resp.read().decode(errors="replace"))[:500]
+
     def restart_patroni(self, name: str) -> None:
         """Boot a killed node again and start Patroni in it (it rejoins by itself: rewind or reinit)."""
         node = self.node(name)
@@ -211,6 +284,7 @@ class PatroniCluster:
                 + (", synchronous mode" if s.synchronous_mode else ""))
 
     def teardown(self) -> None:
+        self.watch.stop()
         self.runtime.teardown()
         self._nodes.clear()
         self.started = False
@@ -219,21 +293,30 @@ class PatroniCluster:
 
     def members(self, *, max_age: float = 0.05) -> dict[str, Any] | None:
         """Patroni's ``/cluster`` answer, asked of the first live member that replies (None: none did)."""
+        return self.members_at(max_age=max_age)[1]
+
+    def members_at(self, *, max_age: float = 0.05) -> tuple[Stamp, dict[str, Any] | None]:
+        """:meth:`members` with the moment the answer was asked for (a cached one keeps its own)."""
         with self._lock:
             at, cached = self._cache
-            if cached is not None and time.monotonic() - at < max_age:
-                return cached
-            # Members believed up first; the last known leader last (a frozen one hangs the timeout).
-            order = sorted(self.names, key=lambda n: (n in self.down, n == self._last_leader))
+            if cached is not None and time.monotonic() - at.t < max_age:
+                return at, cached
+            asked = now()
+            # Members believed up first, those that did not answer lately and the last known
+            # leader last: a frozen member accepts the connection and hangs until the timeout.
+            quiet = {n for n, t in self._unanswered.items() if asked.t - t < 5}
+            order = sorted(self.names, key=lambda n: (n in self.down, n in quiet, n == self._last_leader))
             for name in order:
                 try:
                     data = _http_json(f"http://{self.address(name)}:{REST_PORT}/cluster", timeout=0.4)
                 except (OSError, ValueError, SetupError):
+                    self._unanswered[name] = now().t
                     continue
+                self._unanswered.pop(name, None)
                 if isinstance(data, dict):
-                    self._cache = (time.monotonic(), data)
-                    return data
-            return None
+                    self._cache = (asked, data)
+                    return asked, data
+            return asked, None
 
     def _with_role(self, *roles: str) -> list[str]:
         data = self.members() or {}

@@ -28,6 +28,8 @@ class NodeWriter(Probe):
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
         node = self._conn_node or ""
+        # Refused writes on replicas would flood the node's log (and Patroni's, which holds it).
+        await conn.execute("SET log_min_messages = fatal")
         await conn.execute("INSERT INTO probe_fanout (node, seq) VALUES (%s, %s)", (node, seq))
         return None
 
