@@ -637,6 +637,9 @@ class Drill:
             self.toxiproxy.stop()
         if self._cluster is not None:
             self._save_logs()
+            release = getattr(self._cluster, "release", None)  # issue 6: the WAN link's delayer
+            if callable(release):
+                problems += release()
         keep = bool(os.environ.get("HARNESS_KEEP"))
         if keep:
             from harness.labels import keep as keep_run
@@ -729,6 +732,10 @@ class Drill:
         from harness.topology.patroni import PatroniCluster
 
         assert self._runtime is not None
+        if self.env.regions is not None:  # issue 6: two regions joined by a WAN link
+            from harness.topology.regions import RegionCluster
+
+            return RegionCluster(self._runtime, self.env, self.history)
         if getattr(self, "_patroni", None) is None and self.env.patroni is not None:
             self.use_patroni()  # an environment file with a patroni: section
         settings = getattr(self, "_patroni", None)

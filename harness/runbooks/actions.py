@@ -45,6 +45,19 @@ def _restart_down_nodes(d: Drill) -> str:
     return "; ".join(done) or "nothing was down"
 
 
+def _promote_dr_standby(d: Drill) -> str:
+    from harness.recovery.regions import regions_of
+
+    c = regions_of(d)  # issue 6: the standby of the region without the primary
+    return f"promoted {c.promote_in(c.dr_region())} (clients not moved yet)"
+
+
+def _repoint_clients(d: Drill) -> str:
+    from harness.recovery.regions import repoint_clients
+
+    return f"clients now use {repoint_clients(d)}"
+
+
 ACTIONS: dict[str, Callable[[Drill], str]] = {
     "check connectivity": _check_connectivity,
     "fail over": lambda d: f"promoted {d.failover()}",
@@ -53,6 +66,8 @@ ACTIONS: dict[str, Callable[[Drill], str]] = {
     "wait for streaming": _wait_streaming,
     "free the disks": _free_disks,
     "heal all faults": _heal_all,
+    "promote the dr standby": _promote_dr_standby,
+    "repoint clients": _repoint_clients,
 }
 
 

@@ -162,9 +162,21 @@ class DockerRuntime:
     def container_name(self, name: str) -> str:
         return f"pgh-{self.run_id}-{self.scope}-{name}"
 
+    def create_network(self, suffix: str) -> str:
+        """Another network of this run and scope (a region, issue 6), labelled and removed with the rest."""
+        name = f"{self.network_name}-{suffix}"
+        self.client.networks.create(name, driver="bridge", labels=self._labels, check_duplicate=True)
+        return name
+
     def create_node(self, name: str, *, image: str, env: Mapping[str, str],
-                    volumes: VolumeSizes | None = None) -> DockerNode:
-        """Create and boot a node; with ``volumes``, its PGDATA and WAL on their own filesystems."""
+                    volumes: VolumeSizes | None = None, network: str | None = None,
+                    command: Sequence[str] | None = None) -> DockerNode:
+        """Create and boot a node; with ``volumes``, its PGDATA and WAL on their own filesystems.
+
+        ``network``: one made by :meth:`create_network` instead of the run's; ``command``:
+        instead of the image's (a node that runs no PostgreSQL, such as a WAN router).
+        """
+        net_name = network or self.network_name
         lab = labels.owner_labels(self.run_id, "node") | {labels.NODE: name, labels.SCOPE: self.scope}
         vols: dict[Kind, LoopVolume] = {}
         binds: dict[str, dict[str, str]] = {}
@@ -183,10 +195,11 @@ class DockerRuntime:
                 volumes=binds,
                 init=True,
                 detach=True,
-                network=self.network_name,
+                network=net_name,
                 networking_config={
-                    self.network_name: self.client.api.create_endpoint_config(aliases=[name]),
+                    net_name: self.client.api.create_endpoint_config(aliases=[name]),
                 },
+                command=list(command) if command is not None else None,
                 # Needed later for nftables and tc inside the node's own namespace.
                 cap_add=["NET_ADMIN"],
                 # Neighbours that do not answer yet (a peer container still starting) are asked
@@ -206,7 +219,7 @@ class DockerRuntime:
             if isinstance(exc, docker.errors.ImageNotFound):
                 raise SetupError(f"node image {image} is missing: run `harness images build`") from exc
             raise
-        node = DockerNode(c, name, self.network_name, vols)
+        node = DockerNode(c, name, net_name, vols)
         self._nodes[name] = node
         return node
 

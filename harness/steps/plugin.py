@@ -41,6 +41,7 @@ pytest_plugins = [
     "harness.steps.runbooks",
     "harness.steps.backup",
     "harness.steps.patroni",
+    "harness.steps.dr",
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()

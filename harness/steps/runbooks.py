@@ -28,6 +28,7 @@ def _steps(drill: Drill) -> list[ActionEvent]:
 
 
 @then(parse("every runbook step succeeded"))
+@then(parse("every runbook step completed"))
 def _(drill: Drill) -> None:
     failed = [a for a in _steps(drill) if a.outcome != "ok"]
     if failed or not _steps(drill):

@@ -1,0 +1,85 @@
+"""Region faults (issue 6): a whole region lost, the WAN link cut, a slow WAN.
+
+Targets are region names, checked against the live two-region topology (an unknown name is
+an error naming the regions there are). A lost region is one-shot, like a crashed node: it
+comes back by the scenario's recovery (:meth:`RegionCluster.rebuild_standby`); the WAN
+faults are healed by deleting their table or restoring the environment's shaping.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from harness.environment import WanSettings
+from harness.errors import SetupError
+from harness.topology.regions import RegionCluster, WanLink, describe_wan
+
+__all__ = ["RegionLoss", "WanCut", "WanDegrade"]
+
+
+def _wan(cluster: RegionCluster) -> WanLink:
+    if cluster.wan is None:
+        raise SetupError("the two-region topology has no WAN link yet (is it started?)")
+    return cluster.wan
+
+
+class RegionLoss:
+    """Every node of the region crashes at once (``docker kill``, in parallel)."""
+
+    name = "region-loss"
+    one_shot = True
+
+    def __init__(self, cluster: RegionCluster, region: str) -> None:
+        self.cluster = cluster
+        self.region = cluster.check_region(region)
+        self.target = f"region {self.region}"
+        self.nodes = list(cluster.members[self.region])
+
+    def inject(self) -> str:
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            list(pool.map(lambda n: self.cluster.node(n).kill(), self.nodes))
+        held = " (it held the primary)" if self.cluster.primary in self.nodes else ""
+        return f"SIGKILL to every process of {', '.join(self.nodes)}{held}"
+
+    def heal(self) -> str:
+        return f"region {self.region} comes back with its recovery (rebuilt as standbys)"
+
+
+class WanCut:
+    """The WAN link drops every packet between the regions; each region still works alone."""
+
+    name = "wan-cut"
+    one_shot = False
+
+    def __init__(self, cluster: RegionCluster) -> None:
+        self.cluster = cluster
+        self.target = " <-> ".join(cluster.members)
+
+    def inject(self) -> str:
+        return _wan(self.cluster).cut()
+
+    def heal(self) -> str:
+        return _wan(self.cluster).restore()
+
+
+class WanDegrade:
+    """The WAN link gets slower (latency, bandwidth, loss); heal restores what it was."""
+
+    name = "wan-degrade"
+    one_shot = False
+
+    def __init__(self, cluster: RegionCluster, settings: WanSettings) -> None:
+        self.cluster, self.settings = cluster, settings
+        self.target = " <-> ".join(cluster.members)
+        self._before: WanSettings | None = None
+
+    def inject(self) -> str:
+        wan = _wan(self.cluster)
+        self._before = wan.settings
+        return f"WAN now {wan.shape(self.settings)} (was {describe_wan(self._before)})"
+
+    def heal(self) -> str:
+        if self._before is None:
+            return "nothing to heal"
+        before, self._before = self._before, None
+        return f"WAN back to {_wan(self.cluster).shape(before)}"

@@ -1,0 +1,190 @@
+"""Disaster recovery across regions (issue 6): lose a region, promote the DR region, bring the
+lost region back as standbys, fail back, and the same repeated N times for MTTR.
+
+Each action is recorded (``ActionEvent``/``FaultEvent``); the numbers come from
+:mod:`harness.checkers.dr` over the history.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from harness.checkers.dr import REPETITION_NOTE
+from harness.errors import SetupError, TargetMissed
+from harness.faults.region import RegionLoss
+from harness.history import ActionEvent, FaultEvent, ProbeOp, now
+from harness.topology.regions import RegionCluster
+from harness.wait import wait_until
+
+if TYPE_CHECKING:
+    from harness.drill import Drill
+
+__all__ = ["fail_back", "lose_region", "promote_dr_region", "region_comes_back", "regions_of", "repeat_region_drill",
+           "repoint_clients", "set_wan", "use_two_regions"]
+
+
+def regions_of(drill: Drill) -> RegionCluster:
+    cluster = drill.cluster
+    if not isinstance(cluster, RegionCluster):
+        raise SetupError('this step needs the two-region topology (Given a two-region deployment with the primary '
+                         'in "east" and a standby in "west")')
+    return cluster
+
+
+def lose_region(drill: Drill, region: str) -> RegionLoss:
+    c = regions_of(drill)
+    fault = RegionLoss(c, region)
+    if c.primary in fault.nodes:
+        c.old_primary = c.primary
+    drill.apply(fault)
+    c.down.update(fault.nodes)
+    return fault
+
+
+def promote_dr_region(drill: Drill) -> str:
+    """Promote the most advanced standby of the region without the primary, move the clients."""
+    c = regions_of(drill)
+    c.promote_in(c.dr_region())
+    return repoint_clients(drill)
+
+
+def repoint_clients(drill: Drill) -> str:
+    new = regions_of(drill).repoint_clients()
+    if drill.load is not None:
+        drill.load.point_at_primary()
+    return new
+
+
+def region_comes_back(drill: Drill, region: str) -> str:
+    """Boot every node of the region again; those that are not the primary become standbys of it
+    (pg_rewind, else a base backup): a deposed primary that still takes writes included."""
+    c = regions_of(drill)
+    key = c.check_region(region)
+    t0 = now()
+    nodes = c.members[key]
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(c.boot, nodes))
+    stale = [n for n in nodes if n != c.primary and (n in c.down or c.in_recovery(n) is not True)]
+    if c.primary in nodes and c.primary in c.down:
+        c.start_postgres(c.primary)
+        c.down.discard(c.primary)
+    with ThreadPoolExecutor(max_workers=max(1, len(stale))) as pool:
+        done = list(pool.map(lambda n: f"{n}: {c.rebuild_standby(n)}", stale))
+    c.wait_streaming(timeout=60, expect=[n for n in c.replicas() if n not in c.down])
+    detail = f"{key} back: " + ("; ".join(done) or "nothing to rebuild") + f"; streaming from {c.primary}"
+    drill.history.add(ActionEvent(at=t0, end=now(), action="region.return", target=key, outcome="ok", detail=detail))
+    drill.history.add(FaultEvent(at=now(), fault="region-loss", target=f"region {key}", phase="heal", detail=detail,
+                                 began=t0))
+    return detail
+
+
+def fail_back(drill: Drill, region: str) -> str:
+    """Switch the primary back to ``region`` (planned: no acknowledged write lost), then every
+    other node follows it."""
+    c = regions_of(drill)
+    new = c.switch_over(region)
+    if drill.load is not None:
+        drill.load.point_at_primary()
+    c.follow_primary()
+    return new
+
+
+def _writes_back(drill: Drill, since: float, timeout: float = 30) -> None:
+    def ok() -> bool:
+        return any(o.probe == "write" and o.outcome == "ok" and o.at.t >= since for o in drill.history.of(ProbeOp))
+
+    wait_until(ok, timeout=timeout, interval=0.05, what="an acknowledged write on the new primary")
+
+
+def repeat_region_drill(drill: Drill, region: str, runbook: str, times: int) -> list[str]:
+    """``times`` repetitions of: lose ``region``, follow ``runbook``, the region comes back, fail back.
+
+    One ``dr.repetition`` note starts each repetition (its slice of the history, for MTTR).
+    A repetition that fails is recorded and re-raised: the next would run on a broken topology.
+    """
+    from harness.runbooks import load_runbook
+    from harness.runbooks.runner import follow
+
+    if not 1 <= times <= 100:
+        raise SetupError(f"repeat a drill between 1 and 100 times, not {times}")
+    book = load_runbook(runbook)
+    c = regions_of(drill)
+    key = c.check_region(region)
+    if drill.write_probe is None:
+        raise SetupError("MTTR needs the write probe (Given the write probe is running)")
+    lines = []
+    for i in range(1, times + 1):
+        drill.history.note(REPETITION_NOTE, json.dumps({"index": i, "of": times, "region": key, "runbook": runbook}))
+        s0 = now()
+        try:
+            if c.region_of(c.primary) != key:
+                raise SetupError(f"repetition {i}: the primary is not in region {key!r} ({c.primary})")
+            lose_region(drill, key)
+            steps = follow(drill, book, drill.runbook_answers)
+            failed = [s for s in steps if s.outcome != "ok"]
+            if failed:
+                raise TargetMissed(f"runbook {runbook} in repetition {i}", f"step {failed[0].target!r} failed: "
+                                   f"{failed[0].detail}", "every step succeeds")
+            _writes_back(drill, now().t)
+            region_comes_back(drill, key)
+            fail_back(drill, key)
+            _writes_back(drill, now().t)
+        except Exception as exc:
+            drill.history.add(ActionEvent(at=s0, end=now(), action="dr.repetition", target=str(i), outcome="failed",
+                                          detail=str(exc)[:800]))
+            raise
+        line = f"repetition {i}/{times}: {key} lost, {runbook} followed, {key} back, failed back to {c.primary}"
+        drill.history.add(ActionEvent(at=s0, end=now(), action="dr.repetition", target=str(i), outcome="ok",
+                                      detail=line))
+        lines.append(line)
+    return lines
+
+
+# -- configuration (Given) ---------------------------------------------------------------------
+
+
+def use_two_regions(drill: Drill, primary: str, standby: str) -> None:
+    """The drill's topology becomes two regions named so (the environment's, else two-region.yaml's)."""
+    from pydantic import ValidationError
+
+    from harness.environment import RegionsSection, load_environment
+
+    if drill.topology_started:
+        raise SetupError("the two-region Given must come before the topology starts (probes, faults)")
+    env = drill.env if drill.env.regions is not None else load_environment("two-region")
+    assert env.regions is not None
+    try:
+        regions = RegionsSection.model_validate({**env.regions.model_dump(), "primary": primary, "standby": standby})
+    except ValidationError as exc:
+        raise SetupError(f"regions {primary!r} and {standby!r}: two different names of lower-case letters and "
+                         f"digits are needed ({exc.errors()[0]['msg']})") from exc
+    drill.use_environment(env.model_copy(update={"regions": regions}))
+
+
+def set_wan(drill: Drill, a: str, b: str, **changes: object) -> str:
+    """Change the WAN link's settings: in the environment before the start, on the router after."""
+    from harness.environment import WanSettings
+
+    regions = drill.env.regions
+    if regions is None:
+        raise SetupError('the WAN link needs the two-region topology (Given a two-region deployment ...) first')
+    names = {regions.primary, regions.standby}
+    for r in (a, b):
+        if r.strip().lower() not in names:
+            raise SetupError(f"no region named {r!r}: this deployment has regions {regions.primary!r} and "
+                             f"{regions.standby!r}")
+    if a.strip().lower() == b.strip().lower():
+        raise SetupError(f"a WAN link joins two regions, not {a!r} to itself")
+    wan = WanSettings.model_validate({**regions.wan.model_dump(), **changes})
+    if not drill.topology_started:
+        drill.use_environment(drill.env.model_copy(update={"regions": regions.model_copy(update={"wan": wan})}))
+        return "set for the start"
+    c = regions_of(drill)
+    assert c.wan is not None
+    t0 = now()
+    done = c.wan.shape(wan)
+    drill.history.add(ActionEvent(at=t0, end=now(), action="wan.set", target=" <-> ".join(c.members), outcome="ok",
+                                  detail=done))
+    return done
