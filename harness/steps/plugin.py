@@ -283,6 +283,12 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
             allure.attach("<table border=1 cellpadding=4><tr><th>phase</th><th>requests</th><th>errors</th>"
                           "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>seconds</th></tr>" + rows + "</table>",
                           name="background load", attachment_type=allure.attachment_type.HTML)
+        from harness.report.dr import dr_html, runbook_steps_html  # issue 6: runbook steps, DR numbers
+
+        for name, piece in (("runbook steps", runbook_steps_html(d.history.events())),
+                            ("disaster recovery", dr_html(d.history.events()))):
+            if piece is not None:
+                allure.attach(piece, name=name, attachment_type=allure.attachment_type.HTML)
         png = d.directory / "timeline.png"
         if png.exists():
             allure.attach.file(str(png), name="timeline", attachment_type=allure.attachment_type.PNG)  # type: ignore[no-untyped-call]
