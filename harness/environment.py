@@ -17,6 +17,7 @@ from harness.errors import EnvironmentFileError
 
 __all__ = [
     "ENVIRONMENTS_DIR",
+    "BackupSection",
     "Environment",
     "ProbeSettings",
     "TopologySpec",
@@ -146,6 +147,16 @@ class RegionsSection(_Strict):
         return self
 
 
+class BackupSection(_Strict):
+    """Issue 5: the backup repository and WAL archiving of every drill that asks for one."""
+
+    tool: Literal["pgbackrest", "basebackup"] = "pgbackrest"  # basebackup: pg_basebackup + a cp archive
+    retention_full: int = Field(default=2, ge=1, le=99)  # full backups kept by "apply the retention policy"
+    archive_timeout_s: float = Field(default=60, ge=1, le=3600)  # archive_timeout and pgBackRest's wait
+    compress_type: Literal["gz", "lz4", "zst", "bz2", "none"] = "gz"
+    repo_size_mb: int | None = Field(default=None, ge=64, le=1_048_576)  # its own volume of that size
+
+
 class Environment(_Strict):
     name: str
     description: str = ""
@@ -157,6 +168,7 @@ class Environment(_Strict):
     monitor: MonitorSettings = MonitorSettings()
     targets: Targets = Targets()
     patroni: PatroniSection | None = None  # issue 4: a Patroni + etcd topology instead of streaming
+    backup: BackupSection = BackupSection()  # issue 5
     regions: RegionsSection | None = None  # issue 6: two regions joined by a WAN link
     auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
     source: str = Field("", exclude=True)

@@ -39,9 +39,10 @@ PGDATA = "/var/lib/postgresql/data"
 CONFIG = "/etc/pgbackrest/pgbackrest.conf"
 
 
-def pgbackrest_config(stanza: str = STANZA) -> str:
+def pgbackrest_config(stanza: str = STANZA, *, compress_type: str = "gz") -> str:
     """The node's pgbackrest.conf (a file, not flags: options a command does not take are ignored there)."""
     return (f"[global]\nrepo1-path={REPO_PATH}\nrepo1-retention-full=99\nstart-fast=y\n"
+            f"compress-type={compress_type}\n"
             "log-level-console=warn\nlog-level-stderr=error\nlog-level-file=off\n"
             f"[{stanza}]\npg1-path={PGDATA}\n")
 
@@ -50,11 +51,11 @@ def pgbackrest_options(stanza: str = STANZA) -> list[str]:
     return [f"--stanza={stanza}"]
 
 
-def archive_settings(stanza: str = STANZA) -> dict[str, str]:
+def archive_settings(stanza: str = STANZA, *, archive_timeout_s: float = 60) -> dict[str, str]:
     """postgresql.conf lines that archive every WAL segment into the repository from the first start."""
     cmd = " ".join(["pgbackrest", *pgbackrest_options(stanza), "archive-push", "%p"])
     # archive_timeout bounds how old the newest archived WAL can be when the primary is lost.
-    return {"archive_mode": "on", "archive_command": cmd, "archive_timeout": "60s"}
+    return {"archive_mode": "on", "archive_command": cmd, "archive_timeout": f"{int(archive_timeout_s)}s"}
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,10 @@ class BackupRuntime(DockerRuntime):
     Teardown removes the repository after the containers (nothing writes to it any more).
     """
 
-    def __init__(self, run_id: str, scope: str, repo: Repository) -> None:
+    def __init__(self, run_id: str, scope: str, repo: Repository, config: str | None = None) -> None:
         super().__init__(run_id, scope)
         self.repo = repo
+        self.config = config if config is not None else pgbackrest_config()
         bind = {str(repo.host_path): {"bind": REPO_PATH, "mode": "rw"}}
         # Wrapping the client (not copying create_node) keeps one code path for containers.
         self.client = _Client(self.client, bind)
@@ -170,7 +172,7 @@ class BackupRuntime(DockerRuntime):
         node = super().create_node(name, image=image, env=env, **options)  # volumes, network, ...
         # Until this is written archive-push fails, and PostgreSQL retries it.
         node.exec(["sh", "-c", f'mkdir -p /etc/pgbackrest && printf %s "$0" > {CONFIG} && chmod 644 {CONFIG} '
-                   f"&& chown postgres:postgres {REPO_PATH}", pgbackrest_config()], user="root", timeout=10)
+                   f"&& chown postgres:postgres {REPO_PATH}", self.config], user="root", timeout=10)
         return node
 
     def teardown(self) -> None:

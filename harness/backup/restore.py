@@ -11,7 +11,7 @@ Phases in the history (``ActionEvent``s, target = the restored node):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +23,8 @@ from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.topology.pg import port_open, sql, sql_one
 from harness.wait import wait_until
 
-__all__ = ["RecoveryTarget", "RestoreResult", "expected_rows", "flush_wal", "mark_target", "restore_to_new_node", "verify_restored"]
+__all__ = ["RecoveryTarget", "RestoreResult", "expected_rows", "flush_wal", "mark_target", "restore_to_new_node",
+           "row_checksums", "verify_restored"]
 
 TargetKind = Literal["latest", "time", "xid", "lsn", "name", "immediate"]
 LOGFILE = "/var/log/postgresql/postgresql.log"
@@ -134,11 +135,36 @@ def _phase(history: History, action: str, node: str, t0: Stamp, detail: str, ok:
                             detail=detail[-800:]))
 
 
+Fetch = Callable[[DockerNode, "RecoveryTarget", float], tuple[int, str]]
+VerifyBackup = Callable[[History, DockerNode], tuple[bool, str]]
+
+
+def pgbackrest_restore(node: DockerNode, target: RecoveryTarget, timeout: float) -> tuple[int, str]:
+    # archive-mode=off: the restored node must not push a new timeline into the source's archive.
+    return pgbackrest(node, "restore", "--archive-mode=off", *target.options(), timeout=timeout)
+
+
+def row_checksums(address: str, table: str = "probe", timeout: float = 30) -> dict[int, str]:
+    """md5 of every probe row's text (seq and its commit-time ``at``), by seq.
+
+    Probe rows are only ever inserted, so a row's checksum on the source at any time after its
+    write is the checksum it had when written: taken at the restore decision, it is the
+    reference the restored rows must match byte for byte.
+    """
+    rows = sql(address, f"SELECT seq, md5(t::text) FROM {table} t", timeout=timeout)
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
 def restore_to_new_node(runtime: DockerRuntime, history: History, *, name: str, image: str,
-                        target: RecoveryTarget, table: str = "probe", timeout: float = 120) -> RestoreResult:
+                        target: RecoveryTarget, table: str = "probe", timeout: float = 120,
+                        source_rows: Callable[[], dict[int, str]] | None = None,
+                        fetch: Fetch | None = None, verify_backup: VerifyBackup | None = None) -> RestoreResult:
     """Restore into a fresh container ``name`` and verify it; raises only when the harness broke.
 
     A restore that comes up but misses rows is a result (``problems``), not an exception.
+    ``fetch`` fills the empty data directory and sets the recovery target (pgBackRest's
+    restore by default; :mod:`.basebackup` copies a base backup); ``verify_backup`` checks
+    the backup the node came from (``pgbackrest verify`` by default).
     """
     result = RestoreResult(name, target)
     t = now()
@@ -151,11 +177,10 @@ def restore_to_new_node(runtime: DockerRuntime, history: History, *, name: str, 
     _phase(history, "restore.provision", name, t, "fresh container, empty data directory", True)
 
     t = now()
-    # archive-mode=off: the restored node must not push a new timeline into the source's archive.
-    code, out = pgbackrest(node, "restore", "--archive-mode=off", *target.options(), timeout=timeout)
+    code, out = (fetch or pgbackrest_restore)(node, target, timeout)
     _phase(history, "restore.fetch", name, t, out, code == 0)
     if code != 0:
-        raise CommandFailed(name, "pgbackrest restore", code, out)
+        raise CommandFailed(name, "restore", code, out)
     conf = f"cluster_name = '{name}'\nsynchronous_standby_names = ''\n"
     _exec(node, ["sh", "-c", f'printf %s "$0" > {PGDATA}/conf.d/zz-restore.conf', conf])
 
@@ -184,14 +209,17 @@ def restore_to_new_node(runtime: DockerRuntime, history: History, *, name: str, 
         return result
 
     t = now()
-    result.problems += verify_restored(history, node, target, table, result)
+    result.problems += verify_restored(history, node, target, table, result, source_rows=source_rows,
+                                       verify_backup=verify_backup)
     summary = "; ".join(result.problems) or "rows match the probe's history up to the target; amcheck and verify clean"
     _phase(history, "restore.verify", name, t, summary, result.ok)
     return result
 
 
 def verify_restored(history: History, node: DockerNode, target: RecoveryTarget, table: str = "probe",
-                    result: RestoreResult | None = None) -> list[str]:
+                    result: RestoreResult | None = None, *,
+                    source_rows: Callable[[], dict[int, str]] | None = None,
+                    verify_backup: VerifyBackup | None = None) -> list[str]:
     """What is wrong with a restored node: rows against the probe's history, amcheck, the repository.
 
     Records the node's ``FinalRead`` of the probe table (so the RPO checker can measure it).
@@ -199,10 +227,10 @@ def verify_restored(history: History, node: DockerNode, target: RecoveryTarget, 
     problems: list[str] = []
     t = now()
     try:
-        rows = sql(node.address(), f"SELECT seq FROM {table} ORDER BY seq", timeout=30)
-        present = {int(r[0]) for r in rows}
+        restored_rows = row_checksums(node.address(), table)
+        present = set(restored_rows)
     except Exception as exc:  # noqa: BLE001 - a missing probe table is a finding, not a crash
-        present = set()
+        restored_rows, present = {}, set()
         problems.append(f"cannot read {table} on {node.name}: {exc}")
     if result is not None:
         result.present = seq_ranges(present)
@@ -213,10 +241,23 @@ def verify_restored(history: History, node: DockerNode, target: RecoveryTarget, 
         problems.append(f"{len(missing)} acknowledged writes before the target are missing: {seq_ranges(missing)}")
     if extra:
         problems.append(f"{len(extra)} writes after the target are present: {seq_ranges(extra)}")
+    reference: dict[int, str] | None = None
+    if source_rows is not None and present:
+        try:  # read at verification time, so the RTO does not include it
+            reference = source_rows()
+        except Exception as exc:  # noqa: BLE001 - a lost source: rows are checked by seq only
+            history.note("restore.row_checksums", f"the source's rows cannot be read ({exc}): compared by seq only")
+    if reference is not None:
+        both = present & set(reference)
+        differ = sorted(s for s in both if restored_rows[s] != reference[s])
+        if differ:
+            problems.append(f"{len(differ)} restored rows differ from the source's: {seq_ranges(differ)}")
+        history.note("restore.row_checksums", f"{node.name}: {len(both)} rows compared with the source by md5, "
+                     f"{len(differ)} differ; {len(present - both)} rows the source no longer answered for")
     amcheck = node.exec(["pg_amcheck", "--install-missing", "--heapallindexed", "-d", "postgres"], timeout=120)
     if amcheck.exit_code != 0:
         problems.append(f"pg_amcheck failed ({amcheck.exit_code}): {amcheck.output[-800:]}")
-    ok, out = verify_repository(history, node)
+    ok, out = (verify_backup or verify_repository)(history, node)
     if not ok and target.backup_set and parse_verify(out).valid(target.backup_set):
         # A fallback restore: other sets failed verification, the one restored did not.
         history.note("restore.verify_set", f"{target.backup_set} verified; the repository holds invalid sets")

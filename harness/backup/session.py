@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import weakref
+from typing import Literal
 from dataclasses import asdict, replace
 
+from harness.backup import basebackup
 from harness.backup.checks import restore_rpo
 from harness.backup.faults import BreakArchivePush, CorruptBackup, FillRepository
 from harness.backup.pgbackrest import (
@@ -23,8 +25,16 @@ from harness.backup.pgbackrest import (
     take_backup,
     verify_repository,
 )
-from harness.backup.repo import BackupRuntime, Repository, archive_settings
-from harness.backup.restore import RecoveryTarget, RestoreResult, TargetKind, flush_wal, mark_target, restore_to_new_node
+from harness.backup.repo import BackupRuntime, Repository, archive_settings, pgbackrest_config
+from harness.backup.restore import (
+    RecoveryTarget,
+    RestoreResult,
+    TargetKind,
+    flush_wal,
+    mark_target,
+    restore_to_new_node,
+    row_checksums,
+)
 from harness.checkers.rpo import RpoResult
 from harness.drill import Drill
 from harness.errors import SetupError
@@ -45,6 +55,7 @@ class BackupSession:
         self._stanza = False
         self.backups: list[Backup] = []
         self.restores: list[RestoreResult] = []
+        self.tool = drill.env.backup.tool  # "pgbackrest" or "basebackup" (pg_basebackup + a cp archive)
 
     @classmethod
     def of(cls, drill: Drill) -> BackupSession:
@@ -54,17 +65,22 @@ class BackupSession:
 
     # -- setup -------------------------------------------------------------------------------
 
-    def enable(self, size_mb: int | None = None) -> Repository:
+    def enable(self, size_mb: int | None = None, tool: Literal["pgbackrest", "basebackup"] | None = None) -> Repository:
         """A repository for this drill and archiving into it from the topology's first start.
 
-        With ``size_mb`` the repository is on its own filesystem of that size (to fill it).
+        With ``size_mb`` the repository is on its own filesystem of that size (to fill it);
+        ``tool`` overrides the environment's ``backup.tool``.
         """
         d = self.drill
+        cfg = d.env.backup
+        self.tool = tool or cfg.tool
+        settings = (basebackup.archive_settings(archive_timeout_s=cfg.archive_timeout_s) if self.tool == "basebackup"
+                    else archive_settings(archive_timeout_s=cfg.archive_timeout_s))
         # First remove a previous runtime (its teardown removes the repository at this path).
-        d.enable_backups(archive_settings())
-        repo = Repository.create(d.run_id, d.scope, size_mb=size_mb)
+        d.enable_backups(settings)
+        repo = Repository.create(d.run_id, d.scope, size_mb=size_mb or cfg.repo_size_mb)
         self.repo, self._stanza = repo, False
-        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo))
+        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo, pgbackrest_config(compress_type=cfg.compress_type)))
         d.history.note("backup.repository", f"pgBackRest repository {repo.host_path} mounted in every node")
         return repo
 
@@ -72,16 +88,23 @@ class BackupSession:
         if self.repo is None:
             raise SetupError("no backup repository: say 'Given WAL archiving to a pgBackRest repository' first")
         cluster = self.drill.cluster
-        if not self._stanza:
+        if not self._stanza and self.tool == "pgbackrest":
             stanza_create(self.drill.history, cluster.node(cluster.primary))
             self._stanza = True
         return cluster.primary
 
     # -- backups -----------------------------------------------------------------------------
 
-    def backup(self, kind: BackupType, *, must_succeed: bool = True, archive_timeout: float = 60) -> Backup | None:
+    def backup(self, kind: BackupType, *, must_succeed: bool = True, archive_timeout: float | None = None) -> Backup | None:
         primary = self._primary()
-        b = take_backup(self.drill.history, self.drill.cluster.node(primary), kind, archive_timeout=archive_timeout)
+        wait = archive_timeout if archive_timeout is not None else self.drill.env.backup.archive_timeout_s
+        node = self.drill.cluster.node(primary)
+        if self.tool == "basebackup":
+            if kind != "full":
+                raise SetupError(f"pg_basebackup takes full backups only (PostgreSQL 15), not {kind}")
+            b = basebackup.take_basebackup(self.drill.history, node)
+        else:
+            b = take_backup(self.drill.history, node, kind, archive_timeout=wait)
         if b is not None:
             self.backups.append(b)
         elif must_succeed:
@@ -90,6 +113,7 @@ class BackupSession:
         return b
 
     def latest_label(self) -> str:
+        self._pgbackrest_only("finding the latest backup set")
         primary = self.drill.cluster.node(self._primary())
         backups = backup_info(primary)
         if not backups:
@@ -128,8 +152,21 @@ class BackupSession:
         self.drill.apply(fault)
         return fault
 
+    def verify_ok(self) -> tuple[bool, str]:
+        """The backup tool's own verification of every backup: (clean, its output)."""
+        c = self.drill.cluster
+        node = c.node(self._primary())
+        if self.tool == "basebackup":
+            return basebackup.verify_basebackups(self.drill.history, node, self._repo())
+        return verify_repository(self.drill.history, node)
+
+    def _pgbackrest_only(self, what: str) -> None:
+        if self.tool != "pgbackrest":
+            raise SetupError(f"{what} needs the pgBackRest repository (this drill uses {self.tool})")
+
     def verify(self) -> VerifyReport:
         """``pgbackrest verify`` on the primary, recorded; its per-set report."""
+        self._pgbackrest_only("pgbackrest verify")
         c = self.drill.cluster
         _, out = verify_repository(self.drill.history, c.node(self._primary()))
         return parse_verify(out)
@@ -161,8 +198,10 @@ class BackupSession:
                                     backup_set=chosen.label)
         return self.restore(target)
 
-    def apply_retention(self, keep_full: int) -> list[Backup]:
-        """Expire backups beyond ``keep_full`` full ones; returns what the repository still holds."""
+    def apply_retention(self, keep_full: int | None = None) -> list[Backup]:
+        """Expire backups beyond ``keep_full`` full ones (the environment's ``backup.retention_full``
+        by default); returns what the repository still holds."""
+        keep_full = keep_full if keep_full is not None else self.drill.env.backup.retention_full
         node = self.drill.cluster.node(self._primary())
         expire(self.drill.history, node, keep_full)
         kept = backup_info(node)
@@ -222,8 +261,19 @@ class BackupSession:
             # every write acknowledged before the decision must survive.
             target = replace(target, wall_before=decision.at.wall)
         runtime = c.runtime
-        result = restore_to_new_node(runtime, d.history, name=name, image=node_image() if d.env.image == "default"
-                                     else d.env.image, target=target, table=d.env.probe.table)
+        table = d.env.probe.table
+
+        def source_rows() -> dict[int, str]:
+            if not flushed:
+                raise SetupError("the source did not answer at the decision")
+            return row_checksums(c.address(c.primary), table)
+
+        repo = self._repo()
+        base = self.tool == "basebackup"
+        result = restore_to_new_node(
+            runtime, d.history, name=name, image=node_image() if d.env.image == "default" else d.env.image,
+            target=target, table=table, source_rows=source_rows, fetch=basebackup.fetch(repo) if base else None,
+            verify_backup=(lambda h, n: basebackup.verify_basebackups(h, n, repo)) if base else None)
         self.restores.append(result)
         return result
 

@@ -65,7 +65,7 @@ def restore_stats(events: Iterable[Event]) -> list[RestoreStats]:
     for start in (a for a in acts if a.action == "restore.decision"):
         mine = [a for a in acts if a.target == start.target and a.at.t >= start.at.t]
 
-        def phase(name: str) -> ActionEvent | None:
+        def phase(name: str, mine: list[ActionEvent] = mine) -> ActionEvent | None:
             return next((a for a in mine if a.action == name), None)
 
         fetch, replay, verify = phase("restore.fetch"), phase("restore.replay"), phase("restore.verify")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pytest_bdd import given, then, when
 
 from harness.backup.checks import BACKUP_ACTIONS, BACKUP_SIDE_FAULTS, backup_stats, fallback_loss, restore_stats
-from harness.backup.pgbackrest import BackupType, backup_info, verify_repository
+from harness.backup.pgbackrest import BackupType, backup_info
 from harness.backup.restore import RecoveryTarget, TargetKind
 from harness.backup.session import BackupSession
 from harness.drill import Drill
@@ -47,6 +47,12 @@ def _restored(drill: Drill, result_ok: bool, problems: list[str]) -> None:
 @given(parse("a pgBackRest repository"))
 def _(drill: Drill) -> None:
     BackupSession.of(drill).enable()
+
+
+@given(parse("WAL archiving to a plain archive with pg_basebackup"))
+@given(parse("pg_basebackup backups and a plain WAL archive"))
+def _(drill: Drill) -> None:
+    BackupSession.of(drill).enable(tool="basebackup")
 
 
 @given(parse("WAL archiving to a pgBackRest repository of {size_mb:d} MB"))
@@ -265,7 +271,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("backup verification succeeds"))
 def _(drill: Drill) -> None:
-    ok, out = verify_repository(drill.history, drill.cluster.node(drill.cluster.primary))
+    ok, out = BackupSession.of(drill).verify_ok()
     if not ok:
         raise TargetMissed("pgbackrest verify", out[-800:], "clean")
 
@@ -286,6 +292,12 @@ def _(drill: Drill, table: str) -> None:
 @when(parse("the retention policy keeps {count:d} full backups"))
 def _(drill: Drill, count: int) -> None:
     BackupSession.of(drill).apply_retention(count)
+
+
+@when(parse("I apply the retention policy"))
+def _(drill: Drill) -> None:
+    """The environment's policy (backup.retention_full, 2 unless the environment file says otherwise)."""
+    BackupSession.of(drill).apply_retention()
 
 
 @then(parse("the repository holds {count:d} full backups"))

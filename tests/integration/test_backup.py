@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from harness.backup.checks import backup_stats, restore_rpo, restore_stats
-from harness.backup.restore import RecoveryTarget, verify_restored
+from harness.backup.restore import RecoveryTarget, row_checksums, verify_restored
 from harness.backup.session import BackupSession
 from harness.drill import Drill
 from harness.history import ActionEvent
+from harness.runtime.volumes import mount_source
 from harness.topology.pg import sql
 
 
@@ -57,6 +58,12 @@ def test_backup_restore_latest_and_pitr(drill: Drill, run_id: str) -> None:
     sql(node.address(), "DELETE FROM probe WHERE seq = %s", (first,))
     problems = verify_restored(drill.history, node, s.restores[-1].target)
     assert any("missing" in p for p in problems), problems
+    # A restored row whose content differs from the source's is caught by its checksum.
+    c = drill.cluster
+    sql(node.address(), "UPDATE probe SET at = at + interval '1 second' WHERE seq = %s", (first + 1,))
+    problems = verify_restored(drill.history, node, s.restores[-1].target,
+                               source_rows=lambda: row_checksums(c.address(c.primary)))
+    assert any("1 restored rows differ" in p for p in problems), problems
 
     stats = backup_stats(drill.history.events())
     assert stats.success_rate == 1.0 and stats.attempts == 2
@@ -72,3 +79,19 @@ def test_backup_restore_latest_and_pitr(drill: Drill, run_id: str) -> None:
     drill.close()
     assert not repo.host_path.exists() and not repo.state_file.exists()
 
+
+
+def test_repository_on_its_own_volume_fills_and_is_removed(drill: Drill) -> None:
+    s = BackupSession.of(drill)
+    repo = s.enable(size_mb=64)
+    assert repo.volume is not None and mount_source(repo.volume.mountpoint) is not None
+    assert s.backup("full") is not None
+    fill = s.fill_repository()
+    assert s.backup("full", must_succeed=False, archive_timeout=5) is None
+    failed = [a for a in drill.history.of(ActionEvent) if a.action == "backup.full"][-1]
+    assert failed.outcome == "failed"
+    drill.faults.heal(fill)
+    assert s.backup("full") is not None
+    assert backup_stats(drill.history.events()).success_rate == 2 / 3
+    drill.close()
+    assert mount_source(repo.volume.mountpoint) is None and not repo.volume.image.exists()

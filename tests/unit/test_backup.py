@@ -13,7 +13,8 @@ from harness.backup.pgbackrest import parse_info, parse_verify
 from harness.backup.repo import Repository, archive_settings, pgbackrest_config, reap_repositories
 from harness.backup.restore import RecoveryTarget, expected_rows
 from harness.checkers.measure import measure
-from harness.errors import SetupError
+from harness.environment import load_environment
+from harness.errors import EnvironmentFileError, SetupError
 from harness.history import ActionEvent, Event, FaultEvent, FinalRead, Note, ProbeOp, Stamp
 
 INFO = json.dumps([{"name": "main", "backup": [
@@ -219,3 +220,19 @@ def test_break_archive_push_makes_the_archive_read_only_and_back(tmp_path: Path)
     assert sub.stat().st_mode & 0o777 == 0o555
     assert "WAL switched" in fault.heal() and switched == [1]
     assert sub.stat().st_mode & 0o777 == 0o750
+
+
+def test_backup_settings_from_the_environment_file(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("name: good\nbackup:\n  retention_full: 3\n  compress_type: lz4\n  archive_timeout_s: 30\n")
+    env = load_environment(good)
+    assert (env.backup.retention_full, env.backup.compress_type, env.backup.archive_timeout_s) == (3, "lz4", 30)
+    assert archive_settings(archive_timeout_s=30)["archive_timeout"] == "30s"
+    assert "compress-type=lz4" in pgbackrest_config(compress_type="lz4")
+    assert load_environment("streaming").backup.tool == "pgbackrest"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nbackup:\n  retention_full: 2\n  compress_type: xz\n  repo_size_mb: 8\n")
+    with pytest.raises(EnvironmentFileError) as err:
+        load_environment(bad)
+    text = "\n".join(err.value.problems)
+    assert f"{bad}:4: backup.compress_type" in text and f"{bad}:5: backup.repo_size_mb" in text
