@@ -26,7 +26,7 @@ from harness.history import ActionEvent, Event, FaultEvent, History, Note, Probe
 __all__ = ["FAILBACK", "REGION_LOSS", "REPETITION_NOTE", "Mttr", "Repetition", "dr_rto", "mttr", "repetitions",
            "switchover_outages"]
 
-REGION_LOSS = "region-loss"  # the fault's name
+REGION_LOSS = ("region-loss", "region-cut-off")  # the faults' names: killed, or cut off
 FAILBACK = "failback"  # the switchover's action
 REPETITION_NOTE = "dr.repetition"
 
@@ -38,7 +38,7 @@ def _t(e: Event) -> float:
 def dr_rto(history: History | Iterable[Event]) -> RtoResult:
     """Write RTO from the first region loss, up to the first fail back after it."""
     events = list(history)
-    loss = next((e for e in events if isinstance(e, FaultEvent) and e.phase == "inject" and e.fault == REGION_LOSS),
+    loss = next((e for e in events if isinstance(e, FaultEvent) and e.phase == "inject" and e.fault in REGION_LOSS),
                 None)
     if loss is None:
         return RtoResult(probe="write", value_s=None, fault_at=None, recovered_at=None, resolution_s=None,
@@ -54,7 +54,7 @@ def switchover_outages(history: History | Iterable[Event]) -> list[tuple[ActionE
     """Each fail back with its write outage (to the next region loss or the end)."""
     events = list(history)
     fbs = [e for e in events if isinstance(e, ActionEvent) and e.action == FAILBACK]
-    losses = [e.at.t for e in events if isinstance(e, FaultEvent) and e.phase == "inject" and e.fault == REGION_LOSS]
+    losses = [e.at.t for e in events if isinstance(e, FaultEvent) and e.phase == "inject" and e.fault in REGION_LOSS]
     out = []
     for fb in fbs:
         stop = min((t for t in losses if t > fb.at.t), default=float("inf"))

@@ -1,4 +1,4 @@
-"""Region faults (issue 6): a whole region lost, the WAN link cut, a slow WAN.
+"""Region faults (issue 6): a whole region lost (killed, or cut off), the WAN link cut, a slow WAN.
 
 Targets are region names, checked against the live two-region topology (an unknown name is
 an error naming the regions there are). A lost region is one-shot, like a crashed node: it
@@ -8,13 +8,16 @@ faults are healed by deleting their table or restoring the environment's shaping
 
 from __future__ import annotations
 
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from harness.environment import WanSettings
 from harness.errors import SetupError
+from harness.net.netns import NetNS, NodeDown, require_tools
+from harness.net.rules import NodeCut, nft_partition_table, table_name
 from harness.topology.regions import RegionCluster, WanLink, describe_wan
 
-__all__ = ["RegionLoss", "WanCut", "WanDegrade"]
+__all__ = ["RegionCutOff", "RegionLoss", "WanCut", "WanDegrade"]
 
 
 def _wan(cluster: RegionCluster) -> WanLink:
@@ -23,17 +26,21 @@ def _wan(cluster: RegionCluster) -> WanLink:
     return cluster.wan
 
 
-class RegionLoss:
-    """Every node of the region crashes at once (``docker kill``, in parallel)."""
-
-    name = "region-loss"
-    one_shot = True
+class _RegionFault:
+    """What a fault on a whole region shares: the region, checked by name, and its nodes."""
 
     def __init__(self, cluster: RegionCluster, region: str) -> None:
         self.cluster = cluster
         self.region = cluster.check_region(region)
         self.target = f"region {self.region}"
         self.nodes = list(cluster.members[self.region])
+
+
+class RegionLoss(_RegionFault):
+    """Every node of the region crashes at once (``docker kill``, in parallel)."""
+
+    name = "region-loss"
+    one_shot = True
 
     def inject(self) -> str:
         with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
@@ -43,6 +50,49 @@ class RegionLoss:
 
     def heal(self) -> str:
         return f"region {self.region} comes back with its recovery (rebuilt as standbys)"
+
+
+class RegionCutOff(_RegionFault):
+    """The region is cut off, its nodes still running: the WAN drops everything, and each of
+    its nodes drops the clients (a private nft table per node). Seen from outside it is lost;
+    inside, its primary still believes it is one (fence it before it comes back)."""
+
+    name = "region-cut-off"
+    one_shot = False
+
+    def __init__(self, cluster: RegionCluster, region: str) -> None:
+        super().__init__(cluster, region)
+        self.table = table_name(secrets.token_hex(3))
+        self._applied: list[str] = []
+        self._wan = False
+
+    def inject(self) -> str:
+        require_tools("nsenter", "nft")
+        gw = self.cluster.region(self.region).gateway
+        cut = NodeCut("", frozenset({gw}), frozenset({gw}))
+        self._wan = True
+        _wan(self.cluster).cut()
+        for n in self.nodes:
+            NetNS(self.cluster.node(n), self.cluster.runtime.run_id).nft(
+                nft_partition_table(self.table, cut, f"pgharness region {self.region} cut off from the clients"))
+            self._applied.append(n)
+        held = " (it holds the primary)" if self.cluster.primary in self.nodes else ""
+        return (f"WAN cut, and {', '.join(self.nodes)} drop the clients at {gw} (table inet {self.table}){held}")
+
+    def heal(self) -> str:
+        gone = []
+        for n in list(self._applied):
+            try:
+                if not NetNS(self.cluster.node(n), self.cluster.runtime.run_id).delete_table("inet", self.table):
+                    gone.append(n)
+            except NodeDown:
+                gone.append(n)
+            self._applied.remove(n)
+        wan = ""
+        if self._wan:
+            self._wan = False
+            wan = _wan(self.cluster).restore()
+        return f"{wan}; deleted table inet {self.table}" + (f" (already gone on {', '.join(gone)})" if gone else "")
 
 
 class WanCut:

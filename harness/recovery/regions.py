@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from harness.checkers.dr import REPETITION_NOTE
 from harness.errors import SetupError, TargetMissed
-from harness.faults.region import RegionLoss
+from harness.faults.region import RegionCutOff, RegionLoss
 from harness.history import ActionEvent, FaultEvent, ProbeOp, now
 from harness.topology.regions import RegionCluster
 from harness.wait import wait_until
@@ -21,7 +21,7 @@ from harness.wait import wait_until
 if TYPE_CHECKING:
     from harness.drill import Drill
 
-__all__ = ["fail_back", "lose_region", "promote_dr_region", "region_comes_back", "regions_of", "repeat_region_drill",
+__all__ = ["cut_off_region", "fail_back", "lose_region", "promote_dr_region", "region_comes_back", "regions_of", "repeat_region_drill",
            "repoint_clients", "set_wan", "use_two_regions"]
 
 
@@ -33,13 +33,24 @@ def regions_of(drill: Drill) -> RegionCluster:
     return cluster
 
 
-def lose_region(drill: Drill, region: str) -> RegionLoss:
-    c = regions_of(drill)
-    fault = RegionLoss(c, region)
+def _take(drill: Drill, fault: RegionLoss | RegionCutOff) -> None:
+    c = fault.cluster
     if c.primary in fault.nodes:
         c.old_primary = c.primary
     drill.apply(fault)
-    c.down.update(fault.nodes)
+    c.down.update(fault.nodes)  # a region cut off is down as far as the clients can tell
+
+
+def lose_region(drill: Drill, region: str) -> RegionLoss:
+    fault = RegionLoss(regions_of(drill), region)
+    _take(drill, fault)
+    return fault
+
+
+def cut_off_region(drill: Drill, region: str) -> RegionCutOff:
+    """The region stays up but nobody outside reaches it (clients, the other region)."""
+    fault = RegionCutOff(regions_of(drill), region)
+    _take(drill, fault)
     return fault
 
 
@@ -64,19 +75,35 @@ def region_comes_back(drill: Drill, region: str) -> str:
     key = c.check_region(region)
     t0 = now()
     nodes = c.members[key]
+    fenced = []
+    cuts = [f for f in drill.faults.active if isinstance(f, RegionCutOff) and f.region == key]
+    for cut in cuts:
+        # Fence first, over the control plane (docker exec), while nobody can reach it yet: a
+        # deposed primary reconnected to the clients would take writes the new one never sees.
+        if c.region_of(c.primary) != key:
+            for n in cut.nodes:
+                if c.postgres_running(n):
+                    c.pg_ctl(n, "-m", "fast", "-w", "stop")
+                    fenced.append(n)
+        drill.faults.heal(cut)
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(c.boot, nodes))
-    stale = [n for n in nodes if n != c.primary and (n in c.down or c.in_recovery(n) is not True)]
+    # A region without the primary followed a deposed one: all of it is rebuilt (pg_rewind says
+    # when nothing needs rewinding); with the primary, only what is down or writable.
+    holds = c.region_of(c.primary) == key
+    stale = [n for n in nodes if n != c.primary and (not holds or n in c.down or c.in_recovery(n) is not True)]
     if c.primary in nodes and c.primary in c.down:
         c.start_postgres(c.primary)
         c.down.discard(c.primary)
     with ThreadPoolExecutor(max_workers=max(1, len(stale))) as pool:
         done = list(pool.map(lambda n: f"{n}: {c.rebuild_standby(n)}", stale))
     c.wait_streaming(timeout=60, expect=[n for n in c.replicas() if n not in c.down])
-    detail = f"{key} back: " + ("; ".join(done) or "nothing to rebuild") + f"; streaming from {c.primary}"
+    detail = (f"{key} back: " + (f"fenced {', '.join(fenced)}; " if fenced else "")
+              + ("; ".join(done) or "nothing to rebuild") + f"; streaming from {c.primary}")
     drill.history.add(ActionEvent(at=t0, end=now(), action="region.return", target=key, outcome="ok", detail=detail))
-    drill.history.add(FaultEvent(at=now(), fault="region-loss", target=f"region {key}", phase="heal", detail=detail,
-                                 began=t0))
+    if not cuts:  # a cut is healed (and recorded) by the fault set; a crash is healed here
+        drill.history.add(FaultEvent(at=now(), fault="region-loss", target=f"region {key}", phase="heal",
+                                     detail=detail, began=t0))
     return detail
 
 

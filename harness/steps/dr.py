@@ -11,11 +11,13 @@ from pytest_bdd import given, then, when
 
 from harness.checkers.dr import dr_rto, mttr, switchover_outages
 from harness.checkers.exposure import ExposureResult, rpo_exposure
+from harness.checkers.splitbrain import split_brain
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed
 from harness.faults.region import WanCut, WanDegrade
 from harness.net.rules import parse_rate
 from harness.recovery.regions import (
+    cut_off_region,
     fail_back,
     lose_region,
     promote_dr_region,
@@ -69,6 +71,11 @@ def _link(drill: Drill, a: str, b: str) -> RegionCluster:
 @when(parse('region "{region}" is lost'))
 def _(drill: Drill, region: str) -> None:
     lose_region(drill, region)
+
+
+@when(parse('region "{region}" is cut off'))
+def _(drill: Drill, region: str) -> None:
+    cut_off_region(drill, region)
 
 
 @when(parse('region "{region}" comes back'))
@@ -170,6 +177,28 @@ def _(drill: Drill, region: str) -> None:
     if c.region_of(c.primary) != key or writable != [c.primary]:
         raise TargetMissed("primary region", f"primary {c.primary} in {c.region_of(c.primary)}, writable: {writable}",
                            f"the only writable node is in {key}")
+
+
+@then(parse("only one region accepted writes at any time"))
+def _(drill: Drill) -> None:
+    c = regions_of(drill)
+    probe = getattr(drill, "fanout_probe", None)
+    if probe is None:
+        raise SetupError("this check needs the fan-out write probe (Given the fan-out write probe is running)")
+    probe.stop()
+    sb = split_brain(drill.history.events())
+    by_region: dict[str, int] = {}
+    for span in sb.spans:
+        by_region[c.region_of(span.node)] = by_region.get(c.region_of(span.node), 0) + span.acks
+    overlaps = [o for o in sb.overlaps if c.region_of(o.a.node) != c.region_of(o.b.node)]
+    drill.history.note("splitbrain.regions", f"{sb.attempts} fan-out attempts; acknowledged by region: {by_region}; "
+                                             f"{len(overlaps)} overlaps across regions")
+    if not by_region:
+        raise TargetMissed("writes by region", "no fan-out write was acknowledged anywhere: nothing to judge",
+                           "writes accepted in one region at a time")
+    if overlaps or not sb.ok:
+        raise TargetMissed("split brain", "; ".join(o.describe() for o in sb.overlaps[:3]),
+                           "writes accepted in one region at a time")
 
 
 @then(parse('the standby in "{region}" catches up within {timeout:Duration}'))

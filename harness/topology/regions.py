@@ -71,6 +71,7 @@ class Region:
     subnet: ipaddress.IPv4Network
     router_ip: str  # the router's address on this region's network: the next hop to the other
     nodes: tuple[str, ...]
+    gateway: str  # the host's side of the region's bridge: where the clients come from
 
 
 def describe_wan(wan: WanSettings) -> str:
@@ -274,10 +275,12 @@ class RegionCluster(StreamingCluster):
         devices = []
         for r in (a, b):
             net = self.runtime.client.networks.get(nets[r])
-            subnet = next(c["Subnet"] for c in net.attrs["IPAM"]["Config"] if ":" not in c.get("Subnet", ":"))
+            cfg = next(c for c in net.attrs["IPAM"]["Config"] if ":" not in c.get("Subnet", ":"))
+            subnet = ipaddress.IPv4Network(cfg["Subnet"])
+            gateway = cfg.get("Gateway") or str(next(subnet.hosts()))
             rip = router.container.attrs["NetworkSettings"]["Networks"][nets[r]]["IPAddress"]
             devices.append(interface_of(addrs, rip))
-            self.regions[r] = Region(r, nets[r], ipaddress.IPv4Network(subnet), rip, tuple(self.members[r]))
+            self.regions[r] = Region(r, nets[r], subnet, rip, tuple(self.members[r]), gateway)
         self.wan = WanLink(router, self.runtime.run_id, devices)
 
         settings = dict(self.spec.settings)
@@ -310,6 +313,9 @@ class RegionCluster(StreamingCluster):
         shaped = self.wan.shape(self.rspec.wan)
         sql(paddr, f"CREATE TABLE IF NOT EXISTS {self.env.probe.table} "
                    "(seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        # The fan-out probe's (split-brain evidence: a write to every node of both regions).
+        sql(paddr, "CREATE TABLE IF NOT EXISTS probe_fanout (id bigserial PRIMARY KEY, node text NOT NULL, "
+                   "seq bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())")
         self.started = True
         self.history.add(ActionEvent(at=t0, end=now(), action="topology.start", target=",".join(self.names),
                                      outcome="ok", detail=f"{self.describe()} (WAN shaped: {shaped})"))

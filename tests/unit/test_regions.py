@@ -228,3 +228,9 @@ def test_region_down_runbook_uses_known_actions() -> None:
     assert actions == ["promote the dr standby", "repoint clients", "check connectivity"]
     assert all(a in ACTIONS for a in actions)
     assert any(s.kind == "shell" and s.target == "the DR standby" for s in rb.steps)
+
+
+def test_a_region_cut_off_is_a_region_loss_for_the_dr_rto() -> None:
+    cut = FaultEvent(at=st(1.0), fault="region-cut-off", target="region east", phase="inject")
+    evs: list[Event] = [*writes(1, 0.0, 1.0), cut, *writes(11, 1.0, 1.5, outcome="timeout"), *writes(21, 1.5, 3.0)]
+    assert dr_rto(evs).value_s == pytest.approx(0.51)
