@@ -9,6 +9,8 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     The fallback restore stops at the end of the newest set that verifies (--type=immediate):
     the operator trusts only what verified. Every write acknowledged after that set ended, up
     to the end of the corrupted one, is lost: the RPO grows by the gap between the backups.
+    The same older set with the archived WAL replayed over it loses nothing: pgBackRest's
+    archive does not depend on the corrupted set, so the growth is the price of not trusting it.
     Given a PostgreSQL cluster with 1 primary and 0 async replicas
     And WAL archiving to a pgBackRest repository
     And the write probe is running every 50 ms
@@ -22,6 +24,9 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     And the restore lost every write acknowledged since the backup it fell back to
     And the restore lost at least 20 acknowledged writes
     And the restore RTO is under 5 minutes
+    When I restore the newest backup that verifies with the archived WAL to a new node
+    Then the restored node has every acknowledged write up to the recovery target
+    And the restore lost at most 0 acknowledged writes
 
   Scenario: WAL archiving to the repository fails: alerted, WAL piles up, caught up once repaired
     Given a PostgreSQL cluster with 1 primary and 0 async replicas

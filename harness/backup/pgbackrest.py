@@ -48,11 +48,17 @@ def _run(history: History, node: DockerNode, action: str, command: str, *args: s
     return code, out
 
 
-def stanza_create(history: History, node: DockerNode) -> None:
-    """Create the stanza on the primary and check that archiving reaches the repository."""
+def stanza_create(history: History, node: DockerNode, *, archive_timeout: float = 60) -> None:
+    """Create the stanza on the primary and check that archiving reaches the repository.
+
+    Until the stanza exists every archive-push fails and PostgreSQL backs off (a minute after
+    three failures), so WAL written before it (a big data load) queues up: ``check`` waits
+    ``archive_timeout`` for the backlog to reach its own segment.
+    """
     _run(history, node, "backup.stanza_create", "stanza-create", timeout=60)
     # check switches WAL and waits for it to be archived: proves archive_command works.
-    _run(history, node, "backup.check", "check", "--archive-timeout=30", timeout=60)
+    _run(history, node, "backup.check", "check", f"--archive-timeout={archive_timeout:g}",
+         timeout=archive_timeout + 30)
 
 
 def backup_info(node: DockerNode) -> list[Backup]:

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from harness import labels
 from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.runtime.volumes import LoopVolume, create_volume, remove_volume
@@ -126,34 +124,6 @@ def reap_repositories(*, everything: bool = False, root: Path | None = None) -> 
     return removed
 
 
-class _Containers:
-    """The docker containers collection, with the repository bind added to every create."""
-
-    def __init__(self, real: Any, bind: dict[str, dict[str, str]]) -> None:
-        self._real, self._bind = real, bind
-
-    def create(self, *args: Any, **kw: Any) -> Any:
-        vols = dict(kw.get("volumes") or {})
-        vols.update(self._bind)
-        kw["volumes"] = vols
-        return self._real.create(*args, **kw)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
-class _Client:
-    def __init__(self, real: docker.DockerClient, bind: dict[str, dict[str, str]]) -> None:
-        self._real, self._bind = real, bind
-
-    @property
-    def containers(self) -> _Containers:
-        return _Containers(self._real.containers, self._bind)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
 class BackupRuntime(DockerRuntime):
     """The Docker runtime, with the drill's repository mounted at ``REPO_PATH`` in every node.
 
@@ -161,12 +131,9 @@ class BackupRuntime(DockerRuntime):
     """
 
     def __init__(self, run_id: str, scope: str, repo: Repository, config: str | None = None) -> None:
-        super().__init__(run_id, scope)
+        super().__init__(run_id, scope, extra_binds={str(repo.host_path): REPO_PATH})
         self.repo = repo
         self.config = config if config is not None else pgbackrest_config()
-        bind = {str(repo.host_path): {"bind": REPO_PATH, "mode": "rw"}}
-        # Wrapping the client (not copying create_node) keeps one code path for containers.
-        self.client = _Client(self.client, bind)
 
     def create_node(self, name: str, *, image: str, env: Mapping[str, str], **options: Any) -> DockerNode:
         node = super().create_node(name, image=image, env=env, **options)  # volumes, network, ...

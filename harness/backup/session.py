@@ -84,12 +84,17 @@ class BackupSession:
         d.history.note("backup.repository", f"pgBackRest repository {repo.host_path} mounted in every node")
         return repo
 
+    def prepare(self) -> str:
+        """Start the topology and create the stanza now (before a big load); returns the primary."""
+        return self._primary()
+
     def _primary(self) -> str:
         if self.repo is None:
             raise SetupError("no backup repository: say 'Given WAL archiving to a pgBackRest repository' first")
         cluster = self.drill.cluster
         if not self._stanza and self.tool == "pgbackrest":
-            stanza_create(self.drill.history, cluster.node(cluster.primary))
+            stanza_create(self.drill.history, cluster.node(cluster.primary),
+                          archive_timeout=max(60.0, self.drill.env.backup.archive_timeout_s))
             self._stanza = True
         return cluster.primary
 

@@ -126,10 +126,12 @@ class DockerRuntime:
 
     name = "docker"
 
-    def __init__(self, run_id: str, scope: str = "main") -> None:
-        """``scope`` separates the topologies of one run (one per scenario)."""
+    def __init__(self, run_id: str, scope: str = "main", *, extra_binds: Mapping[str, str] | None = None) -> None:
+        """``scope`` separates the topologies of one run (one per scenario); ``extra_binds``:
+        host folder -> path, bind-mounted read-write into every node (a backup repository)."""
         self.run_id = run_id
         self.scope = scope
+        self.extra_binds = dict(extra_binds or {})
         self.client = docker_client()
         # Leftovers of runs whose harness process died are removed before we add our own.
         reap(self.client)
@@ -145,6 +147,7 @@ class DockerRuntime:
         """The runtime of a topology made by an earlier process (`harness up`), found by label."""
         self = cls.__new__(cls)
         self.run_id, self.scope = run_id, scope
+        self.extra_binds = {}
         self.client = docker_client()
         self.network_name = f"pgh-{run_id}-{scope}"
         self._labels = labels.owner_labels(run_id, "network") | {labels.SCOPE: scope}
@@ -185,6 +188,7 @@ class DockerRuntime:
             vols = create_node_volumes(self.run_id, self.scope, name, volumes)
             binds = {str(v.bind_source): {"bind": v.container_path, "mode": "rw"} for v in vols.values()}
             env["HARNESS_WAL_DIR"] = CONTAINER_PATHS["wal"]  # tells node-init to fill the volumes
+        binds |= {host: {"bind": path, "mode": "rw"} for host, path in self.extra_binds.items()}
         try:
             c = self.client.containers.create(
                 image,
