@@ -1,7 +1,7 @@
 @dr @multi_region
 Feature: Disaster recovery across two regions
   Region "east" holds the primary and a local replica, region "west" a DR standby streaming
-  across a WAN link (environments/two-region.yaml: 50 ms round trip, 100 mbit/s). Each region
+  across a WAN link (environments/two-region.yaml: 50 ms round trip, 1 gbit/s). Each region
   is its own Docker network; a router container joins them and the WAN is shaped on it.
   The RPO exposure (acknowledged writes not yet in the DR region, and for how long) is
   sampled twice a second all along.
