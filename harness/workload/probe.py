@@ -7,12 +7,21 @@ after a failover the way a client behind a service address would.
 
 Outcomes: ``ok`` acknowledged; ``fail`` definitely not done (could not connect, read-only
 server); ``timeout`` unknown (connection lost or no answer after the statement was sent).
+
+Attempts overlap, a few at most. While the server answers, one attempt ends before the next
+tick and the probe is a plain sequential client. When it hangs (a frozen server, a cut link),
+a new attempt starts every ``timeout / max_in_flight`` on a connection of its own, so that at
+every moment one attempt is waiting with most of its timeout left: the instant the server
+answers again, that attempt is served, and the outage is measured to within about an
+interval instead of to within a timeout (a lone sequential attempt gives up, reconnects, and
+misses a thaw that lands just before its deadline; measured: 0.1-0.2 s late).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +56,7 @@ class Probe:
         timeout_s: float = 1.0,
         max_duration_s: float = 3600,
         max_ops: int | None = None,
+        max_in_flight: int = 3,
     ) -> None:
         self.history = history
         self.endpoint = endpoint
@@ -58,8 +68,10 @@ class Probe:
         self.max_ops = max_ops if max_ops is not None else int(max_duration_s / interval_s) + 1
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
-        self._conn_node: str | None = None
+        self.max_in_flight = max(1, max_in_flight)
+        # Idle connections by node, for the next attempt; an attempt that fails closes its own.
+        self._idle: list[tuple[str, psycopg.AsyncConnection[tuple[object, ...]]]] = []
+        self._conn_node: str | None = None  # node of the latest attempt (a fixed-endpoint writer's node)
         self.seq = 0
         self.started_at: Stamp | None = None
         self.stopped_at: Stamp | None = None
@@ -96,47 +108,110 @@ class Probe:
 
     async def _loop(self) -> None:
         t0 = time.monotonic()
-        k = 0
+        next_tick = t0
+        in_flight: set[asyncio.Task[None]] = set()
+        last_start = -float("inf")
+        spacing = self.timeout_s / self.max_in_flight
         try:
             while not self._stop.is_set() and self.seq < self.max_ops:
-                if time.monotonic() - t0 > self.max_duration_s:
+                moment = time.monotonic()
+                if moment - t0 > self.max_duration_s:
                     log.warning("%s probe reached its time bound (%s s)", self.kind, self.max_duration_s)
                     break
-                await self._attempt()
-                # Fixed rate: the next tick, at once if it is already due; only ticks wholly
-                # missed (an attempt that hung) are skipped.
-                k += 1
-                behind = int((time.monotonic() - t0) / self.interval_s)
-                if behind > k:
-                    k = behind
-                delay = t0 + k * self.interval_s - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                if moment < next_tick:
+                    await asyncio.sleep(next_tick - moment)
+                    continue
+                # A tick is due. It starts an attempt if none is out; while attempts hang, only
+                # one every timeout/max_in_flight (bounded in count and in connections).
+                if not in_flight or (len(in_flight) < self.max_in_flight and moment - last_start >= spacing):
+                    self.seq += 1
+                    task = asyncio.ensure_future(self._attempt(self.seq))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    last_start = moment
+                    # Fixed rate: the next tick of the grid; ticks wholly missed are skipped.
+                    next_tick = t0 + (int((moment - t0) / self.interval_s) + 1) * self.interval_s
+                    continue
+                # Due but held back: go the moment an attempt ends (as a sequential client
+                # would), or when the spacing allows another, looking at least every interval.
+                wait_s = self.interval_s
+                if len(in_flight) < self.max_in_flight:
+                    wait_s = min(wait_s, max(0.0, last_start + spacing - moment))
+                await asyncio.wait(set(in_flight), timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            # The attempts still out end on their own within their timeout: their outcomes count.
+            if in_flight:
+                await asyncio.wait(set(in_flight), timeout=self.timeout_s + 0.5)
+            for task in list(in_flight):
+                task.cancel()
             await self._drop()
 
     # -- one attempt -------------------------------------------------------------------------
 
     async def _drop(self) -> None:
-        conn, self._conn, self._conn_node = self._conn, None, None
+        idle, self._idle = self._idle, []
+        for _, conn in idle:
+            _finish(conn)
+
+    def _take(self, node: str) -> psycopg.AsyncConnection[tuple[object, ...]] | None:
+        """An idle connection to ``node``; idle ones to other nodes are closed (the service moved)."""
+        found = None
+        keep: list[tuple[str, psycopg.AsyncConnection[tuple[object, ...]]]] = []
+        for n, conn in self._idle:
+            if n == node and found is None and not conn.closed:
+                found = conn
+            elif n == node and not conn.closed:
+                keep.append((n, conn))
+            else:
+                _finish(conn)
+        self._idle = keep
+        return found
+
+    def _give_back(self, node: str, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        if len(self._idle) < self.max_in_flight:
+            self._idle.append((node, conn))
+        else:
+            _finish(conn)
+
+    async def _abandon(self, task: asyncio.Future[int | None],
+                       conn: psycopg.AsyncConnection[tuple[object, ...]] | None) -> None:
+        """End an attempt that hangs, at once.
+
+        Cancelling the task would make psycopg send a cancel request to the server and wait
+        for it (5 s, then 5 s more for the query): against a frozen server that blocks this
+        probe, and so hides the new primary's recovery behind the old one's freeze (measured:
+        the next attempt waited for the thaw). Shutting the socket down instead makes the
+        pending read fail at once; only an attempt still connecting is cancelled, which sends
+        nothing.
+        """
         if conn is not None:
             try:
-                # Closing only the socket: a polite close could block on a dead peer.
-                conn.pgconn.finish()
-            except Exception:  # noqa: BLE001
+                sock = socket.fromfd(conn.pgconn.socket, socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()  # the duplicate only; psycopg's descriptor stays its own
+            except (OSError, psycopg.Error):
                 pass
+            await asyncio.wait({task}, timeout=0.2)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the attempt's outcome is recorded by the caller
+        elif not task.done():
+            log.warning("%s probe: an abandoned attempt is still winding down", self.kind)
 
-    async def _attempt(self) -> None:
-        self.seq += 1
-        seq = self.seq
+    async def _attempt(self, seq: int) -> None:
         start = now()
         target = self.endpoint()
         if target is None:
             self._record(seq, start, None, "fail", "no node to send to")
             return
         node, host = target
-        state = {"sent": False}
-        task = asyncio.ensure_future(self._connect_and_run(node, host, seq, state))
+        self._conn_node = node
+        held: _Held = _Held(self._take(node))
+        task = asyncio.ensure_future(self._connect_and_run(host, seq, held))
         deadline = time.monotonic() + self.timeout_s
         try:
             while True:
@@ -153,32 +228,31 @@ class Probe:
                 if moved is None or moved[0] != node:
                     raise _Moved(moved[0] if moved else "nowhere")
             self._record(seq, start, node, "ok", None, value)
+            if held.conn is not None:
+                self._give_back(node, held.conn)
         except (TimeoutError, _Moved) as exc:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await self._drop()
+            await self._abandon(task, held.conn)
+            held.close()
             why = f"no answer in {self.timeout_s:g} s" if isinstance(exc, TimeoutError) else f"abandoned: {exc}"
-            self._record(seq, start, node, "timeout" if state["sent"] else "fail", why)
+            self._record(seq, start, node, "timeout" if held.sent else "fail", why)
         except (pgerr.ReadOnlySqlTransaction, pgerr.CannotConnectNow, pgerr.AdminShutdown) as exc:
-            await self._drop()
+            held.close()
             self._record(seq, start, node, "fail", _short(exc))
         except psycopg.OperationalError as exc:
-            await self._drop()
+            held.close()
             # Lost after the statement was sent: it may have committed.
-            self._record(seq, start, node, "timeout" if state["sent"] else "fail", _short(exc))
+            self._record(seq, start, node, "timeout" if held.sent else "fail", _short(exc))
         except psycopg.Error as exc:
-            await self._drop()
+            held.close()
             self._record(seq, start, node, "fail", _short(exc))
 
-    async def _connect_and_run(self, node: str, host: str, seq: int, state: dict[str, bool]) -> int | None:
-        if self._conn is None or self._conn_node != node or self._conn.closed:
-            await self._drop()
-            self._conn = await psycopg.AsyncConnection.connect(
+    async def _connect_and_run(self, host: str, seq: int, held: _Held) -> int | None:
+        if held.conn is None:
+            held.conn = await psycopg.AsyncConnection.connect(
                 conninfo(host, timeout=max(1.0, self.timeout_s)), autocommit=True
             )
-            self._conn_node = node
-        state["sent"] = True
-        return await self._operation(self._conn, seq)
+        held.sent = True
+        return await self._operation(held.conn, seq)
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
         raise NotImplementedError
@@ -191,6 +265,27 @@ class Probe:
 
 class _Moved(Exception):
     """The endpoint changed while an attempt was in flight."""
+
+
+class _Held:
+    """One attempt's connection, and whether its statement was sent."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[tuple[object, ...]] | None) -> None:
+        self.conn = conn
+        self.sent = False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            _finish(self.conn)
+            self.conn = None
+
+
+def _finish(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+    try:
+        # Closing only the socket: a polite close could block on a dead peer.
+        conn.pgconn.finish()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _short(exc: BaseException) -> str:
