@@ -1,5 +1,6 @@
 """Interrupt the harness at random moments (SIGINT, SIGTERM, SIGKILL) mid-drill; the next start
-must leave nothing of those runs: no container, network, mount, loop device, delayer or process.
+must leave nothing of those runs: no container, network, mount, loop device, nft table or
+namespace on the host, delayer or process.
 
 Bounded: HARNESS_INTERRUPT_ITERATIONS runs (default 6 here; the issue's 20 with `-m slow`).
 """
@@ -53,6 +54,12 @@ def _leftovers(run_ids: list[str]) -> list[str]:
               if any(r in line for r in run_ids)]
     loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
     found += [f"loop {line.split(':')[0]}" for line in loops.splitlines() if any(r in line for r in run_ids)]
+    # Fault rules live in the nodes' namespaces and die with them; none may ever reach the
+    # host's own tables, and the harness makes no named namespaces on the host.
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    found += [f"host nft {t}" for t in tables.splitlines() if "pgharness" in t]
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [f"host netns {n}" for n in netns.splitlines() if "pgh" in n or any(r in n for r in run_ids)]
     procs = subprocess.run(["pgrep", "-af", "harness.net.delayer|harness.cli run .*interrupt"], capture_output=True,
                            text=True).stdout
     found += [f"process {p}" for p in procs.splitlines() if p.strip()]
