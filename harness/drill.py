@@ -745,8 +745,11 @@ class Drill:
         # probes and the role-based faults use (names, primary, resolve, node, address, ...).
         return cast(StreamingCluster, PatroniCluster(self._runtime, self.env, self.history, settings))
 
-    def start_fanout(self) -> None:
-        """A write probe to EVERY node at once (split-brain evidence); stopped on close."""
+    def start_fanout(self, timeout_s: float | None = None) -> None:
+        """A write probe to EVERY node at once (split-brain evidence); stopped on close.
+
+        ``timeout_s`` (default: the probe's) is how long a writer waits for an answer: a long
+        one is a patient client whose write, sent to a frozen node, is answered on the thaw."""
         from harness.workload.fanout import FanoutWriteProbe
 
         if getattr(self, "fanout_probe", None) is not None:
@@ -761,7 +764,8 @@ class Drill:
                 return None
 
         self.fanout_probe = FanoutWriteProbe(self.history, list(cluster.names), address,
-                                             interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
+                                             interval_s=p.interval_ms / 1000,
+                                             timeout_s=timeout_s if timeout_s is not None else p.timeout_ms / 1000,
                                              max_duration_s=p.max_duration_s)
         self.fanout_probe.start()
 

@@ -89,14 +89,22 @@ Feature: Automatic failover with Patroni and etcd
   # writes until Patroni's next loop finds the lock is someone else's and demotes it
   # ("Demoting self (immediate-nolock)", some 0.2-0.5 s here); pg_rewind then throws those
   # writes away. The harness must see the two primaries and count those writes as lost.
+  # Patroni 3.0.2 can also let the thawed node take the leader key back (its etcd3
+  # _update_leader puts the key unconditionally when its lease was renewed, fixed in
+  # patroni/patroni#2689): then the new leader is the one demoted and rewound. Either way
+  # the cluster converges on one leader, and the losing side's writes count as lost.
+  # The fan-out writers are patient (a 60 s timeout, as an application without a statement
+  # timeout): the write sent to the frozen leader waits on its open connection and is
+  # acknowledged on the thaw. With 1 s writers, whether a fresh connection gets a write in
+  # before Patroni demotes the node is a race (lost in 1 of 4 runs here).
   Scenario: Freeze the leader past the ttl and thaw it: the deposed leader's writes are caught
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
-    And the fan-out write probe is running
+    And the fan-out write probe is running with a 60 seconds timeout
     When I wait 1 seconds
     And I freeze the leader for 30 seconds
     Then a new leader is elected within 30 seconds
-    And the old leader rejoins as a replica within 60 seconds
+    And every node streams from one leader within 60 seconds
     And the split-brain check catches more than one writable primary
     And the writes acknowledged by the losing side of the split brain are counted as lost
     And the failover phases are recorded

@@ -56,6 +56,9 @@ class Overlap:
 
     def describe(self) -> str:
         wall = max(self.a.start_wall, self.b.start_wall)
+        if self.seconds == 0:  # one side is a single late acknowledgement inside the other's span
+            return (f"{self.a.node} and {self.b.node} both acknowledged writes at wall {wall:.3f} "
+                    f"({self.a.node}: {self.a.acks} acks in its span, {self.b.node}: {self.b.acks})")
         return (f"{self.a.node} and {self.b.node} both acknowledged writes for {self.seconds:.3f} s "
                 f"(from wall {wall:.3f}; {self.a.node}: {self.a.acks} acks in its span, "
                 f"{self.b.node}: {self.b.acks})")
@@ -83,28 +86,43 @@ class SplitBrain:
         return best
 
 
-def writable_spans(events: Iterable[object]) -> list[Span]:
+def writable_spans(events: Iterable[object], *, slow_s: float = 1.0) -> list[Span]:
+    """Each node's runs of acknowledged fan-out attempts.
+
+    An attempt answered after more than ``slow_s`` (a write sent to a frozen node and
+    acknowledged when it thawed) says only that the node acknowledged at that instant, not
+    that it took writes all along: it is a span of its own, at its acknowledgement.
+    """
     by_node: dict[str, list[ProbeOp]] = {}
     for e in events:
         if isinstance(e, ProbeOp) and e.probe == "fanout" and e.node is not None:
             by_node.setdefault(e.node, []).append(e)
     spans: list[Span] = []
+
+    def close(node: str, run: list[ProbeOp]) -> None:
+        if run:
+            spans.append(Span(node, run[0].at.t, max(o.end.t for o in run), run[0].at.wall,
+                              max(o.end.wall for o in run), len(run)))
+
     for node, ops in sorted(by_node.items()):
         run: list[ProbeOp] = []
         for op in sorted(ops, key=lambda o: (o.at.t, o.seq)) + [None]:
+            if op is not None and op.outcome == "ok" and op.end.t - op.at.t > slow_s:
+                close(node, run)
+                run = []
+                spans.append(Span(node, op.end.t, op.end.t, op.end.wall, op.end.wall, 1))
+                continue
             if op is not None and op.outcome == "ok":
                 run.append(op)
                 continue
-            if run:
-                spans.append(Span(node, run[0].at.t, max(o.end.t for o in run), run[0].at.wall,
-                                  max(o.end.wall for o in run), len(run)))
-                run = []
+            close(node, run)
+            run = []
     return spans
 
 
-def split_brain(events: Iterable[object]) -> SplitBrain:
+def split_brain(events: Iterable[object], *, slow_s: float = 1.0) -> SplitBrain:
     evs = list(events)
-    spans = writable_spans(evs)
+    spans = writable_spans(evs, slow_s=slow_s)
     overlaps = [Overlap(a, b) for i, a in enumerate(spans) for b in spans[i + 1:]
                 if a.node != b.node and a.start <= b.end and b.start <= a.end]
     attempts = sum(1 for e in evs if isinstance(e, ProbeOp) and e.probe == "fanout")

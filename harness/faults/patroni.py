@@ -145,8 +145,9 @@ def run_leader_kills(drill: Drill, count: int, *, rejoin_timeout: float = 90) ->
     ``schedule.cycle`` action), so :func:`harness.faults.schedule.cycle_recoveries` and the
     schedule's Then steps (every cycle recovered within, the MTTR over the cycles) apply.
     """
+    from harness.checkers.failover import failover_phases
     from harness.faults.schedule import CYCLE_NOTE, END_NOTE
-    from harness.history import ProbeOp
+    from harness.history import FaultEvent, ProbeOp
     from harness.wait import wait_until
 
     if not 1 <= count <= 20:
@@ -162,8 +163,12 @@ def run_leader_kills(drill: Drill, count: int, *, rejoin_timeout: float = 90) ->
             old = cluster.primary
             drill.inject("kill", "the leader")
             new = cluster.wait_new_leader(old, timeout=3 * ttl + 30)
+            fault = drill.history.of(FaultEvent)[-1]
             cluster.restart_patroni(old)
             cluster.wait_streaming(timeout=rejoin_timeout, expect=[old])
+            # and Patroni shows it as a replica on the new timeline (the cycle's rejoin time)
+            wait_until(lambda: failover_phases(drill.history.events(), fault).rejoin_s is not None,
+                       timeout=rejoin_timeout, interval=0.2, what=f"Patroni to show {old} rejoined")
 
             def writes_steady() -> bool:
                 mine = [o for o in drill.history.of(ProbeOp) if o.probe == "write" and o.at.t > s0.t][-5:]

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from harness import labels
 from harness.environment import Environment, load_environment
@@ -56,6 +57,17 @@ class SessionState:
         return SessionState(**json.loads(path.read_text()))
 
 
+def _topology(runtime: DockerRuntime, env: Environment, history: History) -> StreamingCluster:
+    """The environment's topology: streaming, or Patroni + etcd with a ``patroni:`` section (issue 4)."""
+    if env.patroni is None:
+        return StreamingCluster(runtime, env, history)
+    from harness.topology.patroni import PatroniCluster, PatroniSettings
+
+    settings = PatroniSettings(**env.patroni.model_dump())
+    # PatroniCluster offers the part of StreamingCluster's interface the session uses.
+    return cast(StreamingCluster, PatroniCluster(runtime, env, history, settings))
+
+
 class Session:
     SCOPE = "up"
 
@@ -85,7 +97,7 @@ class Session:
         check_host_disk([Path("/var/lib/docker"), directory])
         history = History(journal=directory / "journal.jsonl")
         runtime = DockerRuntime(run_id, cls.SCOPE)
-        cluster = StreamingCluster(runtime, env, history)
+        cluster = _topology(runtime, env, history)
         try:
             cluster.start()
         except BaseException:
@@ -105,8 +117,11 @@ class Session:
         directory = state_file().parent / state.run_id
         directory.mkdir(parents=True, exist_ok=True)
         history = History(journal=directory / "journal.jsonl")
-        cluster = StreamingCluster(DockerRuntime.attach(state.run_id, cls.SCOPE), env, history)
-        cluster.attach(state.primary, state.old_primary, state.down)
+        cluster = _topology(DockerRuntime.attach(state.run_id, cls.SCOPE), env, history)
+        if env.patroni is not None:  # issue 4: Patroni names the primary itself
+            cast(Any, cluster).attach(state.old_primary, state.down)
+        else:
+            cluster.attach(state.primary, state.old_primary, state.down)
         return cls(state, cluster, history)
 
     def _save(self) -> None:
@@ -140,6 +155,8 @@ class Session:
         return detail
 
     def failover(self) -> str:
+        if self.cluster.kind == "patroni":
+            raise SetupError("Patroni fails over by itself: `harness status` shows its new leader")
         new = failover_to_most_advanced(self.cluster)
         self._save()
         return new
@@ -154,7 +171,12 @@ class Session:
         self.state.paused = []
         for name in sorted(self.cluster.down):
             t0 = now()
-            if name != self.cluster.primary and self.cluster.old_primary == name:
+            if self.cluster.kind == "patroni":  # issue 4: boot it; Patroni rejoins it (rewind or reinit)
+                cast(Any, self.cluster).restart_patroni(name)
+                how = "booted, Patroni started (it rejoins by itself)"
+                self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok",
+                                             detail=how))
+            elif name != self.cluster.primary and self.cluster.old_primary == name:
                 how = rejoin_as_replica(self.cluster, name)
             else:
                 self.cluster.start_postgres(name)

@@ -7,21 +7,23 @@ kill/freeze steps work on them through the Target type. Numbers come from the hi
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pytest_bdd import given, then, when
 
-from harness.checkers.failover import failover_phases
+from harness.checkers.failover import FailoverPhases, failover_phases
 from harness.checkers.rpo import rpo
 from harness.checkers.splitbrain import SplitBrain, rewound_writes, split_brain
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed, WaitTimeout
 from harness.faults.network import CutBetween
 from harness.faults.patroni import DcsOutage, KillPatroni, Switchover, run_leader_kills
-from harness.faults.schedule import cycle_recoveries
-from harness.history import ActionEvent, FaultEvent, ProbeOp, now
+from harness.faults.schedule import CYCLE_NOTE, cycle_recoveries
+from harness.history import ActionEvent, FaultEvent, Note, ProbeOp, now
 from harness.steps.types import parse
 from harness.topology.patroni import PatroniCluster
+from harness.wait import wait_until
 
 __all__: list[str] = []
 
@@ -53,6 +55,14 @@ def _(drill: Drill) -> None:
 def _(drill: Drill) -> None:
     drill.start_probes()
     drill.start_fanout()
+
+
+@given(parse("the fan-out write probe is running with a {timeout:Duration} timeout"))
+def _(drill: Drill, timeout: float) -> None:
+    """Patient writers (an application with no statement timeout): a write sent to a frozen
+    node stays on its open connection and is answered when the node thaws."""
+    drill.start_probes()
+    drill.start_fanout(timeout_s=timeout)
 
 
 # -- When --------------------------------------------------------------------------------------
@@ -176,10 +186,29 @@ def _(drill: Drill, timeout: float) -> None:
         cluster.restart_patroni(old)  # a killed node: boot it; Patroni rewinds or reinitialises it
     try:
         cluster.wait_streaming(timeout=timeout, expect=[old])
+        # Patroni's own view says so too (a replica on the leader's timeline): the rejoin time
+        # in the measurements comes from that view, which lags the stream by up to a loop.
+        left = max(1.0, timeout - (now().t - t0.t))
+        wait_until(lambda: failover_phases(drill.history.events()).rejoin_s is not None, timeout=left,
+                   interval=0.2, what=f"Patroni to show {old} as a replica on the leader's timeline",
+                   describe=lambda: str(cluster.members(max_age=0)))
     except WaitTimeout as exc:
         raise TargetMissed("old leader rejoin", str(exc), f"within {timeout:g} s") from exc
     drill.history.add(ActionEvent(at=t0, end=now(), action="patroni.rejoin", target=old, outcome="ok",
                                   detail=f"{old} streams from {cluster.primary} again"))
+
+
+@then(parse("every node streams from one leader within {timeout:Duration}"))
+def _(drill: Drill, timeout: float) -> None:
+    """Converged, whoever leads: one leader, every other node streaming from it, caught up."""
+    cluster = drill.patroni
+    t0 = now()
+    try:
+        cluster.wait_streaming(timeout=timeout)
+    except WaitTimeout as exc:
+        raise TargetMissed("one leader with every node streaming", str(exc), f"within {timeout:g} s") from exc
+    drill.history.add(ActionEvent(at=t0, end=now(), action="patroni.converged", target=cluster.primary,
+                                  outcome="ok", detail=f"every other node streams from {cluster.primary}"))
 
 
 @then(parse("there was never more than one writable primary"))
@@ -231,29 +260,40 @@ def _(drill: Drill) -> None:
 
 @then(parse("the writes acknowledged by the losing side of the split brain are counted as lost"))
 def _(drill: Drill) -> None:
-    """Every fan-out write a non-surviving node acknowledged during an overlap must be missing
-    from the survivor and counted in the RPO checker's lost acknowledged writes."""
+    """A split brain leaves one side's writes off the survivor's timeline: they must be counted.
+
+    The losing side is every node of an overlap but the survivor (the primary of the final
+    read): the deposed leader that kept acknowledging, or the new leader whose term was taken
+    back. Every fan-out write a loser acknowledged inside an overlap must be missing from the
+    survivor and counted, at least one write must be counted lost, and the RPO checker's lost
+    acknowledged writes must include them all.
+    """
     sb = _split_brain(drill)
     m = drill.measurements()
     loss = rpo(drill.history.events())
     lost = rewound_writes(drill.history.events())
     if lost is None or loss.lost_fanout is None:
         raise SetupError("no fan-out final read was recorded (is the fan-out write probe running?)")
-    lost_keys = {(n, s) for n, s, _ in lost.lost}
-    losing = [(op.node, op.seq) for o in sb.overlaps for op in drill.history.of(ProbeOp)
-              if op.probe == "fanout" and op.outcome == "ok" and op.node in (o.a.node, o.b.node)
-              and op.node != lost.survivor and o.start <= op.end.t <= o.end]
-    drill.history.note("splitbrain.lost", f"{len(set(losing))} writes acknowledged by the losing side during the "
-                                          f"split brain; RPO: {loss.reason}")
-    if not losing:
-        raise TargetMissed("writes on the losing side", "none acknowledged during a split brain",
-                           "some (the drill is meant to cause them)")
-    missed = [k for k in set(losing) if k not in lost_keys]
+    if sb.ok:
+        raise TargetMissed("split brain", "none seen", "the drill is meant to cause one")
+    losers = {n for o in sb.overlaps for n in (o.a.node, o.b.node)} - {lost.survivor}
+    lost_keys = {(n, seq) for n, seq, _ in lost.lost}
+    in_overlap = {(op.node, op.seq) for o in sb.overlaps for op in drill.history.of(ProbeOp)
+                  if op.probe == "fanout" and op.outcome == "ok" and op.node in losers
+                  and o.start <= op.end.t <= o.end}
+    drill.history.note("splitbrain.lost", f"survivor {lost.survivor}, losing side {sorted(losers)}: "
+                                          f"{len(in_overlap)} of its writes acknowledged inside an overlap; "
+                                          f"RPO: {loss.reason}")
+    if not lost.lost:
+        raise TargetMissed("writes lost to the split brain", f"none counted ({loss.reason})",
+                           f"the writes {', '.join(sorted(losers))} acknowledged off {lost.survivor}'s timeline")
+    missed = sorted(k for k in in_overlap if k not in lost_keys)
     if missed:
-        raise TargetMissed("rewound writes counted", f"{len(missed)} of {len(set(losing))} are on the survivor "
-                           f"{lost.survivor} or not counted (e.g. {sorted(missed)[:3]})", "all counted as lost")
-    if m.rpo_lost_writes is None or m.rpo_lost_writes < len(set(losing)):
-        raise TargetMissed("lost acknowledged writes", f"{m.rpo_lost_writes}", f">= {len(set(losing))}")
+        raise TargetMissed("writes lost to the split brain", f"{len(missed)} of {len(in_overlap)} acknowledged by "
+                           f"the losing side during it are on {lost.survivor} or not counted (e.g. {missed[:3]})",
+                           "all counted as lost")
+    if m.rpo_lost_writes is None or m.rpo_lost_writes < len(lost.lost):
+        raise TargetMissed("lost acknowledged writes", f"{m.rpo_lost_writes}", f">= {len(lost.lost)}")
 
 
 @then(parse("the failover phases are recorded"))
@@ -308,9 +348,23 @@ def _(drill: Drill, limit: float) -> None:
     drill.history.note("patroni.cycles", f"write RTO per cycle: {', '.join(f'{v:.2f} s' for v in got)}; mean "
                                          f"{mean:.2f} s (ttl {ttl} s, {mean - ttl:+.2f} s), stdev {stdev:.2f} s, "
                                          f"spread (max - min) {spread:.2f} s")
+    for i, phases in enumerate(_cycle_phases(drill), 1):
+        drill.history.note("patroni.cycle_phases", f"cycle {i}: {phases.reason}")
     if spread >= limit:
         raise TargetMissed("spread of the write RTO", f"{spread:.2f} s ({', '.join(f'{v:.2f}' for v in got)})",
                            f"< {limit:g} s")
+
+
+def _cycle_phases(drill: Drill) -> list[FailoverPhases]:
+    """Each cycle's failover phases: from its fault, over the history up to the next cycle."""
+    evs = drill.history.events()
+    marks = [e.at.t for e in evs if isinstance(e, Note) and e.name == CYCLE_NOTE] + [float("inf")]
+    out = []
+    for lo, hi in itertools.pairwise(marks):
+        fault = next((e for e in evs if isinstance(e, FaultEvent) and e.phase == "inject" and lo <= e.at.t < hi), None)
+        if fault is not None:
+            out.append(failover_phases(evs, fault, until=hi))
+    return out
 
 
 def _split_brain(drill: Drill) -> SplitBrain:

@@ -273,6 +273,16 @@ class PatroniCluster:
             self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
         self.down.discard(name)
 
+    def attach(self, old_primary: str | None, down: list[str]) -> None:
+        """Take over a topology an earlier process started (`harness up`); Patroni names the roles."""
+        for node in self.runtime.nodes():
+            self._nodes[node.name] = node
+        missing = [n for n in self.names + self.etcd_names if n not in self._nodes]
+        if missing:
+            raise UnknownTarget(f"the running Patroni topology has no {', '.join(missing)}")
+        self.old_primary, self.down = old_primary, set(down)
+        self.started = True
+
     def describe(self) -> str:
         s = self.settings
         try:

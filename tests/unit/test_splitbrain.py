@@ -46,3 +46,19 @@ def test_timeouts_end_a_span_and_other_probes_are_ignored() -> None:
 def test_empty_history() -> None:
     sb = split_brain([])
     assert sb.ok and sb.max_writable == 0 and sb.attempts == 0
+
+
+def test_a_write_answered_on_the_thaw_counts_at_its_acknowledgement_only() -> None:
+    # node1 frozen at 1.0 with a write on its open connection, answered at 30.0 on the thaw;
+    # node2 leads from 12.0. One late acknowledgement inside node2's span: caught, not 18 s long.
+    h = [op("node1", t / 10, seq=t) for t in range(10)]
+    h.append(ProbeOp(at=Stamp(t=1.0, wall=1001.0), end=Stamp(t=30.0, wall=1030.0), probe="fanout", seq=10,
+                     node="node1", outcome="ok"))
+    h += [op("node2", 12 + t / 10, seq=t) for t in range(200)]
+    sb = split_brain(h)
+    assert not sb.ok and len(sb.overlaps) == 1
+    o = sb.overlaps[0]
+    assert o.seconds == 0 and abs(o.start - 30.0) < 1e-9
+    assert "at wall 1030.000" in o.describe()
+    assert [(s.node, s.start, s.acks) for s in writable_spans(h) if s.node == "node1"] == [("node1", 0.0, 10),
+                                                                                          ("node1", 30.0, 1)]
