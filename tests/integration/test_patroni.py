@@ -49,14 +49,53 @@ def test_bootstrap_failover_and_teardown(drill: Drill, run_id: str) -> None:
     m = drill.measurements()
     assert m.rto_write_s is not None and 10 / 2 <= m.rto_write_s < 10 + 10, m
     assert split_brain(drill.history.events()).ok
+    # The watched REST view gives the phases: key expiry about ttl after the kill (the last
+    # renewal was up to loop_wait before it), then the new leader, then writes on it.
+    assert m.ha_detection_s is not None and 10 - 1 - 0.5 <= m.ha_detection_s < 10 + 5, m.ha_failover
+    assert m.ha_new_leader_s is not None and m.ha_detection_s <= m.ha_new_leader_s, m.ha_failover
+    assert m.ha_first_write_s is not None and m.ha_ttl_s == 10
     # The killed leader boots again and Patroni rejoins it as a replica (pg_rewind).
     c.restart_patroni(leader)
     c.wait_streaming(timeout=60, expect=[leader])
     assert c.in_recovery(leader) is True
+    # The rejoin is seen in the view: the old leader a replica on the new leader's timeline.
+    from harness.checkers.failover import failover_phases
+    from harness.wait import wait_until
+
+    phases = wait_until(lambda: (p := failover_phases(drill.history.events())).rejoin_s is not None and p,
+                        timeout=10, interval=0.2, what="the rejoin in Patroni's view")
+    assert phases.timelines_after[leader] == phases.timelines_after[new] > phases.timelines_before[leader], phases
     print(f"bootstrap {c.bootstrap_s:.2f} s; new leader {new}; write RTO {m.rto_write_s:.2f} s at ttl 10 "
           f"(elected seen {elected_s:.2f} s after)")
 
     drill.close()
     drill.closed = True  # type: ignore[attr-defined]
+    left = docker_client().containers.list(all=True, filters={"label": f"{labels.RUN}={run_id}"})
+    assert left == []
+
+
+def test_harness_up_runs_patroni_and_heals_a_killed_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           node_image: str) -> None:
+    """`harness up patroni`: Patroni names the roles, a killed leader is replaced by Patroni
+    itself, `heal` boots it and Patroni rejoins it, `down` removes everything."""
+    from harness.gameday.session import Session
+    from harness.wait import wait_until
+
+    monkeypatch.setenv("HARNESS_REPORTS_DIR", str(tmp_path))
+    session = Session.up("patroni", None, None)
+    run_id = session.state.run_id
+    try:
+        c = session.cluster
+        leader = c.primary
+        session.inject("kill", "the leader")
+        # Another process (a new `harness status`) sees Patroni's new leader.
+        new = wait_until(lambda: (p := Session.open().cluster.leader_or_none()) not in (None, leader) and p,  # type: ignore[attr-defined]
+                         timeout=40, interval=0.5, what="Patroni's new leader")
+        again = Session.open()
+        assert again.heal() == [f"{leader}: booted, Patroni started (it rejoins by itself)"]
+        again.cluster.wait_streaming(timeout=60, expect=[leader])
+        assert again.cluster.primary == new and again.cluster.in_recovery(leader) is True
+    finally:
+        Session.open().down()
     left = docker_client().containers.list(all=True, filters={"label": f"{labels.RUN}={run_id}"})
     assert left == []
