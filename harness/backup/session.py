@@ -81,7 +81,7 @@ class BackupSession:
         repo = Repository.create(d.run_id, d.scope, size_mb=size_mb or cfg.repo_size_mb)
         self.repo, self._stanza = repo, False
         d.use_runtime(BackupRuntime(d.run_id, d.scope, repo, pgbackrest_config(compress_type=cfg.compress_type)))
-        d.history.note("backup.repository", f"pgBackRest repository {repo.host_path} mounted in every node")
+        d.history.note("backup.repository", f"{self.tool} repository {repo.host_path} mounted in every node")
         return repo
 
     def prepare(self) -> str:
@@ -141,6 +141,7 @@ class BackupSession:
 
     def break_archive(self) -> BreakArchivePush:
         """The WAL archive of the repository made read-only: archive_command fails on the primary."""
+        self._pgbackrest_only("breaking archive-push")
         self._primary()  # the stanza (and with it the archive folder) exists
         c = self.drill.cluster
 

@@ -46,6 +46,13 @@ def _restored(drill: Drill, result_ok: bool, problems: list[str]) -> None:
 @given(parse("WAL archiving to a pgBackRest repository"))
 @given(parse("a pgBackRest repository"))
 def _(drill: Drill) -> None:
+    BackupSession.of(drill).enable(tool="pgbackrest")
+
+
+@given(parse("WAL archiving to the environment's backup repository"))
+@given(parse("backups as the environment configures them"))
+def _(drill: Drill) -> None:
+    """The environment file's ``backup:`` section decides the tool (pgbackrest or basebackup)."""
     BackupSession.of(drill).enable()
 
 
@@ -58,7 +65,7 @@ def _(drill: Drill) -> None:
 @given(parse("WAL archiving to a pgBackRest repository of {size_mb:d} MB"))
 @given(parse("a pgBackRest repository of {size_mb:d} MB"))
 def _(drill: Drill, size_mb: int) -> None:
-    BackupSession.of(drill).enable(size_mb=size_mb)
+    BackupSession.of(drill).enable(size_mb=size_mb, tool="pgbackrest")
 
 
 @given(parse("a {kind} backup was taken"))
