@@ -113,6 +113,25 @@ def _ha_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     return rows
 
 
+_BK_HEAD = ["scenario", "backups ok", "seconds per type", "restore RTO (fetch + replay)", "restore lost writes"]
+
+
+def _backup_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Issue 5: each drill's backups and restores (``measurements.backup``)."""
+    rows = []
+    for s in scenarios:
+        b = (s.get("measurements") or {}).get("backup")
+        if not b:
+            continue
+        durations = "; ".join(f"{k} {', '.join(f'{v:.1f}' for v in vs)}" for k, vs in b.get("durations_s", {}).items())
+        restores = b.get("restores", [])
+        rto = "; ".join(f"{_num(r.get('rto_s'), ' s')} ({_num(r.get('fetch_s'), ' s')} + {_num(r.get('replay_s'), ' s')})"
+                        for r in restores) or "none"
+        lost = "; ".join(_num(r.get("lost_writes")) for r in restores) or "none"
+        rows.append([s["scenario"], f"{b.get('succeeded')}/{b.get('attempts')}", durations or "none", rto, lost])
+    return rows
+
+
 def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]:
     scenarios = data.get("scenarios", [])
     level, crits = scorecard(scenarios)
@@ -128,6 +147,12 @@ def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]
         md += ["", "## Failover phases (seconds from the fault)", "", "| " + " | ".join(_HA_HEAD) + " |",
                "|" + "---|" * len(_HA_HEAD)]
         md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in ha]
+    bk = _backup_rows(scenarios)
+    if bk:
+        total = data.get("backups") or {}
+        md += ["", f"## Backups and restores (run-wide backup success rate: {_num(total.get('success_rate'), pct=True)})",
+               "", "| " + " | ".join(_BK_HEAD) + " |", "|" + "---|" * len(_BK_HEAD)]
+        md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in bk]
     md_path = run_dir / "summary.md"
     md_path.write_text("\n".join(md) + "\n")
 
@@ -152,6 +177,11 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}}th{
         page += ("<h2>Failover phases (seconds from the fault)</h2><table><tr>"
                  + "".join(f"<th>{html.escape(h)}</th>" for h in _HA_HEAD) + "</tr>"
                  + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in ha)
+                 + "</table>")
+    if bk:
+        page += ("<h2>Backups and restores</h2><table><tr>"
+                 + "".join(f"<th>{html.escape(h)}</th>" for h in _BK_HEAD) + "</tr>"
+                 + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in bk)
                  + "</table>")
     html_path = run_dir / "summary.html"
     html_path.write_text(page)

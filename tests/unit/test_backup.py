@@ -16,6 +16,7 @@ from harness.checkers.measure import measure
 from harness.environment import load_environment
 from harness.errors import EnvironmentFileError, SetupError
 from harness.history import ActionEvent, Event, FaultEvent, FinalRead, Note, ProbeOp, Stamp
+from harness.report.summary import write_summaries
 
 INFO = json.dumps([{"name": "main", "backup": [
     {"label": "20261128-175000F", "type": "full", "timestamp": {"start": 100, "stop": 103},
@@ -236,3 +237,16 @@ def test_backup_settings_from_the_environment_file(tmp_path: Path) -> None:
         load_environment(bad)
     text = "\n".join(err.value.problems)
     assert f"{bad}:4: backup.compress_type" in text and f"{bad}:5: backup.repo_size_mb" in text
+
+
+def test_summary_shows_backups_and_the_run_wide_rate(tmp_path: Path) -> None:
+    m = backup_measures([act("backup.full", 1, 4, detail=json.dumps({"size": 10})),
+                         act("backup.full", 5, 6, outcome="failed", detail="{}")])
+    assert m is not None
+    scenario = {"scenario": "repository full", "status": "passed", "tags": ["backup"],
+                "measurements": {"backup": m.model_dump()}}
+    md, page = write_summaries(tmp_path, {"run_id": "r", "scenarios": [scenario],
+                                          "backups": {"attempts": 2, "succeeded": 1, "success_rate": 0.5}})
+    text = md.read_text()
+    assert "run-wide backup success rate: 50.00 %" in text and "| repository full | 1/2 | full 3.0, 1.0 |" in text
+    assert "Backups and restores" in page.read_text()
