@@ -20,6 +20,7 @@ Feature: Disaster recovery across two regions
     And the DR RTO is under 1 hour
     And the RPO is under 15 minutes
     And the RPO exposure stayed under 5 seconds
+    And the availability is at least 30 %
 
   @failover
   Scenario: Region east comes back as standbys and the primary fails back to it
@@ -35,6 +36,7 @@ Feature: Disaster recovery across two regions
     And the fail back took under 30 seconds
     And the DR RTO is under 1 hour
     And the RPO is under 15 minutes
+    And the availability is at least 70 %
 
   @failover @network
   Scenario: Region east is cut off, west is promoted, and the fenced old primary rejoins without a split brain
@@ -50,6 +52,7 @@ Feature: Disaster recovery across two regions
     And all replicas are streaming from the primary within 30 seconds
     And the DR RTO is under 1 hour
     And the RPO is under 15 minutes
+    And the availability is at least 70 %
 
   @network
   Scenario: The WAN link is lost; east keeps the primary, nothing is promoted, the writes at risk are counted
@@ -64,6 +67,7 @@ Feature: Disaster recovery across two regions
     And the primary is in region "east"
     And the RPO exposure reached at least 2 seconds
     And no acknowledged write is lost
+    And the availability is at least 95 %
 
   @network @sync_replication
   Scenario: With commits waiting for west, a lost WAN link stops writes instead of putting them at risk
@@ -77,6 +81,7 @@ Feature: Disaster recovery across two regions
     Then the standby in "west" catches up within 30 seconds
     And no acknowledged write was ever at risk of a region loss
     And no acknowledged write is lost
+    And the availability is at least 10 %
 
   @network
   Scenario: A slow WAN lets west fall behind, and the RPO exposure is measured all along
@@ -84,10 +89,11 @@ Feature: Disaster recovery across two regions
     And the WAN link between "east" and "west" has 50 ms latency
     And the write probe is running every 50 ms
     When the WAN link between "east" and "west" slows to 200 ms latency and 2 mbit/s of bandwidth
-    And I generate 4 MB of WAL on the primary
+    And I generate 2 MB of WAL on the primary
     Then the standby in "west" catches up within 60 seconds
     And the RPO exposure reached at least 2 seconds
     And the RPO exposure stayed under 2 minutes
+    And the availability is at least 95 %
 
   @failover
   Scenario: MTTR of the region-loss drill over 3 repetitions
@@ -95,6 +101,8 @@ Feature: Disaster recovery across two regions
     And the write probe is running every 50 ms
     When I run 3 drills of losing region "east" with runbook "region_down"
     Then the MTTR over 3 drills is under 30 minutes
+    And the RPO is under 15 minutes
+    And the availability is at least 80 %
 
   @failover @slow
   Scenario: MTTR of the region-loss drill over 5 repetitions
@@ -103,4 +111,6 @@ Feature: Disaster recovery across two regions
     And the write probe is running every 50 ms
     When I run 5 drills of losing region "east" with runbook "region_down"
     Then the MTTR over 5 drills is under 30 minutes
+    And the RPO is under 15 minutes
     And every runbook step completed
+    And the availability is at least 80 %

@@ -130,7 +130,7 @@ def _(drill: Drill, times: int, region: str, runbook: str) -> None:
 
 @then(parse("the DR RTO is under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
-    drill.end_window()
+    drill.measurements()  # ends the window: its numbers go into the summary too
     r = dr_rto(drill.history)
     drill.history.note("dr.rto", r.reason)
     if r.value_s is None or r.value_s >= limit:
@@ -213,7 +213,7 @@ def _(drill: Drill, region: str, timeout: float) -> None:
 
 @then(parse("the fail back took under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
-    drill.end_window()
+    drill.measurements()  # ends the window: its numbers go into the summary too
     outages = switchover_outages(drill.history)
     if not outages:
         raise SetupError('no fail back ran (When I fail back to region "...")')
@@ -226,7 +226,7 @@ def _(drill: Drill, limit: float) -> None:
 
 @then(parse("the MTTR over {times:d} drills is under {limit:Duration}"))
 def _(drill: Drill, times: int, limit: float) -> None:
-    drill.end_window()
+    drill.measurements()  # ends the window: its numbers go into the summary too
     m = mttr(drill.history)
     lines = [f"#{r.index}: detection {'n/a' if r.detection_s is None else f'{r.detection_s:.2f} s'}, "
              f"recovery {'n/a' if r.recovery_s is None else f'{r.recovery_s:.2f} s'}, "
