@@ -2,7 +2,7 @@
 
 ::
 
-    region east (network pgh-<run>-<scope>-east)          region west (pgh-<run>-<scope>-west)
+    region east (the run's network pgh-<run>-<scope>)    region west (network pgh-<run>-<scope>-west)
       east1 (primary)  east2 (replica)  ──┐        ┌──  west1 (DR standby)
                                           └─ wan ──┘
                      router container on both networks, ip_forward on; the WAN is shaped here
@@ -263,7 +263,9 @@ class RegionCluster(StreamingCluster):
         vol = self.env.volumes
         sizes = VolumeSizes(vol.data_mb, vol.wal_mb) if vol.enabled else None
         a, b = self.rspec.primary, self.rspec.standby
-        nets = {r: self.runtime.create_network(r) for r in (a, b)}
+        # The primary's region is the run's own network (one network fewer from Docker's pools,
+        # and the network faults of harness.faults.network work there); the DR region gets its own.
+        nets = {a: self.runtime.network_name, b: self.runtime.create_network(b)}
         router = self.runtime.create_node(ROUTER, image=image, env={"HARNESS_NODE": ROUTER, "HARNESS_ROLE": "router"},
                                           network=nets[a], command=["sleep", "infinity"])
         self.runtime.client.networks.get(nets[b]).connect(router.container)

@@ -184,7 +184,7 @@ def test_close_removes_both_networks_the_router_and_the_delayer(tmp_path: Path, 
     d = Drill("t" + new_run_id(), "dr2", tmp_path / "d", load_environment("two-region"))
     try:
         c = cluster(d)
-        assert c.router is not None and len(_leftovers(d.run_id)[1]) == 3  # the run's, east, west
+        assert c.router is not None and len(_leftovers(d.run_id)[1]) == 2  # the run's (east) and west
         assert _delayers(d.run_id)
     finally:
         assert d.close() == []
@@ -209,7 +209,7 @@ def test_a_killed_harness_leaves_nothing_the_next_start_does_not_reap(tmp_path: 
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "up"
         containers, networks = _leftovers(run_id)
-        assert len(containers) == 4 and len(networks) == 3
+        assert len(containers) == 4 and len(networks) == 2
         delayers = _delayers(run_id)
         assert delayers
         proc.send_signal(signal.SIGKILL)
