@@ -15,7 +15,8 @@ from harness.environment import WanSettings
 from harness.errors import SetupError
 from harness.net.netns import NetNS, NodeDown, require_tools
 from harness.net.rules import NodeCut, nft_partition_table, table_name
-from harness.topology.regions import RegionCluster, WanLink, describe_wan
+from harness.net.wanlink import WanLink, describe_wan
+from harness.topology.regions import RegionCluster
 
 __all__ = ["RegionCutOff", "RegionLoss", "WanCut", "WanDegrade"]
 
