@@ -167,11 +167,13 @@ def run_leader_kills(drill: Drill, count: int, *, rejoin_timeout: float = 90) ->
             cluster.restart_patroni(old)
             cluster.wait_streaming(timeout=rejoin_timeout, expect=[old])
             # and Patroni shows it as a replica on the new timeline (the cycle's rejoin time)
-            wait_until(lambda: failover_phases(drill.history.events(), fault).rejoin_s is not None,
-                       timeout=rejoin_timeout, interval=0.2, what=f"Patroni to show {old} rejoined")
+            def rejoined(f: FaultEvent = fault) -> bool:
+                return failover_phases(drill.history.events(), f).rejoin_s is not None
 
-            def writes_steady() -> bool:
-                mine = [o for o in drill.history.of(ProbeOp) if o.probe == "write" and o.at.t > s0.t][-5:]
+            wait_until(rejoined, timeout=rejoin_timeout, interval=0.2, what=f"Patroni to show {old} rejoined")
+
+            def writes_steady(since: float = s0.t) -> bool:
+                mine = [o for o in drill.history.of(ProbeOp) if o.probe == "write" and o.at.t > since][-5:]
                 return len(mine) == 5 and all(o.outcome == "ok" for o in mine)
 
             wait_until(writes_steady, timeout=30, interval=0.1, what="writes to succeed again")

@@ -72,7 +72,7 @@ def _(drill: Drill, timeout: float) -> None:
 @when(parse("I kill the DCS"))
 def _(drill: Drill) -> None:
     cluster = drill.patroni
-    setattr(drill, "leader_before_dcs_outage", cluster.primary)  # for "the same leader ... again"
+    setattr(drill, "leader_before_dcs_outage", cluster.primary)  # noqa: B010 - for "the same leader ... again"
     drill.apply(DcsOutage(cluster))
 
 
@@ -306,7 +306,7 @@ def _(drill: Drill) -> None:
     if missing:
         raise TargetMissed("failover phases", f"{', '.join(missing)} not seen ({m.ha_failover})", "all recorded")
     d, n, w = (float(v) for v in got.values())  # type: ignore[arg-type]
-    if not d <= n <= w + 0.5:  # the first write may land a poll before the watcher sees the leader
+    if not d <= n <= w + 1.0:  # the watcher sees the leader up to a poll (0.2 s) and a REST timeout late
         raise TargetMissed("failover phase order", m.ha_failover or "", "detection <= new leader <= first write")
 
 

@@ -260,7 +260,7 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
             pass
         if m is not None:
             for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability", "detection_s",
-                      "ha_detection_s", "ha_new_leader_s", "ha_first_write_s", "ha_rejoin_s"):  # ha_*: issue 4
+                      "ha_detection_s", "ha_new_leader_s", "ha_first_write_s", "ha_rejoin_s", "ha_rto_minus_ttl_s"):  # issue 4
                 v = getattr(m, k)
                 if k.startswith("ha_") and v is None:
                     continue  # no HA manager watched this drill
