@@ -54,6 +54,18 @@ Feature: Disaster recovery across two regions
     And the RPO is under 15 minutes
     And the availability is at least 70 %
 
+  Scenario: Losing the DR region costs the DR copy, not the service
+    Given a two-region deployment with the primary in "east" and a standby in "west"
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And region "west" is lost
+    And I wait 2 seconds
+    And region "west" comes back
+    Then the primary is in region "east"
+    And the standby in "west" catches up within 30 seconds
+    And no acknowledged write is lost
+    And the availability is at least 95 %
+
   @network
   Scenario: The WAN link is lost; east keeps the primary, nothing is promoted, the writes at risk are counted
     Given a two-region deployment with the primary in "east" and a standby in "west"

@@ -237,14 +237,17 @@ class RegionCluster(StreamingCluster):
 
     def release(self) -> list[str]:
         """Stop what lives outside the containers (the WAN delayer); the drill calls it on close."""
+        problems = []
         if self.exposure is not None:
             self.exposure.stop()
+            if self.exposure.error is not None:  # its samples stopped early: say so
+                problems.append(f"RPO exposure sampler crashed: {self.exposure.error!r}")
         try:
             if self.wan is not None:
                 self.wan.close()
         except Exception as exc:  # noqa: BLE001 - reported by the drill; teardown still runs
-            return [f"WAN link: {exc!r}"]
-        return []
+            problems.append(f"WAN link: {exc!r}")
+        return problems
 
     def teardown(self) -> None:
         self.release()
@@ -310,10 +313,14 @@ class RegionCluster(StreamingCluster):
         source = f"host={self.address(primary)} port=5432 user=postgres dbname=postgres"
         # A just-promoted primary writes its new timeline to pg_control at its next checkpoint.
         sql(self.address(primary), "CHECKPOINT", timeout=60)
-        # pg_rewind first runs crash recovery on a target that was not shut down cleanly, in
-        # single-user mode, which refuses a standby: a crashed standby loses its signal file
-        # (configure_standby writes it again).
-        node.exec(["rm", "-f", f"{PGDATA}/standby.signal", f"{PGDATA}/recovery.signal"])
+        # pg_rewind recovers a crashed target in single-user mode first, which refuses a standby
+        # (and without its signal file would end recovery and write WAL of its own on the old
+        # timeline, a fork pg_rewind cannot see). A crashed standby is recovered as a standby
+        # instead, connected to nothing, and shut down cleanly.
+        state = node.exec(["pg_controldata", PGDATA]).output
+        if re.search(r"Database cluster state:\s+in archive recovery", state):
+            self.pg_ctl(name, "-w", "-t", "60", "-o", "-c primary_conninfo=''", "start")
+            self.pg_ctl(name, "-m", "fast", "-w", "stop")
         res = node.exec(["pg_rewind", "--target-pgdata", PGDATA, "--source-server", source, "--no-sync"], timeout=300)
         how = "pg_rewind (no rewind required)" if "no rewind required" in res.output else "pg_rewind"
         if res.exit_code != 0:
