@@ -111,8 +111,18 @@ class PatroniWatch:
         at, view = self.view()
         text = json.dumps(view, sort_keys=True)
         if text != self._last:
+            before = json.loads(self._last)["leader"] if self._last is not None else None
             self._last = text
             self.cluster.history.add(Note(at=at, name=HA_VIEW, detail=text))
+            leader = view["leader"]
+            if leader != before and not view.get("unreachable"):
+                # An HA event on the timeline: the leader key went away, or a member took it.
+                tl = view["members"].get(leader, [None, None, None])[2] if leader else None
+                self.cluster.history.add(ActionEvent(
+                    at=at, end=at, action=f"patroni: {leader} leads" if leader else "patroni: no leader",
+                    target=leader or "", outcome="ok",
+                    detail=f"{leader} holds the leader key (timeline {tl})" if leader
+                    else f"the leader key of {before} expired or was released"))
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_duration_s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.checkers.failover import HA_SETTINGS, HA_VIEW, failover_phases
+from harness.checkers.failover import HA_SETTINGS, HA_VIEW, failover_phases, views
 from harness.checkers.measure import measure
 from harness.checkers.rpo import rpo
 from harness.checkers.splitbrain import fanout_final_read_note, rewound_writes
@@ -106,3 +106,37 @@ def test_without_a_fanout_read_rpo_is_unchanged() -> None:
     r = rpo(ev)
     assert r.lost == 0 and r.lost_fanout is None and r.status == "valid"
     assert rewound_writes(ev) is None
+
+
+class _FakeCluster:
+    """What PatroniWatch asks of the cluster: a /cluster answer with its stamp, and the history."""
+
+    def __init__(self) -> None:
+        from harness.history import History
+
+        self.history = History()
+        self.answers: list[dict[str, object] | None] = []
+
+    def members_at(self, *, max_age: float) -> tuple[Stamp, dict[str, object] | None]:
+        return st(len(self.history)), self.answers.pop(0)
+
+
+def test_the_watcher_journals_each_change_and_leader_events() -> None:
+    from typing import Any, cast
+
+    from harness.history import ActionEvent
+    from harness.topology.patroni import PatroniWatch
+
+    c = _FakeCluster()
+    m = {"name": "node1", "role": "leader", "state": "running", "timeline": 1}
+    r = {"name": "node2", "role": "replica", "state": "running", "timeline": 1, "lag": 0}
+    c.answers = [{"members": [m, r]}, {"members": [m, {**r, "lag": 5}]},  # lag alone is no change
+                 {"members": [r]}, None, {"members": [{**r, "role": "leader", "timeline": 2}]}]
+    w = PatroniWatch(cast(Any, c))
+    for _ in range(5):
+        w.poll()
+    vs = views(c.history.events())
+    assert [v.leader for v in vs] == ["node1", None, None, "node2"]
+    assert vs[2].unreachable and vs[3].members["node2"] == ("leader", "running", 2)
+    acts = [a.action for a in c.history.of(ActionEvent)]
+    assert acts == ["patroni: node1 leads", "patroni: no leader", "patroni: node2 leads"]
