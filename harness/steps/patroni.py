@@ -231,6 +231,31 @@ def _(drill: Drill, margin: float) -> None:
         raise TargetMissed("write RTO vs ttl", f"{rto:.2f} s at ttl {ttl:g}", f"{ttl / 2:g} s <= RTO < {ttl + margin:g} s")
 
 
+@then(parse("the leader stopped acknowledging writes within {limit:Duration} of losing the DCS"))
+def _(drill: Drill, limit: float) -> None:
+    """Without failsafe mode Patroni demotes a leader that cannot renew its key: from the
+    fan-out probe, the leader's last acknowledged write after the DCS went down (and before it
+    came back) must come within ``limit`` of the outage, and it must have taken no writes after."""
+    outage = [e for e in drill.history.of(FaultEvent) if e.fault == DcsOutage.name]
+    start = next((e for e in outage if e.phase == "inject"), None)
+    if start is None:
+        raise SetupError("no DCS outage happened in this scenario (When I stop the DCS)")
+    end = next((e.at.t for e in outage if e.phase == "heal" and e.at.t > start.at.t), now().t)
+    leader = getattr(drill, "leader_before_dcs_outage", None)
+    ops = [o for o in drill.history.of(ProbeOp) if o.probe == "fanout" and o.node == leader
+           and start.at.t < o.end.t < end]
+    acked = [o.end.t - start.at.t for o in ops if o.outcome == "ok"]
+    refused = [o for o in ops if o.outcome != "ok"]
+    last = max(acked, default=0.0)
+    drill.history.note("patroni.dcs_outage", f"{leader} acknowledged writes for {last:.2f} s after the DCS went "
+                                             f"down, then refused {len(refused)} while it stayed down")
+    if not ops:
+        raise SetupError(f"the fan-out probe made no attempt on {leader} during the outage")
+    if last >= limit or not refused:
+        raise TargetMissed("leader read-only without the DCS", f"last write acknowledged {last:.2f} s into the "
+                           f"outage, {len(refused)} refused after", f"read-only within {limit:g} s")
+
+
 @then(parse("the same leader accepts writes again within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
     """After a DCS outage: no failover happened, the leader from before it is writable again."""
