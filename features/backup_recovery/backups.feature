@@ -44,3 +44,21 @@ Feature: Backups and restores with pgBackRest
     Then the restored node has every acknowledged write up to the recovery target
     And the restore RTO is under 5 minutes
     And the restore lost at most 200 acknowledged writes
+
+  @slow
+  Scenario: The primary is lost with no replica; the on-call engineer restores from backup by the runbook
+    The runbook verifies the repository from a helper container (no node of the cluster runs)
+    and restores the newest set that verifies with the archived WAL into a new node. Slow
+    only because the drill's end waits 30 s for probe writes that never resume (no primary).
+    Given a PostgreSQL cluster with 1 primary and 0 async replicas
+    And WAL archiving to a pgBackRest repository
+    And the write probe is running every 50 ms
+    And a full backup was taken
+    And the on-call engineer answers "Host lost and no replica: Restore from backup"
+    When I wait 2 seconds
+    And I kill the primary
+    And the on-call engineer follows runbook "restore_from_backup"
+    Then every runbook step succeeded
+    And the restored node has every acknowledged write up to the recovery target
+    And the restore RTO is under 5 minutes
+    And the restore lost at most 200 acknowledged writes

@@ -41,6 +41,7 @@ from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
 from harness.history import ActionEvent, Note, now
 from harness.images.build import node_image
+from harness.runtime.docker import DockerNode
 from harness.topology.pg import sql_one
 
 __all__ = ["BackupSession"]
@@ -158,10 +159,33 @@ class BackupSession:
         self.drill.apply(fault)
         return fault
 
+    def _tool_node(self) -> DockerNode:
+        """A running node that sees the repository, to run the backup tool's commands on.
+
+        The primary if it runs, else any other node, else (the primary lost and no replica) a
+        helper container ``backup-tools`` on the drill's runtime (labelled, removed with it).
+        """
+        self._repo()
+        c = self.drill.cluster
+        if not self._stanza and self.tool == "pgbackrest":
+            self._primary()
+        for name in [c.primary, *(n for n in c.names if n != c.primary)]:
+            node = c.node(name)
+            if node.is_running():
+                return node
+        runtime = c.runtime
+        if "backup-tools" not in {n.name for n in runtime.nodes()}:
+            image = node_image() if self.drill.env.image == "default" else self.drill.env.image
+            # sleep, not node-init: no PostgreSQL in it. Docker may give it the lost primary's
+            # address, and a server answering there would pass for the primary.
+            runtime.create_node("backup-tools", image=image, env={"HARNESS_NODE": "backup-tools"},
+                                command=["sleep", "infinity"])
+            self.drill.history.note("backup.tools", "no node of the cluster runs: a helper container for the tools")
+        return runtime.node("backup-tools")
+
     def verify_ok(self) -> tuple[bool, str]:
         """The backup tool's own verification of every backup: (clean, its output)."""
-        c = self.drill.cluster
-        node = c.node(self._primary())
+        node = self._tool_node()
         if self.tool == "basebackup":
             return basebackup.verify_basebackups(self.drill.history, node, self._repo())
         return verify_repository(self.drill.history, node)
@@ -173,8 +197,7 @@ class BackupSession:
     def verify(self) -> VerifyReport:
         """``pgbackrest verify`` on the primary, recorded; its per-set report."""
         self._pgbackrest_only("pgbackrest verify")
-        c = self.drill.cluster
-        _, out = verify_repository(self.drill.history, c.node(self._primary()))
+        _, out = verify_repository(self.drill.history, self._tool_node())
         return parse_verify(out)
 
     def restore_verified(self, *, with_archive: bool = False) -> RestoreResult:
@@ -186,8 +209,7 @@ class BackupSession:
         backup is lost. With it, pgBackRest replays the archive to its end, as a "latest" does.
         """
         report = self.verify()
-        node = self.drill.cluster.node(self._primary())
-        backups = backup_info(node)
+        backups = backup_info(self._tool_node())
         good = [b for b in backups if report.valid(b.label)]
         if not good:
             raise SetupError(f"no backup set verifies: {report.backups}")

@@ -58,6 +58,22 @@ def _repoint_clients(d: Drill) -> str:
     return f"clients now use {repoint_clients(d)}"
 
 
+def _verify_backups(d: Drill) -> str:
+    from harness.backup.session import BackupSession  # issue 5
+
+    ok, out = BackupSession.of(d).verify_ok()
+    return ("every backup verifies" if ok else "verification FAILED: ") + ("" if ok else out.strip()[-300:])
+
+
+def _restore_newest_verified(d: Drill) -> str:
+    from harness.backup.session import BackupSession  # issue 5
+
+    r = BackupSession.of(d).restore_verified(with_archive=True)
+    if not r.ok:
+        raise TargetMissed("restore from backup", "; ".join(r.problems), "a verified restore")
+    return f"{r.node} restored ({r.target.describe()}), writable and verified"
+
+
 ACTIONS: dict[str, Callable[[Drill], str]] = {
     "check connectivity": _check_connectivity,
     "fail over": lambda d: f"promoted {d.failover()}",
@@ -68,6 +84,8 @@ ACTIONS: dict[str, Callable[[Drill], str]] = {
     "heal all faults": _heal_all,
     "promote the dr standby": _promote_dr_standby,
     "repoint clients": _repoint_clients,
+    "verify the backups": _verify_backups,
+    "restore the newest verified backup": _restore_newest_verified,
 }
 
 
