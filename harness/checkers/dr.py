@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict
 from harness.checkers.detection import detection
 from harness.checkers.rto import RtoResult, rto
 from harness.checkers.verdict import Status
-from harness.history import ActionEvent, Event, FaultEvent, History, Note, ProbeOp
+from harness.history import ActionEvent, Event, FaultEvent, History, Note, ProbeOp, Sample
 
-__all__ = ["FAILBACK", "REGION_LOSS", "REPETITION_NOTE", "Mttr", "Repetition", "dr_rto", "mttr", "repetitions",
-           "switchover_outages"]
+__all__ = ["FAILBACK", "REGION_LOSS", "REPETITION_NOTE", "DrMeasures", "Mttr", "Repetition", "dr_measures", "dr_rto",
+           "mttr", "repetitions", "switchover_outages"]
 
 REGION_LOSS = ("region-loss", "region-cut-off")  # the faults' names: killed, or cut off
 FAILBACK = "failback"  # the switchover's action
@@ -54,7 +54,9 @@ def switchover_outages(history: History | Iterable[Event]) -> list[tuple[ActionE
     """Each fail back with its write outage (to the next region loss or the end)."""
     events = list(history)
     fbs = [e for e in events if isinstance(e, ActionEvent) and e.action == FAILBACK]
-    losses = [e.at.t for e in events if isinstance(e, FaultEvent) and e.phase == "inject" and e.fault in REGION_LOSS]
+    # A loss is under way from its injector's call: writes failing from then on are its, not the fail back's.
+    losses = [(e.began or e.at).t for e in events
+              if isinstance(e, FaultEvent) and e.phase == "inject" and e.fault in REGION_LOSS]
     out = []
     for fb in fbs:
         stop = min((t for t in losses if t > fb.at.t), default=float("inf"))
@@ -124,3 +126,35 @@ def mttr(history: History | Iterable[Event]) -> Mttr:
     return Mttr(repetitions=reps, mttr_s=mean, stdev_s=stdev, min_s=min(got) if got else None,
                 max_s=max(got) if got else None, mttd_s=statistics.fmean(seen) if seen else None,
                 status=status, reason=reason)
+
+
+class DrMeasures(BaseModel):
+    """A two-region drill's numbers for the summary (``Measurements.dr``)."""
+
+    model_config = ConfigDict(frozen=True)
+    dr_rto_s: float | None  # region loss to writes that keep succeeding, before any fail back
+    failback_outage_s: list[float | None]  # each fail back's write outage
+    exposure_max_s: float | None  # RPO exposure: acknowledged writes not yet in the DR region
+    exposure_mean_s: float | None
+    exposure_max_writes: int | None
+    mttr_s: float | None  # over the repetitions of a repeated drill, when one ran
+    mttr_stdev_s: float | None
+    mttd_s: float | None
+    repetitions: list[Repetition]
+
+
+def dr_measures(history: History | Iterable[Event]) -> DrMeasures | None:
+    """None when the run had nothing of two regions (no exposure sample, no region fault)."""
+    from harness.checkers.exposure import REPLAYED_SEQ, rpo_exposure
+
+    events = list(history)
+    regional = any(isinstance(e, Sample) and REPLAYED_SEQ in e.metrics for e in events) or any(
+        isinstance(e, FaultEvent) and e.fault in REGION_LOSS for e in events)
+    if not regional:
+        return None
+    x = rpo_exposure(events)
+    m = mttr(events)
+    return DrMeasures(dr_rto_s=dr_rto(events).value_s,
+                      failback_outage_s=[r.value_s for _, r in switchover_outages(events)],
+                      exposure_max_s=x.max_s, exposure_mean_s=x.mean_s, exposure_max_writes=x.max_writes,
+                      mttr_s=m.mttr_s, mttr_stdev_s=m.stdev_s, mttd_s=m.mttd_s, repetitions=m.repetitions)

@@ -17,6 +17,7 @@ from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
 from harness.checkers.rto import injected_fault, rto
 from harness.checkers.verdict import Status, combine
 from harness.checkers.detection import DetectionResult, detection
+from harness.checkers.dr import DrMeasures, dr_measures
 from harness.checkers.failover import HA_VIEW, FailoverPhases, failover_phases
 from harness.history import AlertEvent, Event, History, Note, ProbeOp
 
@@ -52,6 +53,8 @@ class Measurements(BaseModel):
     ha_failover: str | None = None  # the phases and timeline forks in words
     ha_ttl_s: float | None = None  # the leader key's lifetime
     ha_rto_minus_ttl_s: float | None = None  # how far the write RTO is above the ttl
+    # Issue 6, two regions: DR RTO, fail back outages, RPO exposure, MTTR over repetitions.
+    dr: DrMeasures | None = None
 
 
 class _Checked(Protocol):
@@ -113,6 +116,12 @@ def measure(
     except Exception as exc:  # noqa: BLE001 - reported, never a silent number
         problems.append(f"backup checker crashed: {type(exc).__name__}: {exc}")
 
+    dr: DrMeasures | None = None
+    try:
+        dr = dr_measures(events)
+    except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+        problems.append(f"DR checker crashed: {type(exc).__name__}: {exc}")
+
     return Measurements(
         rto_write_s=rto_w.value_s if rto_w is not None else None,
         rto_read_s=rto_r.value_s if rto_r is not None else None,
@@ -138,4 +147,5 @@ def measure(
         ha_ttl_s=phases.ttl_s if phases is not None else None,
         ha_rto_minus_ttl_s=(rto_w.value_s - phases.ttl_s if phases is not None and phases.ttl_s is not None
                             and rto_w is not None and rto_w.value_s is not None else None),
+        dr=dr,
     )

@@ -234,3 +234,28 @@ def test_a_region_cut_off_is_a_region_loss_for_the_dr_rto() -> None:
     cut = FaultEvent(at=st(1.0), fault="region-cut-off", target="region east", phase="inject")
     evs: list[Event] = [*writes(1, 0.0, 1.0), cut, *writes(11, 1.0, 1.5, outcome="timeout"), *writes(21, 1.5, 3.0)]
     assert dr_rto(evs).value_s == pytest.approx(0.51)
+
+
+def test_measurements_carry_the_dr_numbers_and_judge_mttr_against_the_target() -> None:
+    from harness.checkers import Targets, evaluate, measure
+
+    evs = _repetition(1, 0.0, 1.0, 0.5) + _repetition(2, 10.0, 3.0, 1.0)
+    evs += [dr_sample(0.5, 0), dr_sample(5.0, 1000)]
+    m = measure(evs, 0.1)
+    assert m.dr is not None
+    assert m.dr.mttr_s == pytest.approx(2.01)
+    assert [r.index for r in m.dr.repetitions] == [1, 2]
+    assert m.dr.exposure_max_s is not None and m.dr.dr_rto_s == pytest.approx(1.01)
+    assert not [v for v in evaluate(m, Targets(max_mttr_s=60)) if v.name == "mttr_s"]
+    [miss] = [v for v in evaluate(m, Targets(max_mttr_s=2)) if v.name == "mttr_s"]
+    assert "2.01" in miss.message
+    assert measure(writes(1, 0.0, 1.0), 0.1).dr is None  # a single-region run has no DR numbers
+
+
+def test_each_fail_back_outage_ends_before_the_next_region_loss_begins() -> None:
+    # The next loss's injector takes 0.4 s to return; writes already fail from its call.
+    slow_kill = FaultEvent(at=st(10.0), fault="region-loss", target="region east", phase="inject", began=st(9.6))
+    evs: list[Event] = [failback(5.0, 5.5), *writes(1, 5.0, 5.5, outcome="fail"), *writes(11, 5.5, 9.6),
+                        slow_kill, *writes(61, 9.6, 11.0, outcome="fail")]
+    [(_, out)] = switchover_outages(evs)
+    assert out.value_s == pytest.approx(0.51)
