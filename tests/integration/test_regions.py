@@ -112,13 +112,14 @@ def test_a_wan_cut_separates_the_regions_and_nothing_else(drill: Drill) -> None:
 
 
 def test_wan_latency_is_the_round_trip_asked_and_changes_live(drill: Drill) -> None:
-    assert 40 <= rtt_ms(drill, "west1", "east1") <= 120
+    # Lower bounds are the delay itself; upper bounds leave room for a busy shared machine.
+    assert 45 <= rtt_ms(drill, "west1", "east1") <= 200
     set_wan(drill, "east", "west", latency_ms=200, jitter_ms=0)
     try:
-        assert 180 <= rtt_ms(drill, "west1", "east1", count=5) <= 320
+        assert 190 <= rtt_ms(drill, "west1", "east1", count=5) <= 450
     finally:
         set_wan(drill, "west", "east", latency_ms=50, jitter_ms=0)
-    assert 40 <= rtt_ms(drill, "west1", "east1") <= 120
+    assert 45 <= rtt_ms(drill, "west1", "east1") <= 200
 
 
 def test_a_slow_wan_lets_the_dr_standby_fall_behind_and_the_exposure_shows_it(drill: Drill) -> None:
