@@ -19,6 +19,8 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     And I take an incremental backup
     And I corrupt the latest backup
     Then backup verification fails
+    When I try to restore the latest backup to a new node
+    Then the restore failed
     When I restore the newest backup that verifies to a new node
     Then the restored node has every acknowledged write up to the recovery target
     And the restore lost every write acknowledged since the backup it fell back to

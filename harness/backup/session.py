@@ -32,6 +32,7 @@ from harness.backup.restore import (
     TargetKind,
     flush_wal,
     mark_target,
+    pgbackrest_restore_once,
     restore_to_new_node,
     row_checksums,
 )
@@ -270,7 +271,9 @@ class BackupSession:
 
     # -- restore -----------------------------------------------------------------------------
 
-    def restore(self, target: RecoveryTarget, name: str | None = None) -> RestoreResult:
+    def restore(self, target: RecoveryTarget, name: str | None = None, *, retries: bool = True) -> RestoreResult:
+        """Restore ``target`` into a fresh node; ``retries=False``: pgBackRest gives up on the first
+        failed file (a restore expected to fail need not wait for its retries)."""
         d = self.drill
         if self.repo is None or not self.backups:
             raise SetupError("nothing to restore: take a backup first (Given a full backup was taken)")
@@ -300,7 +303,7 @@ class BackupSession:
         base = self.tool == "basebackup"
         result = restore_to_new_node(
             runtime, d.history, name=name, image=node_image() if d.env.image == "default" else d.env.image,
-            target=target, table=table, source_rows=source_rows, fetch=basebackup.fetch(repo) if base else None,
+            target=target, table=table, source_rows=source_rows, fetch=basebackup.fetch(repo) if base else (None if retries else pgbackrest_restore_once),
             verify_backup=(lambda h, n: basebackup.verify_basebackups(h, n, repo)) if base else None)
         self.restores.append(result)
         return result

@@ -161,6 +161,21 @@ def _(drill: Drill) -> None:
     _restored(drill, r.ok, r.problems)
 
 
+@when(parse("I try to restore the latest backup to a new node"))
+def _(drill: Drill) -> None:
+    """A restore whose failure is a result (checked by 'Then the restore failed'), not an error;
+    pgBackRest does not retry a failed file here."""
+    BackupSession.of(drill).restore(RecoveryTarget("latest"), retries=False)
+
+
+@then(parse("the restore failed"))
+def _(drill: Drill) -> None:
+    r = BackupSession.of(drill).last_restore()
+    if r.ok:
+        raise TargetMissed(f"restore to {r.node}", "it succeeded and verified", "a failure")
+    drill.history.note("restore.failed", "; ".join(r.problems)[-800:])
+
+
 @when(parse("I restore the latest backup to a new node"))
 def _(drill: Drill) -> None:
     r = BackupSession.of(drill).restore(RecoveryTarget("latest"))
