@@ -42,6 +42,20 @@ Feature: Automatic failover with Patroni and etcd
     Then a new leader is elected within 30 seconds
     And there was never more than one writable primary
 
+  # etcd elects another leader within about a second; Patroni's requests retry through it
+  # (retry_timeout 3 s), so the leader key is renewed and nothing fails over.
+  Scenario: Kill the etcd leader of a 3-member etcd: Patroni keeps its leader
+    Given a Patroni cluster with 3 nodes and a 3-member etcd
+    And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
+    And the fan-out write probe is running
+    When I wait 1 seconds
+    And I kill the etcd leader
+    And I wait 12 seconds
+    Then Patroni kept the same leader
+    And there was never more than one writable primary
+    And the write RTO is under 5 seconds
+    And no acknowledged write is lost
+
   # Patroni 3.0.2 has no watchdog here: with its daemon gone nothing demotes PostgreSQL. The
   # leader key expires after ttl, a replica is promoted, and the orphan keeps acknowledging
   # writes until Patroni runs again on it (then it demotes and rewinds it). The harness must

@@ -146,6 +146,7 @@ def measure(
         ha_failover=phases.reason if phases is not None else None,
         ha_ttl_s=phases.ttl_s if phases is not None else None,
         ha_rto_minus_ttl_s=(rto_w.value_s - phases.ttl_s if phases is not None and phases.ttl_s is not None
+                            and phases.new_leader is not None  # only a failover's RTO is about the ttl
                             and rto_w is not None and rto_w.value_s is not None else None),
         dr=dr,
     )

@@ -16,7 +16,7 @@ from harness.checkers.failover import FailoverPhases, failover_phases
 from harness.checkers.rpo import rpo
 from harness.checkers.splitbrain import SplitBrain, rewound_writes, split_brain
 from harness.drill import Drill
-from harness.errors import SetupError, TargetMissed, WaitTimeout
+from harness.errors import SetupError, TargetMissed, UnknownTarget, WaitTimeout
 from harness.faults.network import CutBetween
 from harness.faults.patroni import DcsOutage, KillPatroni, Switchover, run_leader_kills
 from harness.faults.schedule import CYCLE_NOTE, cycle_recoveries
@@ -254,6 +254,20 @@ def _(drill: Drill, limit: float) -> None:
     if last >= limit or not refused:
         raise TargetMissed("leader read-only without the DCS", f"last write acknowledged {last:.2f} s into the "
                            f"outage, {len(refused)} refused after", f"read-only within {limit:g} s")
+
+
+@then(parse("Patroni kept the same leader"))
+def _(drill: Drill) -> None:
+    """No leader change at all in Patroni's watched view since the fault (not even a gap)."""
+    cluster = drill.patroni
+    phases = failover_phases(drill.history.events())
+    try:
+        etcd = cluster.etcd_leader()
+    except UnknownTarget:
+        etcd = "none"
+    drill.history.note("patroni.kept_leader", f"{phases.reason}; etcd leader now {etcd}")
+    if phases.old_leader is None or phases.leaders or cluster.leader_or_none() != phases.old_leader:
+        raise TargetMissed("Patroni leader", phases.reason, f"{phases.old_leader} throughout")
 
 
 @then(parse("the same leader accepts writes again within {timeout:Duration}"))
