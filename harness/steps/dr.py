@@ -13,6 +13,7 @@ from harness.checkers.dr import dr_rto, mttr, switchover_outages
 from harness.checkers.exposure import ExposureResult, rpo_exposure
 from harness.checkers.splitbrain import split_brain
 from harness.drill import Drill
+from harness.environment import WanSettings
 from harness.errors import SetupError, TargetMissed
 from harness.faults.region import WanCut, WanDegrade
 from harness.net.rules import parse_rate
@@ -45,6 +46,7 @@ def _(drill: Drill, a: str, b: str, latency: float) -> None:
 
 
 @given(parse('the WAN link between "{a}" and "{b}" has {latency:Duration} latency and {rate} of bandwidth'))
+@when(parse('the WAN link between "{a}" and "{b}" has {latency:Duration} latency and {rate} of bandwidth'))
 def _(drill: Drill, a: str, b: str, latency: float, rate: str) -> None:
     set_wan(drill, a, b, latency_ms=latency * 1000, jitter_ms=0, bandwidth=rate)
 
@@ -114,10 +116,17 @@ def _(drill: Drill, a: str, b: str) -> None:
 @when(parse('the WAN link between "{a}" and "{b}" slows to {latency:Duration} latency and {rate} of bandwidth'))
 def _(drill: Drill, a: str, b: str, latency: float, rate: str) -> None:
     c = _link(drill, a, b)
-    from harness.environment import WanSettings
-
     parse_rate(rate)
     drill.apply(WanDegrade(c, WanSettings(latency_ms=latency * 1000, bandwidth=rate)))
+
+
+@when(parse('the WAN link between "{a}" and "{b}" loses {percent:Number} % of packets'))
+def _(drill: Drill, a: str, b: str, percent: float) -> None:
+    c = _link(drill, a, b)
+    assert c.wan is not None
+    if not 0 < percent < 100:
+        raise SetupError(f"a WAN loss between 0 and 100 %, not {percent:g} %")
+    drill.apply(WanDegrade(c, WanSettings.model_validate({**c.wan.settings.model_dump(), "loss_pct": percent})))
 
 
 @when(parse('I run {times:d} drills of losing region "{region}" with runbook "{runbook}"'))

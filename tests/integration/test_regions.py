@@ -122,6 +122,23 @@ def test_wan_latency_is_the_round_trip_asked_and_changes_live(drill: Drill) -> N
     assert 45 <= rtt_ms(drill, "west1", "east1") <= 200
 
 
+def test_wan_loss_drops_that_share_of_the_packets_across(drill: Drill) -> None:
+    c = cluster(drill)
+    assert c.wan is not None
+    lossy = WanDegrade(c, WanSettings.model_validate({**c.wan.settings.model_dump(), "loss_pct": 30}))
+    drill.faults.inject(lossy)
+    try:
+        out = c.node("west1").exec(["ping", "-c", "150", "-i", "0.01", "-W", "1", "-q", c.address("east1")],
+                                   user="root", timeout=30).output
+    finally:
+        drill.faults.heal(lossy)
+    m = re.search(r"(\d+(?:\.\d+)?)% packet loss", out)
+    assert m, out
+    # Each round trip crosses the router twice: 1 - 0.7 ** 2 = 51 % of pings are lost.
+    assert 30 <= float(m.group(1)) <= 72, out
+    assert reaches(drill, "west1", "east1")
+
+
 def test_a_slow_wan_lets_the_dr_standby_fall_behind_and_the_exposure_shows_it(drill: Drill) -> None:
     c = cluster(drill)
     drill.start_probes(0.05, reads=False)
