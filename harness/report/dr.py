@@ -68,9 +68,11 @@ def dr_html(events: Iterable[Event]) -> str | None:
     out = [_table(["measure", "value", "how"], rows)]
     m = mttr(evs)
     if m.repetitions:
-        reps = [_row(str(p.index), p.outcome, _s(p.detection_s), _s(p.recovery_s), _s(p.switchover_s))
-                for p in m.repetitions]
-        out.append(_table(["repetition", "outcome", "detection", "recovery", "fail back outage"], reps))
+        reps = [_row(str(p.index), p.outcome, _s(p.detection_s), _s(p.recovery_s), _s(p.switchover_s),
+                     f"{p.manual_expected_s:g} s") for p in m.repetitions]
+        out.append(_table(["repetition", "outcome", "detection", "recovery", "fail back outage",
+                           "manual steps before recovery (runbook's estimate)"], reps))
         out.append(f"<p>MTTR {_s(m.mttr_s)} (stdev {_s(m.stdev_s)}, min {_s(m.min_s)}, max {_s(m.max_s)}); "
-                   f"mean detection {_s(m.mttd_s)}</p>")
+                   f"mean detection {_s(m.mttd_s)}; with the runbook's estimates of a person's manual steps "
+                   f"{_s(m.with_people_s)}</p>")
     return "\n".join(out)

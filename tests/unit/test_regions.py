@@ -259,3 +259,22 @@ def test_each_fail_back_outage_ends_before_the_next_region_loss_begins() -> None
                         slow_kill, *writes(61, 9.6, 11.0, outcome="fail")]
     [(_, out)] = switchover_outages(evs)
     assert out.value_s == pytest.approx(0.51)
+
+
+def test_mttr_with_people_adds_the_runbooks_estimates_of_manual_steps_before_recovery() -> None:
+    def step(i: int, t: float, detail: str) -> ActionEvent:
+        return ActionEvent(at=st(t), end=st(t), action=f"runbook.step {i}", target=f"s{i}", outcome="ok",
+                           detail=detail)
+
+    evs = _repetition(1, 0.0, 1.0, 0.5)
+    evs += [step(1, 1.1, "[manual] scripted: done (a person is expected to take 120 s)"),
+            step(2, 1.2, "[action] promoted west1"),
+            step(3, 1.3, "[manual] operator: done"),  # timed live: already in the measured time
+            step(4, 1.4, "[action] clients now use west1"),
+            # Listed after the step that brought service back, though it began before the first
+            # lasting ack (in CI the steps follow each other within milliseconds).
+            step(5, 1.5, "[manual] scripted: done (a person is expected to take 300 s)")]
+    m = mttr(evs)
+    assert m.repetitions[0].manual_expected_s == 120
+    assert m.with_people_s == pytest.approx(121.01)
+    assert m.mttr_s == pytest.approx(1.01)
