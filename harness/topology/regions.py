@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from psycopg import sql as psql
 
 from harness.environment import Environment, RegionsSection
-from harness.errors import CommandFailed, SetupError, UnknownTarget
+from harness.errors import CommandFailed, SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
 from harness.images.build import node_image
 from harness.net.netns import NetNS, require_tools
@@ -363,8 +363,15 @@ class RegionCluster(StreamingCluster):
             ok = [n for n in sorted(lsns) if _lsn_int(lsns[n]) >= _lsn_int(last)]
             return ok[0] if ok else None
 
-        target = wait_until(caught_up, timeout=30, interval=0.05,
-                            what=f"a standby of {key} to receive {old}'s last WAL ({last})")
+        try:
+            target = wait_until(caught_up, timeout=30, interval=0.05,
+                                what=f"a standby of {key} to receive {old}'s last WAL ({last})")
+        except WaitTimeout as exc:
+            # Abort: nothing was promoted, so the old primary takes the service back.
+            self.pg_ctl(old, "-w", "-t", "60", "start")
+            self.history.add(ActionEvent(at=t0, end=now(), action="failback", target=key, outcome="failed",
+                                         detail=f"aborted, {old} primary again: {exc}"[:500]))
+            raise
         addr = self.address(target)
         if self.rspec.replication == "sync":
             names = ", ".join(self.members[self.other_region(key)])
