@@ -80,6 +80,7 @@ Feature: Disaster recovery across two regions
     And the RPO exposure reached at least 2 seconds
     And no acknowledged write is lost
     And the availability is at least 95 %
+    And the measured WAN round trip between "east" and "west" is between 45 and 200 ms
 
   @network @sync_replication
   Scenario: With commits waiting for west, a lost WAN link stops writes instead of putting them at risk

@@ -15,6 +15,7 @@ from harness.checkers.splitbrain import split_brain
 from harness.drill import Drill
 from harness.environment import WanSettings
 from harness.errors import SetupError, TargetMissed
+from harness.history import ActionEvent, now
 from harness.faults.region import WanCut, WanDegrade
 from harness.net.rules import parse_rate
 from harness.recovery.regions import (
@@ -218,6 +219,16 @@ def _(drill: Drill, region: str, timeout: float) -> None:
         c.wait_streaming(timeout=timeout, expect=want)
     except SetupError as exc:
         raise TargetMissed(f"standbys in {region}", str(exc), f"caught up within {timeout:g} s") from exc
+
+
+@then(parse('the measured WAN round trip between "{a}" and "{b}" is between {lo:Number} and {hi:Number} ms'))
+def _(drill: Drill, a: str, b: str, lo: float, hi: float) -> None:
+    m = _link(drill, a, b).measure_wan()
+    ok = m.value is not None and lo <= m.value <= hi
+    drill.history.add(ActionEvent(at=now(), end=now(), action="expect.latency", target=m.target,
+                                  outcome="ok" if ok else "failed", detail=m.summary))
+    if not ok:
+        raise TargetMissed(m.target, m.summary, f"between {lo:g} and {hi:g} ms")
 
 
 @then(parse("the fail back took under {limit:Duration}"))

@@ -35,7 +35,8 @@ from harness.environment import Environment, RegionsSection
 from harness.errors import CommandFailed, SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
 from harness.images.build import node_image
-from harness.net.netns import NetNS, require_tools
+from harness.net.measure import LinkMeasurement, ping_latency
+from harness.net.netns import NetNS, RunNetwork, require_tools
 from harness.net.wan import interface_of
 from harness.net.wanlink import WanLink, describe_wan
 from harness.recovery.failover import _lsn_int, received_lsns
@@ -252,6 +253,18 @@ class RegionCluster(StreamingCluster):
     def teardown(self) -> None:
         self.release()
         super().teardown()
+
+    def measure_wan(self, count: int = 15) -> LinkMeasurement:
+        """The median ping round trip across the WAN, from a running node of the DR region to one
+        of the primary's region (the run's network: the measurement's address guard holds)."""
+        a, b = self.rspec.primary, self.rspec.standby
+        up = [n for n in self.members[a] if n not in self.down and self.node(n).is_running()]
+        src = [n for n in self.members[b] if n not in self.down and self.node(n).is_running()]
+        if not up or not src:
+            raise SetupError(f"no running node on both sides of the WAN ({a}: {up}, {b}: {src})")
+        asked = describe_wan(self.wan.settings) if self.wan is not None else ""
+        return ping_latency(RunNetwork.of(self.runtime), f"WAN {a} <-> {b}", self.node(src[0]),
+                            self.address(up[0]), count=count, asked=asked)
 
     # -- recovery across regions -------------------------------------------------------------
 
