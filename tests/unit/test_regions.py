@@ -278,3 +278,24 @@ def test_mttr_with_people_adds_the_runbooks_estimates_of_manual_steps_before_rec
     assert m.repetitions[0].manual_expected_s == 120
     assert m.with_people_s == pytest.approx(121.01)
     assert m.mttr_s == pytest.approx(1.01)
+
+
+def test_summary_shows_dr_numbers_and_judges_a_two_region_drill_by_its_dr_rto(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from harness.report.summary import scorecard, write_summaries
+
+    dr = {"dr_rto_s": 0.3, "failback_outage_s": [0.5], "exposure_max_s": 4.0, "exposure_mean_s": 1.0,
+          "exposure_max_writes": 80, "mttr_s": 0.31, "mttr_stdev_s": 0.05, "mttd_s": 0.9,
+          "mttr_with_people_s": 420.3, "repetitions": [{"index": 1}, {"index": 2}]}
+    scen = {"scenario": "MTTR drill", "status": "passed", "tags": ["failover", "dr", "multi_region"],
+            "measurements": {"rto_write_s": 44.0, "dr": dr}, "targets": {}, "violations": []}
+    crit = {c.name: c for c in scorecard([scen])[1]}
+    near_zero = next(c for n, c in crit.items() if n.startswith("near-zero RTO"))
+    assert near_zero.verdict == "met", near_zero.evidence  # 0.3 s DR RTO, not the 44 s of the whole window
+    d = Path(str(tmp_path))
+    write_summaries(d, {"run_id": "r", "runtime": "docker", "started": "now", "scenarios": [scen]})
+    md = (d / "summary.md").read_text()
+    assert "## Disaster recovery across regions" in md
+    assert "| MTTR drill | 0.300 s | 0.500 s | 4.000 s / 1.000 s | 80 | 0.310 s ± 0.050 s (2) |" in md
+    assert "Disaster recovery across regions" in (d / "summary.html").read_text()
