@@ -192,6 +192,8 @@ def use_two_regions(drill: Drill, primary: str, standby: str) -> None:
 
 def set_wan(drill: Drill, a: str, b: str, **changes: object) -> str:
     """Change the WAN link's settings: in the environment before the start, on the router after."""
+    from pydantic import ValidationError
+
     from harness.environment import WanSettings
 
     regions = drill.env.regions
@@ -204,7 +206,10 @@ def set_wan(drill: Drill, a: str, b: str, **changes: object) -> str:
                              f"{regions.standby!r}")
     if a.strip().lower() == b.strip().lower():
         raise SetupError(f"a WAN link joins two regions, not {a!r} to itself")
-    wan = WanSettings.model_validate({**regions.wan.model_dump(), **changes})
+    try:
+        wan = WanSettings.model_validate({**regions.wan.model_dump(), **changes})
+    except ValidationError as exc:
+        raise SetupError(f"the WAN link between {a!r} and {b!r}: {exc.errors()[0]['msg']}") from exc
     if not drill.topology_started:
         drill.use_environment(drill.env.model_copy(update={"regions": regions.model_copy(update={"wan": wan})}))
         return "set for the start"

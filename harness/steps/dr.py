@@ -55,6 +55,8 @@ def _(drill: Drill, a: str, b: str, latency: float, rate: str) -> None:
 @given(parse('commits in "{a}" wait for the standby in "{b}"'))
 def _(drill: Drill, a: str, b: str) -> None:
     regions = drill.env.regions
+    if drill.topology_started:
+        raise SetupError("synchronous commits across the WAN must be asked for before the topology starts")
     if regions is None or (a, b) != (regions.primary, regions.standby):
         have = f"{regions.primary!r} and {regions.standby!r}" if regions else "none yet"
         raise SetupError(f'synchronous commits need the primary in {a!r} and the standby in {b!r} (regions: {have})')

@@ -161,6 +161,8 @@ def test_unknown_region_names_are_clear_errors(drill: Drill, tmp_path: Path) -> 
         RegionLoss(c, "north")
     with pytest.raises(SetupError, match=r"'north'"):
         set_wan(drill, "east", "north", latency_ms=10)
+    with pytest.raises(SetupError, match=r"not a rate: 'fast'"):
+        set_wan(drill, "east", "west", bandwidth="fast")
     fresh = Drill("t" + new_run_id(), "x", tmp_path / "d")
     with pytest.raises(SetupError, match=r"'East Coast'"):
         use_two_regions(fresh, "East Coast", "west")
