@@ -10,7 +10,6 @@ state files beside them instead of labels, and removed after the containers that
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +54,9 @@ class DockerNode:
         self.hostname = name
         self._network = network
         self._address: str | None = None
+        # Killed or stopped by the harness: Docker may give its address to the next container
+        # created, so until it starts again it has none (a probe must not reach another node).
+        self._stopped = False
         #: Its loop-mounted data and WAL filesystems (empty when the environment has none).
         self.volumes: dict[Kind, LoopVolume] = dict(volumes or {})
 
@@ -69,6 +71,8 @@ class DockerNode:
         self._address = ip
 
     def address(self) -> str:
+        if self._stopped:
+            raise SetupError(f"node {self.name} is not running (killed or stopped): it has no address")
         if not self._address:
             self._refresh()
         if not self._address:
@@ -84,12 +88,17 @@ class DockerNode:
 
     def start(self) -> None:
         self._c.start()
+        self._stopped = False
         self._refresh()
 
     def stop(self, timeout: float = 10) -> None:
+        self._stopped = True
+        self._address = None
         self._c.stop(timeout=int(timeout))
 
     def kill(self) -> None:
+        self._stopped = True
+        self._address = None
         self._c.kill()
 
     def pause(self) -> None:
