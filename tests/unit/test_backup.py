@@ -202,7 +202,7 @@ def test_corrupt_backup_changes_bytes_and_heal_puts_them_back(tmp_path: Path) ->
     fault = CorruptBackup(repo, "F")
     assert "16384.gz" in fault.inject()
     damaged = big.read_bytes()
-    assert len(damaged) == len(original) and sum(a != b for a, b in zip(damaged, original)) == 64
+    assert len(damaged) == len(original) and sum(a != b for a, b in zip(damaged, original, strict=True)) == 64
     fault.heal()
     assert big.read_bytes() == original
     fault.heal()  # twice is harmless
