@@ -215,6 +215,10 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("there was no split brain"))
 def _(drill: Drill) -> None:
     sb = _split_brain(drill)
+    if not sb.spans:
+        # Unknown is not valid: with no acknowledged fan-out write there is no evidence either way.
+        raise TargetMissed("split brain", f"no evidence: none of {sb.attempts} fan-out writes was acknowledged",
+                           "at most 1 writable node, shown by acknowledged fan-out writes")
     if not sb.ok:
         raise TargetMissed("split brain", "; ".join(o.describe() for o in sb.overlaps[:3]), "at most 1 writable node")
 
