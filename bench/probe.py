@@ -6,7 +6,8 @@ For each probe interval, on a 1 primary + 1 async replica cluster: how many writ
 acknowledged per second against the schedule's rate, how many ticks were missed, the
 attempt latency, and how late attempts started against their slot. Then, at the finest
 intervals that kept up, the resolution that matters: the primary frozen for a known time
-(no failover), and the write RTO the checker reports against that truth.
+(no failover), and the write RTO the checker reports against that truth: from the freeze
+taking effect to the first answer a fresh client (outside the probe) gets after the thaw.
 """
 
 from __future__ import annotations
@@ -52,18 +53,38 @@ def capacity(d: Drill, interval_s: float, seconds: float) -> tuple[str, ...]:
             f"{_pct([abs(x) for x in late], 0.99):.2f}" if late else "-")
 
 
+def _first_answer(address: str, limit_s: float = 10) -> float:
+    import psycopg
+
+    from harness.topology.pg import conninfo
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(conninfo(address, timeout=1), autocommit=True) as conn:
+                conn.execute("SELECT txid_current()")
+                return time.monotonic()
+        except psycopg.Error:
+            time.sleep(0.005)
+    raise RuntimeError(f"{address} never answered within {limit_s} s")
+
+
 def resolution(d: Drill, interval_s: float, freeze_s: float) -> tuple[str, ...]:
     d.start_probes(interval_s, reads=False)
     time.sleep(1.0)
-    fault = d.apply(PauseNode(d.cluster, d.target("the primary")))
-    d.faults.heal_after(fault, freeze_s)
-    time.sleep(freeze_s + 1.5)
+    primary = d.target("the primary")
+    address = d.cluster.address(primary)
+    fault = d.apply(PauseNode(d.cluster, primary))
+    time.sleep(freeze_s)
+    d.faults.heal(fault)
+    served = _first_answer(address)  # a fresh client outside the probe: when service is back
+    time.sleep(1.5)
     m = measure(d.history, interval_s)
     faults = [f for f in d.history.of(FaultEvent) if f.fault == fault.name] or d.history.of(FaultEvent)
     inject = next(f for f in faults if f.phase == "inject")
     heal = next(f for f in faults if f.phase == "heal")
     assert inject.began is not None and heal.began is not None
-    shortest, longest = heal.began.t - inject.at.t, heal.at.t - inject.began.t
+    shortest, longest = heal.began.t - inject.at.t, served - inject.began.t
     rto = m.rto_write_s if m.rto_write_s is not None else float("nan")
     # Outside [shortest, longest]: below means the checker saw service before the thaw (an
     # error); above includes the first write's own reconnect after the thaw (real, client-seen).
