@@ -27,6 +27,7 @@ from harness.faults.freeze import PauseNode
 from harness.history import FaultEvent, ProbeOp
 from harness.images import build_images
 from harness.labels import new_run_id
+from harness.topology.pg import first_answer
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -53,22 +54,6 @@ def capacity(d: Drill, interval_s: float, seconds: float) -> tuple[str, ...]:
             f"{_pct([abs(x) for x in late], 0.99):.2f}" if late else "-")
 
 
-def _first_answer(address: str, limit_s: float = 10) -> float:
-    import psycopg
-
-    from harness.topology.pg import conninfo
-
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(conninfo(address, timeout=1), autocommit=True) as conn:
-                conn.execute("SELECT txid_current()")
-                return time.monotonic()
-        except psycopg.Error:
-            time.sleep(0.005)
-    raise RuntimeError(f"{address} never answered within {limit_s} s")
-
-
 def resolution(d: Drill, interval_s: float, freeze_s: float) -> tuple[str, ...]:
     d.start_probes(interval_s, reads=False)
     time.sleep(1.0)
@@ -77,7 +62,7 @@ def resolution(d: Drill, interval_s: float, freeze_s: float) -> tuple[str, ...]:
     fault = d.apply(PauseNode(d.cluster, primary))
     time.sleep(freeze_s)
     d.faults.heal(fault)
-    served = _first_answer(address)  # a fresh client outside the probe: when service is back
+    served = first_answer(address)  # a fresh client outside the probe: when service is back
     time.sleep(1.5)
     m = measure(d.history, interval_s)
     faults = [f for f in d.history.of(FaultEvent) if f.fault == fault.name] or d.history.of(FaultEvent)

@@ -341,7 +341,9 @@ class Drill:
         return c.old_primary == name
 
     def failover(self) -> str:
-        new = failover_to_most_advanced(self.cluster)
+        load = self.load
+        new = failover_to_most_advanced(self.cluster,
+                                        on_promoted=(lambda _: load.point_at_primary()) if load is not None else None)
         if self.load is not None:
             # Tell the load's clients at once, as the probes learn it: they share one service address.
             self.load.point_at_primary()

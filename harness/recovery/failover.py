@@ -11,6 +11,8 @@ standby; when the rewind cannot be done, rebuild it from a base backup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,8 +55,13 @@ def _repoint(cluster: StreamingCluster, name: str, primary: str) -> None:
     sql(addr, "SELECT pg_reload_conf()")
 
 
-def failover_to_most_advanced(cluster: StreamingCluster) -> str:
-    """Promote the most advanced replica and repoint the rest; returns the new primary."""
+def failover_to_most_advanced(cluster: StreamingCluster,
+                              on_promoted: Callable[[str], None] | None = None) -> str:
+    """Promote the most advanced replica and repoint the rest; returns the new primary.
+
+    ``on_promoted`` is told the new primary the moment it is writable, before the others are
+    repointed: clients (the background load) move when the probes do, not a repoint later.
+    """
     t0 = now()
     old = cluster.primary
     candidates = [n for n in cluster.names if n != old]
@@ -82,6 +89,8 @@ def failover_to_most_advanced(cluster: StreamingCluster) -> str:
                                         detail="pg_promote returned false"))
         raise SetupError(f"promoting {best} failed")
     cluster.set_primary(best)
+    if on_promoted is not None:
+        on_promoted(best)
     rest = [n for n in candidates if n != best and n in lsns]
     with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
         list(pool.map(lambda n: _repoint(cluster, n, best), rest))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-__all__ = ["conninfo", "port_open", "sql", "sql_one", "streaming_replicas", "writable_among"]
+__all__ = ["conninfo", "first_answer", "port_open", "sql", "sql_one", "streaming_replicas", "writable_among"]
 
 
 def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:
@@ -60,3 +61,21 @@ def writable_among(names: list[str], in_recovery: Callable[[str], bool | None]) 
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         states = list(pool.map(in_recovery, names))
     return [n for n, s in zip(names, states, strict=True) if s is False]
+
+
+def first_answer(host: str, limit_s: float = 10, poll_s: float = 0.005) -> float:
+    """Monotonic time at which a fresh client first gets a transaction id from ``host``.
+
+    Ground truth for the end of an outage, taken outside the probes (the known-answer test
+    and ``bench/probe.py`` compare the probe's RTO with it).
+    """
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(conninfo(host, timeout=1), autocommit=True) as conn:
+                conn.execute("SET statement_timeout = 1000")
+                conn.execute("SELECT txid_current()")
+                return time.monotonic()
+        except psycopg.Error:
+            time.sleep(poll_s)
+    raise TimeoutError(f"{host} gave no answer within {limit_s:g} s")

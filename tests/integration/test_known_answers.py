@@ -15,6 +15,7 @@ from harness.checkers import measure
 from harness.drill import Drill
 from harness.faults.freeze import PauseNode
 from harness.history import FaultEvent
+from harness.topology.pg import first_answer
 
 INTERVAL = 0.05
 
@@ -28,24 +29,6 @@ def drill(tmp_path: Path, run_id: str, node_image: str) -> Iterator[Drill]:
         d.close()
 
 
-def _first_answer_after(address: str, limit_s: float = 10) -> float:
-    """Monotonic time at which a new client first gets a write acknowledged (polled every 5 ms)."""
-    import psycopg
-
-    from harness.topology.pg import conninfo
-
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(conninfo(address, timeout=1), autocommit=True) as conn:
-                conn.execute("SET statement_timeout = 1000")
-                conn.execute("SELECT txid_current()")
-                return time.monotonic()
-        except psycopg.Error:
-            time.sleep(0.005)
-    raise AssertionError(f"{address} never answered within {limit_s} s")
-
-
 def test_a_freeze_of_known_length_gives_that_rto_within_one_probe_interval(drill: Drill) -> None:
     drill.configure(replicas=1, replication="async")
     drill.start_probes(INTERVAL)
@@ -57,7 +40,7 @@ def test_a_freeze_of_known_length_gives_that_rto_within_one_probe_interval(drill
     drill.faults.heal(fault)
     # Independent truth for the end of the outage: when a fresh client, outside the probe,
     # first gets an answer (a thawed server takes some ms to serve its queued connections).
-    served = _first_answer_after(address)
+    served = first_answer(address)
     time.sleep(1.5)
     m = drill.measurements()
     faults = drill.history.of(FaultEvent)

@@ -93,6 +93,8 @@ def test_a_paused_node_answers_nothing_until_its_timed_heal_resumes_it(drill: Dr
     assert not _answers(drill, "node1")
     assert c.writable_nodes() == []  # frozen: neither primary nor replica as far as anyone can tell
     wait_until(lambda: _answers(drill, "node1"), timeout=30, what="node1 to answer after the timed heal")
+    # The heal's event is written once the thaw returned; the node may answer a moment before.
+    wait_until(lambda: len(_faults(drill, "pause")) == 2, timeout=5, what="the heal's event")
     inject, heal = _faults(drill, "pause")
     assert inject.phase == "inject" and heal.phase == "heal"
     assert 2.5 <= heal.at.t - inject.at.t <= 10  # heal_after(3): the timer, not the caller, thawed it
