@@ -18,6 +18,7 @@ Feature: Backups and restores with pgBackRest
     And the restore lost at most 0 acknowledged writes
     And every backup took under 30 seconds
     And the backup success rate is 100 %
+    And the availability is at least 95 %
 
   Scenario: Differential and incremental backups on top of a full one restore the latest state
     Given a PostgreSQL cluster with 1 primary and 1 async replicas
@@ -32,6 +33,7 @@ Feature: Backups and restores with pgBackRest
     And the RPO of the restore is under 1 seconds
     And the backup success rate is 100 %
     And backup verification succeeds
+    And the availability is at least 95 %
 
   Scenario: The primary is lost; the latest backup and the archived WAL are restored, the loss measured
     Given a PostgreSQL cluster with 1 primary and 1 async replicas

@@ -22,3 +22,4 @@ Feature: pg_basebackup and a plain WAL archive, the simple alternative to pgBack
     And the restore RTO is under 5 minutes
     And backup verification succeeds
     And the backup success rate is 100 %
+    And the availability is at least 95 %

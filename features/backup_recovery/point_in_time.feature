@@ -19,6 +19,7 @@ Feature: Point-in-time recovery into a new node
     And the restore RTO is under 5 minutes
     And the restore lost at most 100 acknowledged writes
     And the RPO of the restore is under 15 minutes
+    And the availability is at least 95 %
 
   Scenario: Restore to a transaction id
     When I wait 1 seconds
@@ -26,6 +27,7 @@ Feature: Point-in-time recovery into a new node
     And I restore to the noted transaction id to a new node
     Then the restored node has every acknowledged write up to the recovery target
     And the restore RTO is under 5 minutes
+    And the availability is at least 95 %
 
   Scenario: Restore to an LSN
     When I wait 1 seconds
@@ -33,6 +35,7 @@ Feature: Point-in-time recovery into a new node
     And I restore to the noted LSN to a new node
     Then the restored node has every acknowledged write up to the recovery target
     And the restore RTO is under 5 minutes
+    And the availability is at least 95 %
 
   Scenario: Restore to a named restore point
     When I create restore point "before_migration"
@@ -41,6 +44,7 @@ Feature: Point-in-time recovery into a new node
     Then the restored node has every acknowledged write up to the recovery target
     And the restore RTO is under 5 minutes
     And the RPO of the restore is under 15 minutes
+    And the availability is at least 95 %
 
   Scenario: Restore to the moment before an accidental DROP TABLE
     Given a table "orders" with 100 rows
@@ -50,3 +54,4 @@ Feature: Point-in-time recovery into a new node
     Then the restored node has every acknowledged write up to the recovery target
     And table "orders" is back on the restored node
     And the restore RTO is under 5 minutes
+    And the availability is at least 95 %

@@ -16,3 +16,4 @@ Feature: Retention of backups
     And every kept backup is restorable
     And the restore RTO is under 5 minutes
     And the backup success rate is 100 %
+    And the availability is at least 95 %
