@@ -414,7 +414,15 @@ def env_check(path: str) -> None:
     except HarnessError as exc:
         _fail(exc)
         return
-    console.print(f"{env.source}: ok ({env.topology.replicas} {env.topology.replication} replicas)")
+    if env.regions is not None:
+        r = env.regions
+        what = (f"two regions: {r.primary_nodes} node(s) in {r.primary!r}, {r.standby_nodes} DR standby(s) in "
+                f"{r.standby!r}, {r.replication}, WAN {r.wan.latency_ms:g} ms")
+    elif env.patroni is not None:
+        what = f"Patroni: {env.patroni.nodes} nodes, {env.patroni.etcd_members}-member etcd, ttl {env.patroni.ttl}"
+    else:
+        what = f"{env.topology.replicas} {env.topology.replication} replicas"
+    console.print(f"{env.source}: ok ({what})")
 
 
 def main() -> None:
