@@ -110,6 +110,7 @@ class Drill:
         self.env = env or default_environment()
         self.targets = self.env.targets
         self.asserted: set[str] = set()
+        self.waived: set[str] = set()  # measurements no default target judges (see waive)
         self.faults = FaultSet(self.history)
         self._runtime: DockerRuntime | None = None
         self._cluster: StreamingCluster | None = None
@@ -610,7 +611,13 @@ class Drill:
     def violations(self) -> list[Violation]:
         if self._measurements is None:
             return []
-        return evaluate(self._measurements, self.targets)
+        return [v for v in evaluate(self._measurements, self.targets) if v.name not in self.waived]
+
+    def waive(self, names: set[str], why: str) -> None:
+        """Leave these measurements unjudged by the default targets, saying why in the journal
+        (a drill that by design never gives the service back still reports them, unjudged)."""
+        self.waived |= names
+        self.history.note("targets.waived", f"{', '.join(sorted(names))}: {why}")
 
     # -- the end -----------------------------------------------------------------------------
 
