@@ -16,6 +16,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -94,21 +95,20 @@ def main() -> None:
     res = Table(title=f"resolution: primary frozen {args.freeze:g} s, no failover (seconds)")
     for col in ("interval ms", "freeze s", "true outage", "write RTO", "outside outage ms", "within 1 interval"):
         res.add_column(col)
+    def on_a_fresh_cluster(scope: str, measure_it: Callable[[Drill], tuple[str, ...]]) -> tuple[str, ...]:
+        # A drill each: every probe numbers its writes from 1, and a freeze leaves nothing behind.
+        d = Drill(run_id, scope, Path(tmp) / scope)
+        try:
+            d.configure(replicas=1, replication="async")
+            return measure_it(d)
+        finally:
+            d.close()
+
     with tempfile.TemporaryDirectory() as tmp:
-        for i, iv in enumerate(intervals):  # a drill each: every probe numbers its writes from 1
-            d = Drill(run_id, f"cap{i}", Path(tmp) / f"cap{i}")
-            try:
-                d.configure(replicas=1, replication="async")
-                cap.add_row(*capacity(d, iv, args.seconds))
-            finally:
-                d.close()
+        for i, iv in enumerate(intervals):
+            cap.add_row(*on_a_fresh_cluster(f"cap{i}", lambda d, iv=iv: capacity(d, iv, args.seconds)))
         for i, iv in enumerate(iv for iv in intervals if iv <= 0.02):
-            d = Drill(run_id, f"res{i}", Path(tmp) / f"res{i}")
-            try:
-                d.configure(replicas=1, replication="async")
-                res.add_row(*resolution(d, iv, args.freeze))
-            finally:
-                d.close()
+            res.add_row(*on_a_fresh_cluster(f"res{i}", lambda d, iv=iv: resolution(d, iv, args.freeze)))
     console = Console(width=150)
     console.print(cap)
     console.print(res)
