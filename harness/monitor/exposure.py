@@ -1,4 +1,4 @@
-"""The RPO exposure sampler of a two-region topology (issue 6).
+"""The RPO exposure sampler of a two-region topology.
 
 At a fixed interval it stamps a round, then asks each running standby of the region that
 does not hold the primary for the highest probe sequence it has replayed, and the primary

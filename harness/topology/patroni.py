@@ -1,4 +1,4 @@
-"""Patroni + etcd (issue 4): N PostgreSQL nodes each managed by Patroni, etcd in its own containers.
+"""Patroni + etcd: N PostgreSQL nodes each managed by Patroni, etcd in its own containers.
 
 The same interface as :class:`~harness.topology.streaming.StreamingCluster` where the drill,
 probes and faults use it, but the roles come from Patroni, not from the harness: ``primary``
@@ -51,7 +51,7 @@ ETCD_PORT = 2379
 
 @dataclass
 class PatroniSettings:
-    """What issue 4 lets the environment and the steps set (Patroni's DCS settings)."""
+    """What the environment and the steps may set (Patroni's DCS settings)."""
 
     nodes: int = 3
     etcd_members: int = 1

@@ -1,4 +1,4 @@
-"""Two regions (issue 6): each its own Docker network, joined by a WAN router.
+"""Two regions: each its own Docker network, joined by a WAN router.
 
 ::
 
