@@ -44,7 +44,7 @@ from harness.result import METRICS, ScenarioResult
 from harness.runtime.preflight import check_host_disk
 from harness.secrets import redact
 from harness.topology import registry
-from harness.topology.base import Restartable, Topology, need
+from harness.topology.base import HasParts, Restartable, Topology, need
 from harness.topology.pg import sql
 from harness.topology.roles import Roles
 from harness.wait import wait_until
@@ -161,6 +161,9 @@ class Drill:
             self._cluster = registry.create(self._runtime, self.env, self.history, chosen=self._kind,
                                             options=self._kind_options)
             self._cluster.start()
+            if isinstance(self._cluster, HasParts):
+                for part in self._cluster.drill_parts():
+                    self.add_part(part)
             if self.env.auth is not None:
                 self._require_password(self.env.auth.password_env)
         return self._cluster
