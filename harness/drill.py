@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checkers import Measurements, Targets, Violation, evaluate, measure
+from harness.checkers.targets import JUDGES
 from harness.environment import Environment, default_environment
 from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
@@ -155,6 +156,18 @@ class Drill:
 
     def set_probe_interval(self, seconds: float) -> None:
         probe = self.env.probe.model_copy(update={"interval_ms": seconds * 1000})
+        self.env = self.env.model_copy(update={"probe": probe})
+
+    def set_outage_threshold(self, seconds: float) -> None:
+        """An outage is any span this long without a surviving acknowledged write (>= 3 probe intervals)."""
+        from pydantic import ValidationError
+
+        from harness.environment import ProbeSettings
+
+        try:
+            probe = ProbeSettings.model_validate(self.env.probe.model_dump() | {"outage_threshold_ms": seconds * 1000})
+        except ValidationError as exc:
+            raise SetupError(f"outage threshold: {exc.errors()[0]['msg']}") from exc
         self.env = self.env.model_copy(update={"probe": probe})
 
     @property
@@ -587,7 +600,9 @@ class Drill:
     def measurements(self) -> Measurements:
         if self._measurements is None:
             self.end_window()
-            self._measurements = measure(self.history, self.env.probe.interval_ms / 1000)
+            p, t = self.env.probe, self.targets
+            self._measurements = measure(self.history, p.interval_ms / 1000, outage_threshold_s=p.outage_threshold_s,
+                                         slo=t.slo, slo_period_s=t.slo_period)
         return self._measurements
 
     def require(self, **target: Any) -> Measurements:
@@ -595,9 +610,7 @@ class Drill:
         self.targets = self.targets.with_(**target)
         self.asserted.update(target)
         m = self.measurements()
-        names = {"max_rto_write_s": "rto_write_s", "max_rto_read_s": "rto_read_s", "max_rpo_s": "rpo_window_s",
-                 "max_lost_writes": "rpo_lost_writes", "min_availability": "availability"}
-        wanted = {names[k] for k in target}
+        wanted = {JUDGES[k] for k in target}
         misses = [v for v in evaluate(m, self.targets) if v.name in wanted]
         if misses:
             extra = f" ({'; '.join(m.problems)})" if m.problems else ""

@@ -316,8 +316,12 @@ def _table_html(d: Drill) -> str:
         ("write RTO", m.rto_write_s, "s", f"< {t.max_rto_write_s:g} s", "rto_write_s"),
         ("read RTO", m.rto_read_s, "s", f"< {t.max_rto_read_s:g} s", "rto_read_s"),
         ("lost acknowledged writes", m.rpo_lost_writes, "", "≤ " + ("∞" if t.max_lost_writes is None else str(t.max_lost_writes)), "rpo_lost_writes"),
-        ("RPO window", m.rpo_window_s, "s", f"< {t.max_rpo_s:g} s", "rpo_window_s"),
-        ("availability", None if m.availability is None else m.availability * 100, "%", f"≥ {t.min_availability * 100:g} %", "availability"),
+        ("RPO (span of lost data)", m.rpo_s, "s", f"< {t.max_rpo_s:g} s", "rpo_s"),
+        ("downtime", m.downtime_s, "s", "" if t.max_downtime_s is None else f"< {t.max_downtime_s:g} s", "downtime_s"),
+        ("error budget used", None if m.error_budget_used is None else m.error_budget_used * 100, "%",
+         f"≤ {t.max_error_budget_used * 100:g} % of {t.error_budget_s:g} s", "error_budget_used"),
+        ("availability", None if m.availability is None else m.availability * 100, "%",
+         "" if t.min_availability is None else f"≥ {t.min_availability * 100:g} %", "availability"),
         ("probe interval", m.probe_interval_s, "s", "", ""),
     ]
     out = ["<table border=1 cellpadding=4><tr><th>measure</th><th>value</th><th>target</th><th>verdict</th></tr>"]

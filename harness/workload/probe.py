@@ -24,6 +24,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Literal
 
@@ -72,7 +73,11 @@ class Probe:
         # Idle connections by node, for the next attempt; an attempt that fails closes its own.
         self._idle: list[tuple[str, psycopg.AsyncConnection[tuple[object, ...]]]] = []
         self._conn_node: str | None = None  # node of the latest attempt (a fixed-endpoint writer's node)
-        self.seq = 0
+        # A restarted probe is a new instance: its operations are keyed by (instance, seq), and
+        # it numbers on from the highest seq of its kind already in the history, so its rows
+        # never collide with an earlier instance's in the probe table (keyed by seq alone).
+        self.instance = uuid.uuid4().hex[:8]
+        self.seq = max((o.seq for o in history.of(ProbeOp) if o.probe == self.kind), default=0)
         self.started_at: Stamp | None = None
         self.stopped_at: Stamp | None = None
         self.error: BaseException | None = None
@@ -113,7 +118,8 @@ class Probe:
         last_start = -float("inf")
         spacing = self.timeout_s / self.max_in_flight
         try:
-            while not self._stop.is_set() and self.seq < self.max_ops:
+            first = self.seq
+            while not self._stop.is_set() and self.seq - first < self.max_ops:
                 moment = time.monotonic()
                 if moment - t0 > self.max_duration_s:
                     log.warning("%s probe reached its time bound (%s s)", self.kind, self.max_duration_s)
@@ -260,7 +266,7 @@ class Probe:
     def _record(self, seq: int, start: Stamp, node: str | None, outcome: Literal["ok", "fail", "timeout"],
                 error: str | None, value: int | None = None) -> None:
         self.history.add(ProbeOp(at=start, end=now(), probe=self.kind, seq=seq, node=node, outcome=outcome,
-                                 error=error, value=value))
+                                 error=error, value=value, instance=self.instance))
 
 
 class _Moved(Exception):
