@@ -130,6 +130,13 @@ def outages(history: History | Iterable[Event], probe: ProbeKind = "write", *, t
     if begin.t >= w.end.t:
         return unknown(f"no {probe} probe ran inside the drill window")
     acks, why = _acks(events, probe)
+    # Service is measured from the first acknowledgement (the drill waits for it before going
+    # on: a slow first connection is the probe starting, not an outage), unless a fault began
+    # before it.
+    first_ack = next((a for a in acks if begin.t < a.t <= w.end.t), None)
+    first_fault = next((began(f) for f in faults_in_window(events)), None)
+    if first_ack is not None and (first_fault is None or first_fault.t >= first_ack.t):
+        begin = first_ack
     inside = [a for a in acks if begin.t < a.t <= w.end.t]
     after = next((a for a in acks if a.t > w.end.t), None)  # ends an outage that crosses the window's end
     found: list[Outage] = []
@@ -147,7 +154,7 @@ def outages(history: History | Iterable[Event], probe: ProbeKind = "write", *, t
     never = [o for o in found if o.end is None]
     reason = (f"{len(found)} {probe} outages longer than {threshold_s * 1000:g} ms, {downtime:.3f} s in all"
               + (" (the last never ended)" if never else "") + why)
-    return OutageResult(probe=probe, outages=found, downtime_s=downtime, window_s=w.length_s,
+    return OutageResult(probe=probe, outages=found, downtime_s=downtime, window_s=w.end.t - begin.t,
                         threshold_s=threshold_s, status="invalid" if never else "valid", reason=reason)
 
 

@@ -333,7 +333,7 @@ def test_numbers_use_monotonic_time_when_the_wall_clock_goes_backwards() -> None
     assert loss.last_lost_wall == pytest.approx(
         BASE_WALL + 11.1 - 100
     )  # ... though wall is earlier
-    assert availability(events, 1.0).window_s == pytest.approx(12.1 - 1.0)
+    assert availability(events, 1.0).window_s == pytest.approx(12.1 - 1.1)  # from the first ack
 
 
 # --- availability (in time: 1 - downtime / window) ---------------------------------------
@@ -345,15 +345,15 @@ def test_availability_with_a_gap_is_downtime_over_the_window() -> None:
     events: list[Event] = [note("window_start", 0.0), *ops, note("window_end", 10.0)]
     r = availability(events, 0.5)
     assert r.downtime_s == pytest.approx(6.1 - 2.6)
-    assert r.value == pytest.approx(1 - 3.5 / 10)
-    assert r.window_s == 10.0
+    assert r.window_s == pytest.approx(10.0 - 0.1)  # from the first acknowledgement to the window's end
+    assert r.value == pytest.approx(1 - 3.5 / 9.9)
     assert r.status == "valid"
 
 
 def test_availability_without_notes_spans_the_write_probes() -> None:
     ops = [op(i, float(i), outcome="fail" if i in (4, 5) else "ok") for i in range(10)]
     r = availability(ops, 0.5)  # threshold 1.5 s: the 3 s without an ack (3.1 to 6.1) is an outage
-    assert r.window_s == pytest.approx(9.1)
+    assert r.window_s == pytest.approx(9.1 - 0.1)  # from the first acknowledgement
     assert r.downtime_s == pytest.approx(3.0)
 
 
@@ -513,7 +513,7 @@ def test_measure_a_drill() -> None:
     )  # seq 9 acked at 4.6; seq 10 (at 5.0) timed out: indeterminate
     assert m.rpo_s == m.rpo_window_s == pytest.approx(4.6 - 4.1)
     assert m.downtime_s == pytest.approx(4.0)
-    assert m.availability == pytest.approx(1 - 4.0 / 10)
+    assert m.availability == pytest.approx(1 - 4.0 / 9.9)  # the window runs from the first ack (0.1)
     assert m.writes_acknowledged == 14
     assert m.writes_indeterminate == 6
     assert (m.reads_ok, m.reads_failed) == (17, 3)

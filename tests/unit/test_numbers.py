@@ -84,7 +84,7 @@ def test_a_freeze_of_800_ms_is_one_outage_and_its_rto() -> None:
     assert m.rto_write_s == pytest.approx(0.805)
     assert m.outages[0].length_s == pytest.approx(0.82)  # from the last ack before it, as a client sees it
     assert m.downtime_s == pytest.approx(m.outages[0].length_s)
-    assert m.availability == pytest.approx(1 - m.outages[0].length_s / 6)
+    assert m.availability == pytest.approx(1 - m.outages[0].length_s / (6 - 0.005))  # from the first ack
     (f,) = m.faults
     assert (f.name, f.target, f.rto_write_s) == ("pause", "node1", m.rto_write_s)
     assert f.began_wall == pytest.approx(WALL + 2.02)
@@ -130,7 +130,7 @@ def test_writes_a_deposed_primary_acknowledged_and_lost_are_outage() -> None:
     (o,) = m.outages
     assert o.start.t == pytest.approx(1.955) and o.end is not None and o.end.t == pytest.approx(7.005)
     assert m.rto_write_s == pytest.approx(7.005 - 1.98)  # v1: 0, the lost writes counted as service
-    assert m.availability == pytest.approx(1 - (7.005 - 1.955) / 10)
+    assert m.availability == pytest.approx(1 - (7.005 - 1.955) / (10 - 0.005))
     assert m.rpo_s == pytest.approx(6.955 - 1.955)
     assert m.status == "invalid"
 
@@ -255,6 +255,16 @@ def test_read_rto_per_fault_over_successful_reads() -> None:
     assert m.rto_write_s == 0.0
     assert m.rto_read_s == pytest.approx(3.065 - 2.02)
     assert m.faults[0].rto_read_s == m.rto_read_s
+
+
+def test_a_slow_first_connection_is_the_probe_starting_not_an_outage() -> None:
+    late = simulate(1.3, 6)  # the first write acknowledged 1.3 s after the window opened
+    first_try = ProbeOp(at=st(0.01), end=st(1.3), probe="write", seq=0, node="node1", outcome="fail", instance="a")
+    m = measure(window([first_try, *late, fault(3.02, "cpu")], 0, 6) + [survivor(late)], INTERVAL)
+    assert m.outages == [] and m.availability == 1.0
+    # ... unless a fault began before it: then the wait is the fault's.
+    m = measure(window([first_try, *late, fault(0.5)], 0, 6) + [survivor(late)], INTERVAL)
+    assert m.rto_write_s == pytest.approx(1.305 - 0.5)
 
 
 def test_the_threshold_decides_and_is_never_under_three_intervals() -> None:
