@@ -15,12 +15,12 @@ from harness.checkers.availability import DEFAULT_SLO, DEFAULT_SLO_PERIOD_S, err
 from harness.checkers.backup import BackupMeasures, backup_measures
 from harness.checkers.detection import DetectionResult, detect
 from harness.checkers.dr import DrMeasures, dr_measures
-from harness.checkers.failover import HA_VIEW, FailoverPhases, failover_phases
+from harness.checkers.failover import FailoverPhases, failover_phases
 from harness.checkers.outages import FaultMeasure, Outage, OutageResult, faults_in_window, fault_measures, \
     outage_threshold, outages
 from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
 from harness.checkers.verdict import Status, combine
-from harness.history import AlertEvent, Event, History, Note, ProbeOp
+from harness.history import AlertEvent, Event, HaView, History, ProbeOp
 
 __all__ = ["Measurements", "measure"]
 
@@ -113,7 +113,7 @@ def measure(
         try:
             per_fault = fault_measures(events, w_out, r_out,
                                        detect_faults=any(isinstance(e, AlertEvent) for e in events)
-                                       or any(isinstance(e, Note) and e.name == HA_VIEW for e in events))
+                                       or any(isinstance(e, HaView) for e in events))
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number
             statuses.append("unknown")
             problems.append(f"per-fault checker crashed: {type(exc).__name__}: {exc}")
@@ -147,7 +147,7 @@ def measure(
 
     fault = faults[0] if faults else None
     phases: FailoverPhases | None = None
-    if fault is not None and any(isinstance(e, Note) and e.name == HA_VIEW for e in events):
+    if fault is not None and any(isinstance(e, HaView) for e in events):
         try:
             phases = failover_phases(events, fault)
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number

@@ -21,7 +21,7 @@ from harness.checkers.availability import DEFAULT_SLO, DEFAULT_SLO_PERIOD_S
 from harness.checkers.measure import Measurements
 from harness.units import parse_duration
 
-__all__ = ["JUDGES", "Targets", "Violation", "evaluate", "evaluate_mttr"]
+__all__ = ["Targets", "Violation", "evaluate", "evaluate_mttr"]
 
 
 class Targets(BaseModel):
@@ -61,14 +61,6 @@ class Targets(BaseModel):
     def with_(self, **changes: float | None) -> Targets:
         """A copy with ``changes`` applied, validated (an unknown name is an error)."""
         return Targets.model_validate({**self.model_dump(), **changes})
-
-
-# Each target and the measurement it judges (a scenario's step tightens a target by name).
-JUDGES: dict[str, str] = {
-    "max_rto_write_s": "rto_write_s", "max_rto_read_s": "rto_read_s", "max_rpo_s": "rpo_s",
-    "max_lost_writes": "rpo_lost_writes", "min_availability": "availability", "max_downtime_s": "downtime_s",
-    "max_error_budget_used": "error_budget_used",
-}
 
 
 class Violation(BaseModel):

@@ -211,7 +211,8 @@ def deposed_primary(drill: Drill) -> IndependentClient:
     with psycopg.connect(f"host={c.address(new)} port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
         conn.execute("SELECT pg_promote(true, 10)")
     time.sleep(1.5)
-    c.set_primary(new)  # the clients' service address moves from the old primary: both follow it
+    c.roles.promoted(new)  # the clients' service address moves from the old primary: both follow it
+    drill.clients_moved()
     assert c.primary != old
     time.sleep(1.5)
     return client
