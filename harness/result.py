@@ -168,8 +168,7 @@ class ScenarioResult(BaseModel):
         if self.status == "error" and m:
             # The harness broke: whatever it measured is no result of the system under test,
             # so every number reads n/a, never a measured-looking 0 s or 100 %.
-            m = {k: ([] if isinstance(v, list) and k != "problems" else v if k in _KEPT_ON_ERROR else None)
-                 for k, v in m.items()}
+            m = {k: (v if k in _KEPT_ON_ERROR else None) for k, v in m.items()}
         out: dict[str, Any] = {
             "feature": self.feature,
             "scenario": self.scenario,

@@ -140,8 +140,13 @@ def render(state: LiveState) -> Group:
             nums = measure(events, state.interval_s)
             lost = "after the final read" if nums.rpo_lost_writes is None else str(nums.rpo_lost_writes)
             avail = "n/a" if nums.availability is None else f"{nums.availability * 100:.2f} %"
-            numbers = Text(f"write RTO {_fmt(nums.rto_write_s)}   read RTO {_fmt(nums.rto_read_s)}   "
-                           f"lost writes {lost}   detection {_fmt(nums.detection_s)}   availability {avail}")
+            budget = "n/a" if nums.error_budget_used is None else f"{nums.error_budget_used * 100:.3g} %"
+            per_fault = "\n".join(f"  {f.name} on {f.target}: write RTO {_fmt(f.rto_write_s)}, read RTO "
+                                  f"{_fmt(f.rto_read_s)}, downtime {_fmt(f.downtime_s)}" for f in nums.faults)
+            numbers = Text(f"downtime {_fmt(nums.downtime_s)} ({budget} of the error budget)   write RTO "
+                           f"{_fmt(nums.rto_write_s)}   read RTO {_fmt(nums.rto_read_s)}   lost writes {lost}   "
+                           f"detection {_fmt(nums.detection_s)}   availability {avail}"
+                           + (f"\nper fault:\n{per_fault}" if per_fault else ""))
         except Exception as exc:  # noqa: BLE001 - the view never dies of a number
             numbers = Text(f"(numbers unavailable: {exc})")
     return Group(

@@ -329,3 +329,51 @@ def test_the_environment_refuses_a_threshold_under_three_intervals(tmp_path: Pat
                   "targets:\n  slo: 99.95 %\n  slo_period: 30 days\n")
     env = load_environment(ok)
     assert env.probe.outage_threshold_s == pytest.approx(0.1) and env.targets.error_budget_s == pytest.approx(1296)
+
+
+# -- how the numbers are shown ----------------------------------------------------------------
+
+
+def _result(status: str) -> dict[str, object]:
+    from harness.result import ScenarioResult
+
+    ops = simulate(0, 6, frozen=[(2.02, 2.82)])
+    m = measure(window([*ops, fault(2.02)], 0, 6) + [survivor(ops)], INTERVAL)
+    return ScenarioResult(feature="f", scenario=f"a {status} drill", directory=Path("/nowhere"), status=status,  # type: ignore[arg-type]
+                          measurements=m, targets=Targets()).to_json()
+
+
+def test_an_errored_scenario_shows_no_number_anywhere(tmp_path: Path) -> None:
+    from harness.report.summary import write_summaries
+
+    broken, passed = _result("error"), _result("passed")
+    numbers = {k: v for k, v in broken["measurements"].items()  # type: ignore[attr-defined]
+               if k not in ("status", "problems", "probe_interval_s")}
+    assert all(v is None for v in numbers.values()), numbers
+    assert passed["measurements"]["downtime_s"] == pytest.approx(0.82)  # type: ignore[index]
+    md, _ = write_summaries(tmp_path, {"run_id": "r1", "scenarios": [broken, passed]})
+    rows = {line.split("|")[1].strip(): line for line in md.read_text().splitlines() if line.startswith("| a ")}
+    assert "0.820 s" in rows["a passed drill"] and "pause node1 0.805 s" in rows["a passed drill"]
+    cells = [c.strip() for c in rows["a error drill"].split("|")[3:-2]]
+    assert cells and all(c.startswith("n/a") for c in cells), cells  # never 0 s or 100 %
+
+
+def test_the_cli_table_shows_downtime_and_the_rto_of_each_fault(tmp_path: Path) -> None:
+    import json
+
+    from rich.console import Console
+
+    from harness import cli
+
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"run_id": "r1", "scenarios": [_result("passed"), _result("error")]}))
+    console = Console(record=True, width=400)
+    old, cli.console = cli.console, console
+    try:
+        cli._print_summary(path, 1.0)
+    finally:
+        cli.console = old
+    text = console.export_text()
+    assert "downtime" in text and "0.820 s" in text and "pause node1 0.805 s" in text
+    error_row = next(line for line in text.splitlines() if "a error drill" in line)
+    assert "n/a" in error_row and not any(x in error_row for x in ("0.805", "0.820", "0.000 s", "86.", "no fault"))
