@@ -377,3 +377,18 @@ def test_the_cli_table_shows_downtime_and_the_rto_of_each_fault(tmp_path: Path) 
     assert "downtime" in text and "0.820 s" in text and "pause node1 0.805 s" in text
     error_row = next(line for line in text.splitlines() if "a error drill" in line)
     assert "n/a" in error_row and not any(x in error_row for x in ("0.805", "0.820", "0.000 s", "86.", "no fault"))
+
+
+def test_the_outage_step_refuses_a_threshold_under_three_intervals_in_one_line(tmp_path: Path) -> None:
+    from harness.drill import Drill
+    from harness.errors import SetupError
+
+    d = Drill("tnumbers", "n", tmp_path)
+    try:
+        with pytest.raises(SetupError, match="under 3 probe intervals") as err:
+            d.set_outage_threshold(0.1)  # the probe writes every 50 ms
+        assert "\n" not in str(err.value)
+        d.set_outage_threshold(0.5)
+        assert d.env.probe.outage_threshold_s == 0.5
+    finally:
+        d.history.close()
