@@ -63,6 +63,24 @@ class ProbeSettings(_Strict):
     settle_s: float = Field(default=30, ge=0)
     # Safety bound: a probe never runs longer than this, whatever the scenario does.
     max_duration_s: float = Field(default=3600, gt=0)
+    # An outage is any span longer than this without a surviving acknowledged write (DESIGN,
+    # numbers v2). Unset: 250 ms, or 3 probe intervals if that is longer; never below 3.
+    outage_threshold_ms: float | None = Field(default=None, gt=0, le=3_600_000)
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> ProbeSettings:
+        from harness.checkers.outages import outage_threshold
+
+        if self.outage_threshold_ms is not None:
+            outage_threshold(self.outage_threshold_ms / 1000, self.interval_ms / 1000)  # ValueError names it
+        return self
+
+    @property
+    def outage_threshold_s(self) -> float:
+        from harness.checkers.outages import outage_threshold
+
+        return outage_threshold(None if self.outage_threshold_ms is None else self.outage_threshold_ms / 1000,
+                                self.interval_ms / 1000)
 
 
 class MonitorSettings(_Strict):

@@ -17,4 +17,3 @@ Feature: Recovery by runbook
     And the cluster has exactly one primary within 30 seconds
     And all replicas are streaming from the primary within 30 seconds
     And the write RTO is under 30 seconds
-    And the availability is at least 20 %

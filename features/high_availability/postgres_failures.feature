@@ -56,7 +56,6 @@ Feature: PostgreSQL-specific failures
     Then reading table "ledger" on the primary succeeds
     And all replicas are streaming from the primary within 30 seconds
     And no acknowledged write is lost
-    And the availability is at least 30 %
 
   @async_replication
   Scenario: A corrupted page of the table the writes go to stops them until it is restored
@@ -71,7 +70,6 @@ Feature: PostgreSQL-specific failures
     Then reading table "probe" on the primary succeeds
     And the write RTO is between 1.5 and 15 seconds
     And no acknowledged write is lost
-    And the availability is at least 15 %
 
   @async_replication
   Scenario: A table dropped by mistake is gone everywhere, and the journal says where to recover to

@@ -62,6 +62,10 @@ class LiveState:
         return j.path.parent.name if j else "(starting)"
 
 
+def _fmt(v: float | None, unit: str = " s") -> str:
+    return "n/a" if v is None else f"{v:.3f}{unit}"
+
+
 def render(state: LiveState) -> Group:
     j = state.current
     events = j.events if j else []
@@ -142,7 +146,9 @@ def render(state: LiveState) -> Group:
                 text = ("after the final read" if value is None and spec.key == "rpo_lost_writes"
                         else fmt_value(spec, value))
                 shown.append(f"{spec.label} {text}")
-            numbers = Text("   ".join(shown))
+            per_fault = "\n".join(f"  {f.name} on {f.target}: write RTO {_fmt(f.rto_write_s)}, read RTO "
+                                  f"{_fmt(f.rto_read_s)}, downtime {_fmt(f.downtime_s)}" for f in nums.faults)
+            numbers = Text("   ".join(shown) + (f"\nper fault:\n{per_fault}" if per_fault else ""))
         except Exception as exc:  # noqa: BLE001 - the view never dies of a number
             numbers = Text(f"(numbers unavailable: {exc})")
     return Group(

@@ -1,11 +1,17 @@
-"""Then steps: states awaited with a timeout, and numbers held against targets."""
+"""Then steps: states awaited with a timeout, and numbers held against targets (and the one
+Given that defines what an outage is, which those numbers are measured by)."""
 
 from __future__ import annotations
 
-from pytest_bdd import then
+from pytest_bdd import given, then
 
 from harness.drill import Drill
 from harness.steps.types import parse
+
+
+@given(parse("an outage is any {threshold:Duration} without an acknowledged write"))
+def _(drill: Drill, threshold: float) -> None:
+    drill.set_outage_threshold(threshold)
 
 
 @then(parse("the cluster has exactly one primary within {timeout:Duration}"))
@@ -49,3 +55,15 @@ def _(drill: Drill, limit: float) -> None:
 @then(parse("the availability is at least {percent:Percent}%"))
 def _(drill: Drill, percent: float) -> None:
     drill.require(min_availability=percent / 100)
+
+
+@then(parse("the downtime is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    drill.require(max_downtime_s=limit)
+
+
+@then(parse("the drill used at most {percent:Percent} % of the monthly error budget"))
+@then(parse("the drill used at most {percent:Percent}% of the monthly error budget"))
+@then(parse("the drill used at most {percent:Percent} % of the error budget"))
+def _(drill: Drill, percent: float) -> None:
+    drill.require(max_error_budget_used=percent / 100)

@@ -24,7 +24,7 @@ from harness import labels
 from harness.checkers.load import load_phases
 from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
-from harness.result import METRICS, ScenarioResult, fmt_value, target_text
+from harness.result import METRICS, ScenarioResult, fault_results, fmt_value, target_text
 from harness.secrets import redact
 from harness.steps.types import KNOWN_STEPS
 from harness.topology import registry
@@ -198,6 +198,7 @@ def _finish(item: pytest.Item, d: Drill) -> None:
         res.violations = d.violations()
         res.topology = d.env.topology.model_dump_json()
         res.sections.update(d.result_sections())
+        res.faults = fault_results(d._measurements)
         try:
             res.load_phases = load_phases(d.history.events())
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
@@ -268,7 +269,8 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
                 v = getattr(m, spec.key, None)
                 if spec.optional and v is None:
                     continue  # a number only some drills have (an HA manager's phases, ...)
-                allure.dynamic.parameter(spec.key, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
+                allure.dynamic.parameter(spec.key, fmt_value(spec, v) if v is None or isinstance(v, list)
+                                         else round(v, 4) if isinstance(v, float) else v)
             if m.backup is not None:
                 b = m.backup
                 allure.dynamic.parameter("backup_success_rate", "n/a" if b.success_rate is None else round(b.success_rate, 4))
