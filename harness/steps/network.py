@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from pytest_bdd import parsers, then, when
+from pytest_bdd import then, when
 
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed, WaitTimeout
@@ -44,39 +42,17 @@ from harness.net.measure import (
     sql_throughput,
 )
 from harness.net.netns import RunNetwork
-from harness.net.rules import RATE_PATTERN, format_rate, parse_rate
-from harness.steps.types import EXTRA_TYPES, KNOWN_STEPS
+from harness.net.rules import format_rate
+from harness.steps.types import parse
 from harness.topology.pg import sql
 from harness.wait import wait_until
 
-__all__ = ["NET_TYPES", "heal_network", "parse"]
+__all__ = ["heal_network"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # The feature's @network tag (this module is a plugin; the shared marker list is not ours).
     config.addinivalue_line("markers", "network: scenario with network faults (partitions, degraded links)")
-
-
-def _typed(pattern: str, fn: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        return fn(text)
-
-    convert.pattern = pattern  # type: ignore[attr-defined]  # the `parse` library reads this
-    return convert
-
-
-_RATE_UNIT = r"[kKmMgG]?bit/s|[kKmMgG]?bps"
-
-NET_TYPES: dict[str, Callable[[str], Any]] = {
-    **EXTRA_TYPES,
-    "Rate": _typed(RATE_PATTERN, parse_rate),  # "1 mbit/s" → 1e6 (bits per second)
-    "RateUnit": _typed(_RATE_UNIT, lambda u: parse_rate(f"1 {u}")),  # "mbit/s" → 1e6
-}
-
-
-def parse(phrase: str) -> Any:
-    KNOWN_STEPS.append(phrase)
-    return parsers.parse(phrase, extra_types=NET_TYPES)
 
 
 def _members(text: str) -> list[str]:

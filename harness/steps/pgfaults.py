@@ -10,11 +10,9 @@ PostgreSQL on ..." uses SIGSTOP of the postmaster and its children (the host sti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any
 
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import given, then, when
 
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed, WaitTimeout
@@ -47,35 +45,11 @@ from harness.faults.schedule import (
     plan_random,
     run_schedule,
 )
-from harness.steps.types import EXTRA_TYPES, KNOWN_STEPS
+from harness.steps.types import parse
+from harness.units import parse_size
 from harness.wait import wait_until
 
-__all__ = ["parse_size"]
-
-_SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30}
-_SIZE = r"\d+(?:\.\d+)?\s*(?:[kKmMgG][bB]|bytes?|B)"
-
-
-def parse_size(text: str) -> int:
-    """'1 MB' → 1048576, '512 kB' → 524288, '2GB' → 2147483648 (bytes; powers of 1024)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", text)
-    if not m or m.group(2).lower() not in _SIZE_UNITS:
-        raise ValueError(f"not a size: {text!r} (say e.g. '512 kB', '1 MB', '2 GB')")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
-
-
-def _size(text: str) -> int:
-    return parse_size(text)
-
-
-_size.pattern = _SIZE  # type: ignore[attr-defined]  # the `parse` library reads this
-_TYPES: dict[str, Callable[[str], Any]] = {**EXTRA_TYPES, "Size": _size}
-
-
-def parse(phrase: str) -> Any:
-    """Like :func:`harness.steps.types.parse`, with the Size type as well."""
-    KNOWN_STEPS.append(phrase)
-    return parsers.parse(phrase, extra_types=_TYPES)
+__all__ = ["parse_size"]  # re-exported: it lives in harness.units
 
 
 def _active(drill: Drill, node: str, names: tuple[str, ...]) -> list[Fault]:
