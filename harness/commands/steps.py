@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ def _kind(kind: str) -> str:
 
 def _phrasing(keyword: str, text: str) -> Text:
     """A phrasing with its fields as ``{name}`` in colour (the types go on the parameters line)."""
-    out = Text(f"{keyword} ", style="bold")
+    out = Text()
+    out.append(keyword, style="bold")
+    out.append(" ")
     at = 0
     for m in _FIELD.finditer(text):
         out.append(text[at:m.start()])
@@ -69,7 +72,8 @@ class _Printer:
         self.console.print()
 
     def family(self, family: Family) -> None:
-        head = Text(family.name, style="bold magenta")
+        head = Text()
+        head.append(family.name, style="bold magenta")
         head.append(f"  {family.summary}  ")
         head.append(family.path, style="dim")
         self.line(head)
@@ -91,15 +95,26 @@ def steps(
     console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     found = grep(families(), word)
     if not found:
-        Console(stderr=True).print(f"no step mentions {word!r} (try a shorter word, or `harness steps` for all)")
+        Console(stderr=True).print(f"no step mentions {word!r} (try a shorter word, or `harness steps` for all)",
+                                   markup=False, highlight=False)
         raise typer.Exit(1)
     printer = _Printer(console, word)
     for family in found:
         printer.family(family)
-    kinds = sorted({p.kind for f in found for s in f.steps for p in s.params}, key=_kind)
-    console.print(Text("parameter types", style="bold"))
-    for kind in kinds:
-        if kind not in _SHORT:
-            console.print(Text(f"  {kind:<9} ", style="cyan").append(type_hint(kind)))
+    kinds = [k for k in sorted({p.kind for f in found for s in f.steps for p in s.params}) if k not in _SHORT]
+    if kinds:
+        console.print(Text("parameter types", style="bold"))
+        if console.is_terminal:  # each hint wraps beside its type
+            legend = Table.grid(padding=(0, 2))
+            legend.add_column(style="cyan", no_wrap=True)
+            legend.add_column()
+            for kind in kinds:
+                legend.add_row(kind, type_hint(kind))
+            console.print(Padding(legend, (0, 0, 0, 2)))
+        else:
+            for kind in kinds:
+                console.print(Text(f"  {kind:<9} ").append(type_hint(kind)))
+        console.print()
     count = sum(len(f.steps) for f in found)
-    console.print(Text(f"\n{count} steps in {len(found)} families", style="dim"))
+    plural = ("" if count == 1 else "s", "y" if len(found) == 1 else "ies")
+    console.print(Text(f"{count} step{plural[0]} in {len(found)} famil{plural[1]}", style="dim"))
