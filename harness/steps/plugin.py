@@ -25,7 +25,7 @@ from harness.checkers.load import load_phases
 from harness.drill import Drill, ScenarioResult, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.secrets import redact
-from harness.steps.types import KNOWN_STEPS, example_value, type_hint
+from harness.steps.types import example_value, known_phrasings, type_hint
 
 pytest_plugins = [
     "harness.steps.topology",
@@ -385,7 +385,7 @@ def _suggest(message: str) -> str:
     # The step's own text may hold quotes ('alert "database down"'): it ends at '". Line N'.
     m = re.search(r'Step definition is not found: (?:Given|When|Then|And|But) "(.*?)"(?:\. Line \d+|$)', message)
     text = m.group(1) if m else message
-    pool = sorted(set(KNOWN_STEPS))
+    pool = known_phrasings()
     scored = sorted(pool, key=lambda p: -difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio())
     close = [p for p in scored[:5] if difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio() > 0.4]
     problem = _value_problem(text, pool)

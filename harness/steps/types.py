@@ -1,8 +1,8 @@
 """Typed step parameters (durations, percentages, sizes, rates, targets chosen by role), registered once.
 
-Every step module builds its parsers with :func:`parse`, so every phrasing sees every type,
-"did you mean" knows every phrasing (:data:`KNOWN_STEPS`), and a bad value in any step is
-named with what its type expects (:func:`type_hint`). ``harness steps`` reads the same table.
+Every step module builds its parsers with :func:`parse`, so every phrasing sees every type and
+a bad value in any step is named with what its type expects (:func:`type_hint`); "did you
+mean" and ``harness steps`` read the phrasings from pytest-bdd's own registry of steps.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pytest_bdd import parsers
 from harness.net.rules import RATE_PATTERN, parse_rate
 from harness.units import DURATION_PATTERN, SIZE_PATTERN, parse_duration, parse_percent, parse_size
 
-__all__ = ["EXTRA_TYPES", "KNOWN_STEPS", "PARAM_TYPES", "ParamType", "example_value", "parse", "parse_duration",
+__all__ = ["EXTRA_TYPES", "PARAM_TYPES", "ParamType", "example_value", "known_phrasings", "parse", "parse_duration",
            "type_hint"]
 
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -76,10 +76,6 @@ _BUILTIN_HINTS = {"d": ("a whole number", "2"), "g": ("a number such as 3 or 2.5
 EXTRA_TYPES: dict[str, Callable[[str], Any]] = {t.name: t.converter() for t in PARAM_TYPES}
 _BY_NAME = {t.name: t for t in PARAM_TYPES}
 
-#: Every phrasing registered, for "did you mean" on an unknown step.
-KNOWN_STEPS: list[str] = []
-
-
 def type_hint(kind: str) -> str:
     """What a value of this type looks like ('' is an untyped field)."""
     known = _BY_NAME.get(kind)
@@ -95,6 +91,12 @@ def example_value(kind: str, name: str) -> str:
 
 
 def parse(phrase: str) -> Any:
-    """The one way a step module registers a phrasing."""
-    KNOWN_STEPS.append(phrase)
+    """The parser of a phrasing, knowing every parameter type."""
     return parsers.parse(phrase, extra_types=EXTRA_TYPES)
+
+
+def known_phrasings() -> list[str]:
+    """Every phrasing pytest-bdd has registered so far (the harness's and a project's own steps)."""
+    from pytest_bdd.steps import step_function_context_registry
+
+    return sorted({c.parser.name for c in list(step_function_context_registry.values())})

@@ -26,7 +26,7 @@ from harness.faults.schedule import (
     recorded_schedules,
 )
 from harness.history import ActionEvent, FaultEvent, History, Note, ProbeOp, Stamp
-from harness.steps.types import EXTRA_TYPES, KNOWN_STEPS
+from harness.steps.types import EXTRA_TYPES, known_phrasings
 from harness.units import parse_size
 
 # -- random plans ------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_the_new_phrasings_are_registered_and_parse() -> None:
     }
     for text, want in examples.items():
         hits = []
-        for phrase in KNOWN_STEPS:
+        for phrase in known_phrasings():
             p = parsers.parse(phrase, extra_types=EXTRA_TYPES)  # one registry: every phrase compiles
             if p.is_matching(text):
                 hits.append(p.parse_arguments(text))
@@ -237,7 +237,7 @@ def test_the_new_phrasings_are_registered_and_parse() -> None:
     for phrase in ("I heal all faults", "I break WAL archiving on {target:Target}", "I freeze {target:Target}",
                    "I thaw {target:Target}", "I pause WAL replay on {target:Target}",
                    'reading table "{table}" on {target:Target} fails with a checksum error'):
-        assert phrase in KNOWN_STEPS
+        assert phrase in known_phrasings()
     assert harness.steps.pgfaults.__name__
 
 
