@@ -214,7 +214,7 @@ def _(drill: Drill, region: str) -> None:
 def _(drill: Drill) -> None:
     """The fan-out writes show no two regions accepting writes at once."""
     c = regions_of(drill)
-    probe = getattr(drill, "fanout_probe", None)
+    probe = drill.fanout_probe
     if probe is None:
         raise SetupError("this check needs the fan-out write probe (Given the fan-out write probe is running)")
     probe.stop()
@@ -237,7 +237,7 @@ def _(drill: Drill) -> None:
 def _(drill: Drill, region: str, timeout: float) -> None:
     """The region's standbys stream and catch up within the timeout."""
     c = regions_of(drill)
-    want = [n for n in c.members[c.check_region(region)] if n != c.primary and n not in c.down]
+    want = [n for n in c.members[c.check_region(region)] if n != c.primary and n not in c.roles.down]
     try:
         c.wait_streaming(timeout=timeout, expect=want)
     except SetupError as exc:
