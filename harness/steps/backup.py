@@ -117,7 +117,7 @@ def _(drill: Drill) -> None:
 @when(parse("I break WAL archiving to the repository"))
 @when(parse("the repository's WAL archive becomes read-only"))
 def _(drill: Drill) -> None:
-    """Make WAL archiving to the repository fail."""
+    """Make the repository's WAL archive read-only: archive_command fails on the primary."""
     BackupSession.of(drill).break_archive()
 
 
@@ -163,14 +163,14 @@ def _(drill: Drill, what: str) -> None:
 @when(parse("I restore the newest backup that verifies to a new node"))
 @when(parse("I restore the newest verified backup to a new node"))
 def _(drill: Drill) -> None:
-    """Try backups newest first and restore the first that verifies to a new node."""
+    """Restore the newest backup set that pgbackrest verify calls valid, to its own end (later writes lost)."""
     r = BackupSession.of(drill).restore_verified()
     _restored(drill, r.ok, r.problems)
 
 
 @when(parse("I restore the newest backup that verifies with the archived WAL to a new node"))
 def _(drill: Drill) -> None:
-    """Restore the newest backup that verifies, replaying the archived WAL after it."""
+    """Restore the newest backup set that verifies, replaying the archived WAL to its end."""
     r = BackupSession.of(drill).restore_verified(with_archive=True)
     _restored(drill, r.ok, r.problems)
 
