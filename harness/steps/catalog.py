@@ -62,6 +62,7 @@ class Step:
 
     phrasings: tuple[Phrasing, ...]
     description: str
+    where: str = ""  # harness/steps/disk.py:42, where the step function is defined
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -93,6 +94,10 @@ def _first_line(doc: str | None) -> str:
     return (inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ").strip()) if doc else ""
 
 
+def _where(func: Callable[..., object]) -> str:
+    return f"{func.__module__.replace('.', '/')}.py:{func.__code__.co_firstlineno}"
+
+
 def _merged(registered: list[Phrasing]) -> tuple[Phrasing, ...]:
     """Phrasings in source order, one per text: a phrasing registered as Given and When is 'Given/When'."""
     keywords: dict[str, list[str]] = {}
@@ -115,7 +120,7 @@ def families() -> list[Family]:
     for module in modules:
         funcs = [f for f in by_func if f.__module__ == module.__name__]
         funcs.sort(key=lambda f: f.__code__.co_firstlineno)
-        steps = tuple(Step(_merged(by_func[f]), _first_line(f.__doc__)) for f in funcs)
+        steps = tuple(Step(_merged(by_func[f]), _first_line(f.__doc__), _where(f)) for f in funcs)
         out.append(Family(module.__name__.rsplit(".", 1)[-1], module.__name__, _first_line(module.__doc__), steps))
     return out
 

@@ -43,8 +43,8 @@ def test_every_registered_phrasing_appears_exactly_once() -> None:
 
 
 def test_every_step_has_a_one_line_description() -> None:
-    missing = [str(s.phrasings[0]) for f in families() for s in f.steps if not s.description]
-    assert missing == []
+    missing = [f"{s.where}: {s.phrasings[0]}" for f in families() for s in f.steps if not s.description]
+    assert missing == [], "give these step functions a one-line docstring:\n" + "\n".join(missing)
     for f in families():
         for s in f.steps:
             assert "\n" not in s.description and len(s.description) < 300, s.description
