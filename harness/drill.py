@@ -176,6 +176,12 @@ class Drill:
                 self._require_password(self.env.auth.password_env)
         return self._cluster
 
+    def adopt(self, topology: Topology) -> None:
+        """Use a topology that is already running (a unit test's, on the fake runtime)."""
+        if self.topology_started:
+            raise SetupError("the drill already runs a topology")
+        self._runtime, self._cluster = topology.runtime, topology
+
     @property
     def topology_started(self) -> bool:
         return self._cluster is not None and self._cluster.started

@@ -67,6 +67,8 @@ class Topology(Protocol):
     env: Environment
     history: History
     runtime: Runtime
+    #: PGDATA on the nodes (for faults that touch its files: postmaster.pid, pages).
+    data_directory: str
     #: The PostgreSQL nodes, in a stable order (helpers such as etcd or a router are not in it).
     names: list[str]
     started: bool

@@ -43,6 +43,8 @@ PATRONI_DATA = "/var/lib/postgresql/patroni"
 CONFIG = "/var/lib/postgresql/patroni.yml"
 PATRONI_LOG = "/var/log/postgresql/patroni.log"
 ETCD_LOG = "/var/log/postgresql/etcd.log"
+#: pgrep -f pattern of the Patroni daemon (the brackets keep pgrep from matching the shell running it).
+PATRONI_PROCESS = "[b]in/patroni "
 REST_PORT = 8008
 ETCD_PORT = 2379
 
@@ -156,6 +158,7 @@ class PatroniCluster:
     kind = "patroni"
     scope = "pgh"
     config_path = CONFIG
+    data_directory = PATRONI_DATA
 
     def __init__(self, runtime: Runtime, env: Environment, history: History,
                  settings: PatroniSettings | None = None, *, seed: int | None = None) -> None:
@@ -287,12 +290,22 @@ class PatroniCluster:
             node.exec(["rm", "-f", f"{PATRONI_DATA}/postmaster.pid"])
             self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
 
+    def patroni_running(self, name: str) -> bool:
+        node = self.node(name)
+        return node.is_running() and node.exec(["pgrep", "-f", PATRONI_PROCESS], user="root",
+                                                timeout=10).exit_code == 0
+
     def start_again(self, name: str, *, deposed: bool) -> str:
         """Boot the node and start Patroni in it: Patroni rejoins it by itself (rewind or reinit),
-        deposed leader or not."""
+        deposed leader or not. A node whose Patroni still runs (only its postmaster was killed)
+        gets PostgreSQL back from Patroni: the harness waits for it."""
         t0 = now()
-        self.restart_patroni(name)
-        how = "booted, Patroni started (it rejoins by itself)"
+        if name in self.names and self.patroni_running(name):
+            self.wait_ready(name, timeout=60)
+            how = "Patroni was running: it started PostgreSQL again"
+        else:
+            self.restart_patroni(name)
+            how = "booted, Patroni started (it rejoins by itself)"
         self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok", detail=how))
         return how
 

@@ -55,6 +55,7 @@ class StreamingCluster:
     """The live topology: which node is primary, which are replicas, how to reach them."""
 
     kind = "streaming"
+    data_directory = PGDATA
 
     def __init__(self, runtime: Runtime, env: Environment, history: History, *, seed: int | None = None) -> None:
         self.runtime = runtime

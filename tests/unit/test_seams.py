@@ -1,7 +1,8 @@
 """The seams of the engine on the fake runtime: topologies by kind, roles, drill parts, the result.
 
-The list of topologies below is the one place that names them all: a new topology registers
-itself (harness.topology.kinds) and is added here; the drill does not change.
+The topologies come from the conformance test's list, the one place that names them all: a
+new topology registers itself (harness.topology.kinds) and is added there; the drill does not
+change.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import pytest
 from pydantic import BaseModel
 
 from harness.drill import Drill
-from harness.environment import Environment, TopologySpec, load_environment
 from harness.errors import SetupError
 from harness.history import History
 from harness.parts import ClientPath, DirectPath, PartBase
@@ -23,12 +23,7 @@ from harness.topology import registry
 from harness.topology.base import HaManaged, ManagedPostgres, MultiRegion, NotAvailable, Restartable, Topology, need
 from harness.topology.roles import Roles
 
-#: Every topology kind and an environment that selects it.
-TOPOLOGIES = {
-    "streaming": lambda: Environment(name="unit", topology=TopologySpec(replicas=2)),
-    "patroni": lambda: load_environment("patroni"),
-    "regions": lambda: load_environment("two-region"),
-}
+from tests.unit.test_conformance import TOPOLOGIES
 
 
 def test_every_kind_is_registered_and_selected_by_its_environment() -> None:
