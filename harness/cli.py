@@ -5,7 +5,6 @@
     harness clean                                        remove everything earlier runs left
     harness images build [--force]                       build the node image (no registry)
     harness env check FILE                               validate an environment file
-    harness steps [--grep WORD]                          every step phrasing, by family
 """
 
 from __future__ import annotations
