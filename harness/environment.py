@@ -71,8 +71,9 @@ class ProbeSettings(_Strict):
     """Before a measuring step closes the window, this many successes in a row (writes "keep succeeding")."""
     settle_s: float = Field(default=30, ge=0)
     """How long a measuring step waits at most for those successes."""
+    # Safety bound: a probe never runs longer than this, whatever the scenario does.
     max_duration_s: float = Field(default=3600, gt=0)
-    """Safety bound: a probe never runs longer than this, whatever the scenario does."""
+    """A probe never runs longer than this, whatever the scenario does."""
 
 
 class MonitorSettings(_Strict):
@@ -206,8 +207,8 @@ class Environment(_Strict):
     """One line for people reading the file."""
     runtime: Literal["docker"] = "docker"
     """Where the topology runs."""
-    image: str = "default"
-    """The node image; "default" is the image built from environments/images/node."""
+    image: str = "default"  # "default" = the image built from environments/images/node
+    """The node image: "default" (built from environments/images/node) or an image's name."""
     topology: TopologySpec = TopologySpec()
     """The streaming topology: replicas, replication mode, PostgreSQL settings."""
     probe: ProbeSettings = ProbeSettings()
@@ -224,8 +225,8 @@ class Environment(_Strict):
     """The backup repository and WAL archiving."""
     regions: RegionsSection | None = None
     """Two regions joined by a WAN link instead of one."""
-    auth: AuthSettings | None = None
-    """A password for the harness's own connections."""
+    auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
+    """Password authentication (SCRAM) for the harness's own connections."""
     source: str = Field("", exclude=True)
     """The file it was read from (set by the loader, not written in a file)."""
 
