@@ -225,7 +225,7 @@ class Environment(_Strict):
     """The backup repository and WAL archiving."""
     regions: RegionsSection | None = None
     """Two regions joined by a WAN link instead of one."""
-    auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
+    auth: AuthSettings | None = None  # a password for the harness's own connections
     """Password authentication (SCRAM) for the harness's own connections."""
     source: str = Field("", exclude=True)
     """The file it was read from (set by the loader, not written in a file)."""
