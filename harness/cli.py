@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import labels
+from harness.commands import steps as steps_command
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ images_app = typer.Typer(no_args_is_help=True, help="Node images (built locally,
 env_app = typer.Typer(no_args_is_help=True, help="Environment (topology) files.")
 app.add_typer(images_app, name="images")
 app.add_typer(env_app, name="env")
+steps_command.register(app)  # harness steps [--grep WORD]
 # Logs and CI have no terminal width; a table folded to 80 columns is unreadable there.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)

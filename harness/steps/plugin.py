@@ -26,7 +26,7 @@ from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.result import METRICS, ScenarioResult, fault_results, fmt_value, target_text
 from harness.secrets import redact
-from harness.steps.types import KNOWN_STEPS
+from harness.steps.types import example_value, known_phrasings, type_hint
 from harness.topology import registry
 
 pytest_plugins = [
@@ -377,39 +377,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-_EXAMPLES = {"Target": "the primary", "Duration": "10 seconds", "Number": "50", "d": "2", "Mode": "async",
-             "Severity": "critical", "Size": "1 MB", "Rate": "1 mbit/s"}
-
-
 def _example(phrase: str) -> str:
     """A phrasing with its parameters filled by typical values, to compare with what was written."""
     import re
 
-    return re.sub(r"\{(\w+)(?::(\w+))?\}", lambda m: _EXAMPLES.get(m.group(2) or "", m.group(1)), phrase)
+    return re.sub(r"\{(\w+)(?::(\w+))?\}", lambda m: example_value(m.group(2) or "", m.group(1)), phrase)
 
 
 def _suggest(message: str) -> str:
     """Closest known phrasings for an unknown step, from the error text."""
     import re
 
-    m = re.search(r'Step definition is not found: (?:Given|When|Then|And|But) "(.*?)"', message)
+    # The step's own text may hold quotes ('alert "database down"'): it ends at '". Line N'.
+    m = re.search(r'Step definition is not found: (?:Given|When|Then|And|But) "(.*?)"(?:\. Line \d+|$)', message)
     text = m.group(1) if m else message
-    pool = sorted(set(KNOWN_STEPS))
+    pool = known_phrasings()
     scored = sorted(pool, key=lambda p: -difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio())
     close = [p for p in scored[:5] if difflib.SequenceMatcher(None, text.lower(), _example(p).lower()).ratio() > 0.4]
     problem = _value_problem(text, pool)
     if not close:
         return problem
     return problem + "\n  did you mean:\n" + "\n".join(f"    {c}" for c in close)
-
-
-_TYPE_HINTS = {
-    "Duration": "a duration such as '50 ms', '10 seconds', '15 minutes' or '1 hour'",
-    "Percent": "a percentage between 0 and 100",
-    "Number": "a number such as 3 or 2.5",
-    "Target": "a role (the primary, a replica, replica 2, the sync replica, the leader) or a node name (node3)",
-    "d": "a whole number",
-}
 
 
 def _value_problem(text: str, pool: list[str]) -> str:
@@ -444,7 +432,7 @@ def _value_problem(text: str, pool: list[str]) -> str:
                 except ValueError as exc:
                     why = str(exc)
             else:
-                why = f"expected {_TYPE_HINTS.get(kind, kind)}"
+                why = f"expected {type_hint(kind)}"
                 if value.lstrip().startswith("-"):
                     why = f"a negative value cannot be a target or a duration; {why}"
             return f"\n  bad value for {name!r} in {phrase!r}: {value!r}: {why}"
