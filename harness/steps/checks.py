@@ -11,6 +11,7 @@ from harness.steps.types import parse
 
 @given(parse("an outage is any {threshold:Duration} without an acknowledged write"))
 def _(drill: Drill, threshold: float) -> None:
+    """Set the outage threshold: a longer span without a surviving acknowledged write is an outage."""
     drill.set_outage_threshold(threshold)
 
 
@@ -67,6 +68,7 @@ def _(drill: Drill, percent: float) -> None:
 
 @then(parse("the downtime is under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """The total length of the outages in the window is under the limit."""
     drill.require(max_downtime_s=limit)
 
 
@@ -74,4 +76,5 @@ def _(drill: Drill, limit: float) -> None:
 @then(parse("the drill used at most {percent:Percent}% of the monthly error budget"))
 @then(parse("the drill used at most {percent:Percent} % of the error budget"))
 def _(drill: Drill, percent: float) -> None:
+    """The downtime is at most this share of the SLO's error budget (99.9 % over 30 days: 2592 s)."""
     drill.require(max_error_budget_used=percent / 100)
