@@ -13,6 +13,7 @@ import html
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import FrameType
@@ -24,6 +25,7 @@ from harness import labels
 from harness.checkers.load import load_phases
 from harness.drill import Drill, ScenarioResult, slug
 from harness.errors import HarnessError, TargetMissed
+from harness.report import verdict
 from harness.secrets import redact
 from harness.steps.types import KNOWN_STEPS
 
@@ -58,6 +60,8 @@ class HarnessRun:
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.results: list[ScenarioResult] = []
         self.count = 0
+        # Where each scenario is and which step it was on (by its folder): the failure paragraph.
+        self.where: dict[Path, dict[str, str]] = {}
 
         # Under pytest-xdist every worker is its own process with its own scenarios: its scopes
         # (and so its networks and containers) carry the worker's name, and it writes its part of
@@ -72,7 +76,7 @@ class HarnessRun:
         if not self.results and not self._worker_parts():
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
-        scenarios = [r.to_json() for r in self.results]
+        scenarios = [_judged(r) for r in self.results]
         if self.worker:
             path = self.directory / "workers" / f"{self.worker}.json"
             path.parent.mkdir(exist_ok=True)
@@ -103,6 +107,15 @@ class HarnessRun:
 
     def _worker_parts(self) -> list[Path]:
         return [] if self.worker else sorted((self.directory / "workers").glob("*.json"))
+
+
+def _judged(r: ScenarioResult) -> dict[str, Any]:
+    # The one verdict (harness/report/verdict.py): a missed default target reads "failed" here too.
+    data = r.to_json()
+    data["status"] = verdict.outcome(r.status, r.violations)
+    if _RUN is not None:
+        data.update(_RUN.where.get(r.directory, {}))
+    return data
 
 
 def _num2(v: float | None) -> str:
@@ -164,6 +177,15 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
     res.tags = sorted(set(getattr(feature, "tags", set())) | set(getattr(scenario, "tags", set())))
     request.node.stash[RESULT] = res
     run.results.append(res)
+    run.where[res.directory] = {"location": f"{_relative(feature.filename)}:{scenario.line_number}",
+                                "logs": _relative(str(res.directory))}
+
+
+def _relative(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
 
 
 @pytest.fixture
@@ -202,7 +224,7 @@ def _finish(item: pytest.Item, d: Drill) -> None:
             res.message = (res.message + "\n" if res.message else "") + "; ".join(problems)
         if d.guard is not None and d.guard.reason:
             res.status, res.message = "aborted", d.guard.reason
-        elif _INTERRUPTED and res.status == "error":
+        elif _INTERRUPTED and res.status in ("error", "broken"):
             res.status, res.message = "aborted", "interrupted (Ctrl-C or SIGTERM)"
     if d.measurements_taken:
         try:
@@ -224,6 +246,10 @@ def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
     d = request.node.stash.get(DRILL, None)
     if d is not None and not d.finished:
         d.history.note("step", f"{step.keyword} {step.name}")
+    res = request.node.stash.get(RESULT, None)
+    if res is not None and _RUN is not None and res.directory in _RUN.where:
+        where = _RUN.where[res.directory]
+        where["step"] = f"{step.keyword} {step.name} ({where['location'].rsplit(':', 1)[0]}:{step.line_number})"
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest) -> None:
@@ -232,10 +258,19 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest) -> None:
         d.step_failed = True  # node logs go into the report
 
 
+@pytest.hookimpl(trylast=True)  # after Allure's: raising here skips the hooks still to run
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     d = request.node.stash.get(DRILL, None)
-    if d is not None:
-        _finish(request.node, d)
+    if d is None:
+        return
+    _finish(request.node, d)
+    # One verdict: every step passed but the drill missed a default target (judged only now,
+    # at close): the scenario fails here, inside pytest-bdd's call, as a Then step would.
+    res = request.node.stash.get(RESULT, None)
+    if res is not None and not d.step_failed and sys.exc_info()[1] is None:
+        miss = verdict.default_target_miss(res.violations)
+        if miss is not None:
+            raise miss
 
 
 def _attach(d: Drill, res: ScenarioResult | None) -> None:
@@ -352,8 +387,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         elif isinstance(exc, (TargetMissed, AssertionError)) and not isinstance(exc, HarnessError) or isinstance(exc, TargetMissed):
             res.status = "failed"
         else:
-            res.status = "error"
-        if exc is not None and res.status == "error":
+            res.status = "broken"
+        if exc is not None and res.status == "broken":
             from harness.runtime.docker_client import lost_daemon
 
             gone = lost_daemon(exc)
@@ -366,9 +401,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             hint = _suggest(str(exc))
             res.message += hint
             report.longrepr = redact(f"{exc}{hint}")
+        if exc is not None and not isinstance(exc, KeyboardInterrupt) and item.config.option.tbstyle == "auto":
+            report.longrepr = _paragraph(item, res, exc)
         if _RUN is not None:
             _RUN.write_summary()
     return report
+
+
+def _paragraph(item: pytest.Item, res: ScenarioResult, exc: BaseException) -> str:
+    """The failure in one paragraph (no traceback unless --tb asks for one)."""
+    where = _RUN.where.get(res.directory, {}) if _RUN is not None else {}
+    outcome = verdict.outcome(res.status, res.violations)
+    message = res.message.split(": ", 1)[1] if outcome == "failed" and ": " in res.message else res.message
+    step = where.get("step", "")
+    if isinstance(exc, verdict.DefaultTargetMissed):
+        step = "after the last step: the environment's default targets, judged when the drill closed"
+    logs = where.get("logs", "")
+    if logs:
+        logs += "/ (journal.jsonl, logs/)"
+    return redact(verdict.paragraph(outcome, message, scenario=res.scenario, location=where.get("location", ""),
+                                    step=step, logs=logs))
 
 
 _EXAMPLES = {"Target": "the primary", "Duration": "10 seconds", "Number": "50", "d": "2", "Mode": "async",
@@ -452,7 +504,7 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
     if run is None:
         return
     for r in run.results:
-        if r.status == "error" and not r.message:
+        if r.status in ("error", "broken") and not r.message:
             r.status = "aborted"
             r.message = "interrupted"
     run.write_summary()
@@ -488,6 +540,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = _RUN
     if run is not None and run.results:
         _write_allure_environment(session.config, run)
+        results = getattr(session.config.option, "allure_report_dir", None)
+        if results:
+            verdict.write_categories(Path(results))
     if run is not None and (run.results or run._worker_parts()):
         path = run.write_summary()
         if path is not None:
