@@ -222,22 +222,24 @@ def drill(
                         proc.send_signal(signal.SIGINT)
             state.poll()
             live.update(render(state))
-    tail = log_path.read_text().strip().splitlines()
-    for line in tail[-40:]:
-        if line.startswith(("FAILED", "ERROR", "E ")) or "Error" in line[:40]:
-            err.print(line)
-    _print_summary(run_dir / "summary.json", time.monotonic() - state.started)
+    _print_summary(run_dir / "summary.json", time.monotonic() - state.started, paragraphs=True)
     if keep:
         console.print("topology kept running: `harness clean` removes it")
     console.print(f"log: {log_path}")
+    if (run_dir / "allure-results").is_dir():
+        try:
+            _render(run_dir, REPORTS / "html")
+        except typer.Exit:  # the report could not be rendered (said above); the drill's verdict stands
+            pass
     raise typer.Exit(130 if interrupted else proc.returncode)
 
 
 def _status_table(session: Any) -> Table:
     c = session.cluster
     table = Table(title=f"topology {session.state.run_id} ({c.describe()})")
-    for col in ("node", "container", "address", "PostgreSQL", "notes"):
+    for col in ("node", "container", "address", "PostgreSQL", "upstream", "lag", "notes"):
         table.add_column(col)
+    streams = session.replication()
     for name in c.names:
         node = c.node(name)
         running = node.is_running()
@@ -254,7 +256,8 @@ def _status_table(session: Any) -> Table:
         if name in session.state.paused:
             notes.append("paused")
         container = "paused" if name in session.state.paused else ("running" if running else "stopped")
-        table.add_row(name, container, addr, role, ", ".join(notes))
+        upstream, lag = streams.get(name, ("", "") if name == c.primary else ("n/a", "n/a"))
+        table.add_row(name, container, addr, role, upstream, lag, ", ".join(notes))
     return table
 
 
@@ -308,7 +311,10 @@ def failover() -> None:
     from harness.gameday.session import Session
 
     try:
-        console.print(f"new primary: {Session.open().failover()}")
+        new, notes = Session.open().failover()
+        console.print(f"new primary: {new}")
+        for line in notes:
+            console.print(f"  {line}")
     except HarnessError as exc:
         _fail(exc)
 
@@ -361,7 +367,7 @@ def _g(v: Any, scale: float = 1) -> str:
     return "?" if v is None else f"{v * scale:g}"
 
 
-def _print_summary(path: Path, seconds: float) -> list[verdict.Outcome]:
+def _print_summary(path: Path, seconds: float, *, paragraphs: bool = False) -> list[verdict.Outcome]:
     """Print the run's table; return each scenario's verdict (the same one pytest and Allure give)."""
     if not path.exists():
         err.print(f"no summary was written ({path}): did any scenario run?")
@@ -391,7 +397,15 @@ def _print_summary(path: Path, seconds: float) -> list[verdict.Outcome]:
             "\n".join(v["message"] for v in viol) or "none",
         )
     console.print(table)
-    console.print(f"summary: {path}")
+    if paragraphs:  # the drill's pytest output went to its log: say what went wrong here
+        for s, v in zip(data["scenarios"], verdicts, strict=True):
+            if v != "passed":
+                message = s.get("message") or "; ".join(x["message"] for x in s.get("violations") or [])
+                err.print(verdict.paragraph(v, message, scenario=s["scenario"], location=s.get("location", ""),
+                                            step=s.get("step", ""), logs=s.get("logs", ""), traceback_hint=False),
+                          markup=False, highlight=False)
+    console.print(f"summary: {path}" + (f" (and {path.with_suffix('.html').name})"
+                                        if path.with_suffix(".html").exists() else ""))
     console.print(f"report:  harness report --run {data['run_id']}")
     return verdicts
 
@@ -401,9 +415,8 @@ def report(
     run_id: Annotated[str | None, typer.Option("--run", help="run id (default: the newest run)")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
 ) -> None:
-    """Render a run's Allure results into static HTML (offline, Allure 3)."""
-    from harness.report import render_allure
-
+    """Render a run's Allure results into static HTML (offline, Allure 3), with the run's
+    summary.html beside it and linked from its first page."""
     runs = REPORTS / "runs"
     candidates = sorted((p for p in runs.glob("*") if (p / "allure-results").is_dir()), key=lambda p: p.name) \
         if runs.exists() else []
@@ -416,13 +429,22 @@ def report(
     else:
         _fail(HarnessError(f"no run with Allure results under {runs}: run `harness run` first"))
         return
-    target = out or (REPORTS / "html")
+    _render(chosen, out or (REPORTS / "html"))
+
+
+def _render(run_dir: Path, target: Path) -> None:
+    from harness.report import render_allure
+
+    summary = run_dir / "summary.html"
     try:
-        index = render_allure(chosen / "allure-results", target, history_file=REPORTS / "allure-history.jsonl")
+        index = render_allure(run_dir / "allure-results", target, history_file=REPORTS / "allure-history.jsonl",
+                              beside=summary)
     except HarnessError as exc:
         _fail(exc)
         return
-    console.print(f"report of run {chosen.name}: {index}")
+    console.print(f"report of run {run_dir.name}: {index}")
+    if summary.is_file():
+        console.print(f"summary (start here): {index.parent / summary.name}")
 
 
 @app.command()

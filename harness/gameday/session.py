@@ -16,11 +16,15 @@ from typing import Any, cast
 from harness import labels
 from harness.environment import Environment, load_environment
 from harness.errors import SetupError
+from harness.faults.freeze import thaw
 from harness.faults.process import KillNode, KillPostmaster, StopPostgres
 from harness.history import ActionEvent, FaultEvent, History, now
 from harness.recovery import failover_to_most_advanced, rejoin_as_replica
+from harness.recovery.failover import repoint
+from harness.runtime.base import Pausable
 from harness.runtime.docker import DockerRuntime, remove_run
 from harness.runtime.preflight import check_host_disk
+from harness.topology.pg import sql, sql_one
 from harness.topology.streaming import StreamingCluster
 
 __all__ = ["Session", "SessionState", "state_file"]
@@ -83,6 +87,11 @@ class Session:
         if state_file().exists():
             raise SetupError(f"a topology is already up ({SessionState.load().run_id}): `harness down` first")
         env: Environment = load_environment(environment)
+        if env.regions is not None:
+            # Standing up plain streaming instead would be a lie about what runs.
+            raise SetupError(f"harness up cannot stand up {env.source or environment} (two regions, a WAN router): "
+                             "its drills run with `harness run features/disaster_recovery/regions.feature`; "
+                             "`harness up` takes streaming, streaming-sync, streaming-auth or patroni")
         changes: dict[str, object] = {}
         if replicas is not None:
             changes["replicas"] = replicas
@@ -131,8 +140,24 @@ class Session:
         self.state.save()
 
     def inject(self, fault: str, role: str) -> str:
+        if fault not in FAULTS:
+            raise SetupError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
         target = self.cluster.resolve(role)
+        if target in self.cluster.down:
+            raise SetupError(f"{target} is already down: `harness heal` brings it back, `harness status` shows it")
+        if target in self.state.paused:
+            raise SetupError(f"{target} is paused: `harness heal` thaws it first")
         began = now()
+        try:
+            return self._inject(fault, target, began)
+        except Exception as exc:
+            # The state file may not know (the container stopped by other means): Docker says 409.
+            if "is not running" in str(exc) or "is paused" in str(exc):
+                raise SetupError(f"{target} is already down ({'paused' if 'paused' in str(exc) else 'not running'}"
+                                 "): `harness heal` brings it back") from exc
+            raise
+
+    def _inject(self, fault: str, target: str, began: Any) -> str:
         if fault == "kill":
             detail = KillNode(self.cluster, target).inject()
         elif fault == "kill-postmaster":
@@ -154,20 +179,67 @@ class Session:
         self._save()
         return detail
 
-    def failover(self) -> str:
+    def failover(self) -> tuple[str, list[str]]:
+        """Promote the most advanced replica; say of every other replica whether it follows the
+        new primary now, and why not when it does not (paused, down, not answering)."""
         if self.cluster.kind == "patroni":
             raise SetupError("Patroni fails over by itself: `harness status` shows its new leader")
+        old = self.cluster.primary
         new = failover_to_most_advanced(self.cluster)
         self._save()
-        return new
+        notes = []
+        for name in self.cluster.names:
+            if name in (new, old):
+                continue
+            if name in self.state.paused:
+                notes.append(f"{name}: not repointed: it is paused (`harness heal` thaws it and repoints it to {new})")
+            elif name in self.cluster.down:
+                notes.append(f"{name}: not repointed: it is down (`harness heal` starts it as a replica of {new})")
+            else:
+                try:
+                    conninfo = str(sql_one(self.cluster.address(name), "SHOW primary_conninfo", timeout=2))
+                except Exception as exc:  # noqa: BLE001 - said, not hidden
+                    notes.append(f"{name}: not repointed: it did not answer ({exc})")
+                    continue
+                ok = f"host={new} " in conninfo + " "
+                notes.append(f"{name}: repointed to {new}" if ok else
+                             f"{name}: not repointed: it still follows {conninfo!r}")
+        return new, notes
+
+    def replication(self) -> dict[str, tuple[str, str]]:
+        """Each replica's upstream and lag behind it, as the primary and the replica report them."""
+        out: dict[str, tuple[str, str]] = {}
+        c = self.cluster
+        try:
+            rows = sql(c.address(c.primary), "SELECT application_name, state, "
+                       "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), replay_lag FROM pg_stat_replication",
+                       timeout=2)
+        except Exception:  # noqa: BLE001 - a primary that does not answer: ask the replicas
+            rows = []
+        for name, state, lag_bytes, lag_time in rows:
+            when = "" if lag_time is None else f", {lag_time.total_seconds():.3f} s"
+            out[str(name)] = (f"{c.primary} ({state})", f"{int(lag_bytes or 0)} bytes{when}")
+        for name in c.names:
+            if name == c.primary or name in out or name in self.state.paused or name in c.down:
+                continue
+            try:
+                got = sql(c.address(name), "SELECT sender_host, status FROM pg_stat_wal_receiver", timeout=2)
+            except Exception:  # noqa: BLE001
+                continue
+            out[name] = (f"{got[0][0]} ({got[0][1]})", "n/a") if got else ("none (not streaming)", "n/a")
+        return out
 
     def heal(self) -> list[str]:
         """Thaw what is paused, bring back what is down (a deposed primary rejoins as a replica)."""
         done = []
         for name in list(self.state.paused):
-            self.cluster.node(name).resume()
-            self.history.add(FaultEvent(at=now(), fault="pause", target=name, phase="heal", detail="unpaused"))
-            done.append(f"{name}: unpaused")
+            node = self.cluster.node(name)
+            how = "unpaused" if isinstance(node, Pausable) and thaw(node) else "no longer paused"
+            if name != self.cluster.primary and name not in self.cluster.down and self.cluster.kind != "patroni":
+                repoint(self.cluster, name, self.cluster.primary)  # it may have missed a failover
+                how += f", following {self.cluster.primary}"
+            self.history.add(FaultEvent(at=now(), fault="pause", target=name, phase="heal", detail=how))
+            done.append(f"{name}: {how}")
         self.state.paused = []
         for name in sorted(self.cluster.down):
             t0 = now()
@@ -182,6 +254,9 @@ class Session:
                 self.cluster.start_postgres(name)
                 self.cluster.wait_ready(name)
                 how = "started"
+                if name != self.cluster.primary:  # a replica down during a failover follows the new primary
+                    repoint(self.cluster, name, self.cluster.primary)
+                    how += f", following {self.cluster.primary}"
                 self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok"))
             self.cluster.down.discard(name)
             self.history.add(FaultEvent(at=now(), fault="restart", target=name, phase="heal", detail=how))

@@ -23,7 +23,7 @@ from harness.history import ActionEvent, now
 from harness.topology.pg import sql, sql_one
 from harness.topology.streaming import PGDATA, StreamingCluster
 
-__all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica"]
+__all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica", "repoint"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def received_lsns(cluster: StreamingCluster, candidates: list[str]) -> dict[str,
         return {n: lsn for n, lsn in pool.map(one, candidates) if lsn is not None}
 
 
-def _repoint(cluster: StreamingCluster, name: str, primary: str) -> None:
+def repoint(cluster: StreamingCluster, name: str, primary: str) -> None:
+    """Make replica ``name`` stream from ``primary`` (its conninfo, reloaded: no restart)."""
     conninfo = f"host={primary} port=5432 user=postgres application_name={name}"
     addr = cluster.address(name)
     sql(addr, "ALTER SYSTEM SET primary_conninfo = %s" % psql.quote(conninfo))
@@ -93,7 +94,7 @@ def failover_to_most_advanced(cluster: StreamingCluster,
         on_promoted(best)
     rest = [n for n in candidates if n != best and n in lsns]
     with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
-        list(pool.map(lambda n: _repoint(cluster, n, best), rest))
+        list(pool.map(lambda n: repoint(cluster, n, best), rest))
     detail = f"promoted {best} (received {lsns[best]}); " + ", ".join(f"{n} at {lsns[n]}" for n in rest)
     if rest:
         detail += f"; repointed {', '.join(rest)}"

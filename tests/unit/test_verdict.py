@@ -175,3 +175,20 @@ def test_traceback_on_request(project: tuple[Path, dict[str, str]]) -> None:
                          cwd=tmp, env=dict(env, HARNESS_RUN_ID="tb", HARNESS_NO_ALLURE="1"), capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 1 and "raise SetupError" in out.stdout, out.stdout[-3000:]
+
+
+def test_report_links_the_summary_from_its_first_page(project: tuple[Path, dict[str, str]]) -> None:
+    from harness.report import ALLURE_CLI, render_allure
+
+    if not ALLURE_CLI.exists():
+        pytest.skip("the Allure 3 CLI is not installed (scripts/setup installs it)")
+    tmp, env = project
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--alluredir", str(tmp / "allure"),
+                    "-o", "bdd_features_base_dir=" + str(tmp), "-k", "meets", str(tmp / "test_verdicts.py")],
+                   cwd=tmp, env=dict(env, HARNESS_RUN_ID="rep"), capture_output=True, text=True, timeout=120)
+    summary = tmp / "reports" / "runs" / "rep" / "summary.html"
+    assert summary.is_file()
+    index = render_allure(tmp / "allure", tmp / "html", beside=summary)
+    page = index.read_text()
+    assert '<a href="summary.html">' in page and page.index("pgharness-summary") > page.index("<body")
+    assert (tmp / "html" / "summary.html").read_text() == summary.read_text()
