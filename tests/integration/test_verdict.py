@@ -40,7 +40,7 @@ def test_missed_default_target_fails_pytest_and_allure(tmp_path: Path, node_imag
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     text = out.stdout + out.stderr
     assert out.returncode == 1, text[-3000:]
-    assert "target missed: missed the environment's default target: write RTO" in text, text[-3000:]
+    assert "target missed: missed the environment's default target" in text, text[-3000:]
     assert "is not under 0.01 s" in text and "Traceback" not in text
     (result,) = [json.loads(f.read_text()) for f in (tmp_path / "allure").glob("*-result.json")]
     assert result["status"] == "failed", result.get("statusDetails")
@@ -49,5 +49,5 @@ def test_missed_default_target_fails_pytest_and_allure(tmp_path: Path, node_imag
     assert categories[0]["name"] == "target missed"
     summary = json.loads((tmp_path / "reports" / "runs" / "strict" / "summary.json").read_text())
     (s,) = summary["scenarios"]
-    assert s["status"] == "failed" and [v["name"] for v in s["violations"]] == ["rto_write_s"]
+    assert s["status"] == "failed" and "rto_write_s" in [v["name"] for v in s["violations"]]
     assert s["measurements"]["rto_write_s"] > 0.01
