@@ -116,7 +116,7 @@ def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout
     history.add(ActionEvent(at=t0, end=end, action=f"backup.{kind}", target=node.name,
                             outcome="ok" if ok else "failed", detail=json.dumps(detail)))
     if ok and backup is not None:
-        # DESIGN's info alert: raised by the event itself, not inferred from a sample.
+        # An info alert (docs/targets-and-alerts.md): raised by the event itself, not inferred from a sample.
         history.add(AlertEvent(at=now(), alert="backup completed", severity="info", node=node.name,
                                phase="firing", detail=f"{kind} backup {backup.label}"))
     return backup

@@ -1,7 +1,7 @@
 """A run at a glance: every scenario's numbers against its targets, and a maturity scorecard.
 
 Written beside ``summary.json`` as ``summary.md`` and ``summary.html``. The scorecard scores
-the environment against the maturity levels of DESIGN.md from which drills ran and passed,
+the environment against the maturity levels (docs/maturity.md) from which drills ran and passed,
 found by their tags (``@failover``, ``@alerting``, ``@backup``, ``@pitr``, ``@dr``,
 ``@multi_region``): a criterion is "met" when a drill for it passed, "missed" when one
 failed, and "not tested" when none ran, which is not the same as met.

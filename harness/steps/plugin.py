@@ -153,7 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN_KEY] = _RUN
     # Allure results of every run land beside its summary unless the user chose a folder.
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir \
-            and not os.environ.get("HARNESS_NO_ALLURE"):
+            and not os.environ.get("HARNESS_NO_ALLURE") and not config.option.collectonly:
         config.option.allure_report_dir = str(_RUN.directory / "allure-results")
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
