@@ -11,21 +11,20 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
 from harness import labels
 from harness.environment import Environment, load_environment
 from harness.errors import SetupError
+from harness.faults.base import Fault, FaultSet
 from harness.faults.freeze import thaw
-from harness.faults.process import KillNode, KillPostmaster, StopPostgres
-from harness.history import ActionEvent, FaultEvent, History, now
-from harness.recovery import failover_to_most_advanced, rejoin_as_replica
-from harness.recovery.failover import repoint
+from harness.faults.process import fault_named
+from harness.history import FaultEvent, History, now
+from harness.recovery import failover_to_most_advanced
 from harness.runtime.base import Pausable
 from harness.runtime.docker import DockerRuntime, remove_run
 from harness.runtime.preflight import check_host_disk
+from harness.topology import registry
+from harness.topology.base import Attachable, Promotable, Restartable, Topology, need
 from harness.topology.pg import sql, sql_one
-from harness.topology.streaming import StreamingCluster
 
 __all__ = ["Session", "SessionState", "state_file"]
 
@@ -61,22 +60,36 @@ class SessionState:
         return SessionState(**json.loads(path.read_text()))
 
 
-def _topology(runtime: DockerRuntime, env: Environment, history: History) -> StreamingCluster:
-    """The environment's topology: streaming, or Patroni + etcd with a ``patroni:`` section (issue 4)."""
-    if env.patroni is None:
-        return StreamingCluster(runtime, env, history)
-    from harness.topology.patroni import PatroniCluster, PatroniSettings
+class _Pause:
+    """``docker pause`` of a node as a fault (healed by ``harness heal``, in another process)."""
 
-    settings = PatroniSettings(**env.patroni.model_dump())
-    # PatroniCluster offers the part of StreamingCluster's interface the session uses.
-    return cast(StreamingCluster, PatroniCluster(runtime, env, history, settings))
+    name = "pause"
+    one_shot = True  # the session's state file, not this process, remembers it
+
+    def __init__(self, cluster: Topology, target: str) -> None:
+        node = cluster.node(target)
+        if not isinstance(node, Pausable):
+            raise SetupError(f"{target} cannot be paused on the {cluster.runtime.name} runtime")
+        self.node, self.target = node, target
+        self.outcome = ""
+
+    def inject(self) -> str:
+        self.node.pause()
+        return f"docker pause {self.target}"
+
+    def heal(self) -> str:
+        # Quietly when it is not paused any more (its time ran out, or something restarted it).
+        self.outcome = "unpaused" if thaw(self.node) else "no longer paused"
+        return self.outcome
 
 
 class Session:
     SCOPE = "up"
 
-    def __init__(self, state: SessionState, cluster: StreamingCluster, history: History) -> None:
+    def __init__(self, state: SessionState, cluster: Topology, history: History) -> None:
         self.state, self.cluster, self.history = state, cluster, history
+        # The drill's fault path: every inject is stamped and journaled the same way.
+        self.faults = FaultSet(history)
 
     @property
     def directory(self) -> Path:
@@ -88,7 +101,8 @@ class Session:
             raise SetupError(f"a topology is already up ({SessionState.load().run_id}): `harness down` first")
         env: Environment = load_environment(environment)
         if env.regions is not None:
-            # Standing up plain streaming instead would be a lie about what runs.
+            # The WAN link's packet delayer lives in the process that starts it, which `harness up`
+            # leaves at once: standing it up half, or as plain streaming, would lie about what runs.
             raise SetupError(f"harness up cannot stand up {env.source or environment} (two regions, a WAN router): "
                              "its drills run with `harness run features/disaster_recovery/regions.feature`; "
                              "`harness up` takes streaming, streaming-sync, streaming-auth or patroni")
@@ -106,7 +120,7 @@ class Session:
         check_host_disk([Path("/var/lib/docker"), directory])
         history = History(journal=directory / "journal.jsonl")
         runtime = DockerRuntime(run_id, cls.SCOPE)
-        cluster = _topology(runtime, env, history)
+        cluster = registry.create(runtime, env, history)
         try:
             cluster.start()
         except BaseException:
@@ -126,74 +140,61 @@ class Session:
         directory = state_file().parent / state.run_id
         directory.mkdir(parents=True, exist_ok=True)
         history = History(journal=directory / "journal.jsonl")
-        cluster = _topology(DockerRuntime.attach(state.run_id, cls.SCOPE), env, history)
-        if env.patroni is not None:  # issue 4: Patroni names the primary itself
-            cast(Any, cluster).attach(state.old_primary, state.down)
-        else:
-            cluster.attach(state.primary, state.old_primary, state.down)
+        cluster = registry.create(DockerRuntime.attach(state.run_id, cls.SCOPE), env, history)
+        # A topology whose manager names the primary itself ignores the primary recorded here.
+        need(cluster, Attachable, "taking a running topology over").attach(
+            primary=state.primary, old_primary=state.old_primary, down=state.down)
+        for name in state.paused:
+            cluster.roles.paused_node(name)
         return cls(state, cluster, history)
 
     def _save(self) -> None:
+        roles = self.cluster.roles
         self.state.primary = self.cluster.primary
-        self.state.old_primary = self.cluster.old_primary
-        self.state.down = sorted(self.cluster.down)
+        self.state.old_primary = roles.old_primary
+        self.state.down = sorted(roles.down)
+        self.state.paused = sorted(roles.paused)
         self.state.save()
 
     def inject(self, fault: str, role: str) -> str:
         if fault not in FAULTS:
             raise SetupError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
         target = self.cluster.resolve(role)
-        if target in self.cluster.down:
+        if target in self.cluster.roles.down:
             raise SetupError(f"{target} is already down: `harness heal` brings it back, `harness status` shows it")
-        if target in self.state.paused:
+        if target in self.cluster.roles.paused:
             raise SetupError(f"{target} is paused: `harness heal` thaws it first")
-        began = now()
+        f: Fault = _Pause(self.cluster, target) if fault == "pause" else fault_named(fault, self.cluster, target)
         try:
-            return self._inject(fault, target, began)
+            event = self.faults.inject(f)
         except Exception as exc:
-            # The state file may not know (the container stopped by other means): Docker says 409.
+            # The state file may not know (stopped by other means): Docker answers 409 "is not running".
             if "is not running" in str(exc) or "is paused" in str(exc):
+                self.faults.active.clear()  # nothing was applied: there is nothing to heal
                 raise SetupError(f"{target} is already down ({'paused' if 'paused' in str(exc) else 'not running'}"
                                  "): `harness heal` brings it back") from exc
             raise
-
-    def _inject(self, fault: str, target: str, began: Any) -> str:
-        if fault == "kill":
-            detail = KillNode(self.cluster, target).inject()
-        elif fault == "kill-postmaster":
-            detail = KillPostmaster(self.cluster, target).inject()
-        elif fault == "stop":
-            detail = StopPostgres(self.cluster, target).inject()
-        elif fault == "pause":
-            self.cluster.node(target).pause()
-            detail = f"docker pause {target}"
-            self.state.paused = sorted(set(self.state.paused) | {target})
+        if fault == "pause":
+            self.cluster.roles.paused_node(target)
         else:
-            raise SetupError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
-        if fault != "pause":
-            if target == self.cluster.primary:
-                self.cluster.old_primary = target
-            self.cluster.down.add(target)
-        self.history.add(FaultEvent(at=now(), began=began, fault=fault, target=target, phase="inject",
-                                    detail=detail))
+            self.cluster.roles.took_down([target])
         self._save()
-        return detail
+        return event.detail
 
     def failover(self) -> tuple[str, list[str]]:
         """Promote the most advanced replica; say of every other replica whether it follows the
         new primary now, and why not when it does not (paused, down, not answering)."""
-        if self.cluster.kind == "patroni":
-            raise SetupError("Patroni fails over by itself: `harness status` shows its new leader")
         old = self.cluster.primary
+        roles = self.cluster.roles
         new = failover_to_most_advanced(self.cluster)
         self._save()
         notes = []
         for name in self.cluster.names:
             if name in (new, old):
                 continue
-            if name in self.state.paused:
+            if name in roles.paused:
                 notes.append(f"{name}: not repointed: it is paused (`harness heal` thaws it and repoints it to {new})")
-            elif name in self.cluster.down:
+            elif name in roles.down:
                 notes.append(f"{name}: not repointed: it is down (`harness heal` starts it as a replica of {new})")
             else:
                 try:
@@ -209,7 +210,7 @@ class Session:
     def replication(self) -> dict[str, tuple[str, str]]:
         """Each replica's upstream and lag behind it, as the primary and the replica report them."""
         out: dict[str, tuple[str, str]] = {}
-        c = self.cluster
+        c, roles = self.cluster, self.cluster.roles
         try:
             rows = sql(c.address(c.primary), "SELECT application_name, state, "
                        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), replay_lag FROM pg_stat_replication",
@@ -220,52 +221,50 @@ class Session:
             when = "" if lag_time is None else f", {lag_time.total_seconds():.3f} s"
             out[str(name)] = (f"{c.primary} ({state})", f"{int(lag_bytes or 0)} bytes{when}")
         for name in c.names:
-            if name == c.primary or name in out or name in self.state.paused or name in c.down:
+            if name == c.primary or name in out or name in roles.paused or name in roles.down:
                 continue
             try:
                 got = sql(c.address(name), "SELECT sender_host, status FROM pg_stat_wal_receiver", timeout=2)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - not answering: the status table says n/a
                 continue
             out[name] = (f"{got[0][0]} ({got[0][1]})", "n/a") if got else ("none (not streaming)", "n/a")
         return out
 
+    def _follow_primary(self, name: str) -> str:
+        """A replica that missed a failover (paused or down then) streams from the primary now."""
+        if name == self.cluster.primary or self.cluster.kind == "patroni" or not isinstance(self.cluster, Promotable):
+            return ""
+        self.cluster.repoint(name, self.cluster.primary)
+        return f", following {self.cluster.primary}"
+
     def heal(self) -> list[str]:
         """Thaw what is paused, bring back what is down (a deposed primary rejoins as a replica)."""
         done = []
-        for name in list(self.state.paused):
-            node = self.cluster.node(name)
-            how = "unpaused" if isinstance(node, Pausable) and thaw(node) else "no longer paused"
-            if name != self.cluster.primary and name not in self.cluster.down and self.cluster.kind != "patroni":
-                repoint(self.cluster, name, self.cluster.primary)  # it may have missed a failover
-                how += f", following {self.cluster.primary}"
-            self.history.add(FaultEvent(at=now(), fault="pause", target=name, phase="heal", detail=how))
-            done.append(f"{name}: {how}")
-        self.state.paused = []
-        for name in sorted(self.cluster.down):
-            t0 = now()
-            if self.cluster.kind == "patroni":  # issue 4: boot it; Patroni rejoins it (rewind or reinit)
-                cast(Any, self.cluster).restart_patroni(name)
-                how = "booted, Patroni started (it rejoins by itself)"
-                self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok",
-                                             detail=how))
-            elif name != self.cluster.primary and self.cluster.old_primary == name:
-                how = rejoin_as_replica(self.cluster, name)
-            else:
-                self.cluster.start_postgres(name)
-                self.cluster.wait_ready(name)
-                how = "started"
-                if name != self.cluster.primary:  # a replica down during a failover follows the new primary
-                    repoint(self.cluster, name, self.cluster.primary)
-                    how += f", following {self.cluster.primary}"
-                self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok"))
-            self.cluster.down.discard(name)
+        roles = self.cluster.roles
+        for name in sorted(roles.paused):
+            pause = _Pause(self.cluster, name)
+            self.faults.active.append(pause)  # paused by an earlier process: healed through the same set
+            self.faults.heal(pause)
+            roles.resumed(name)
+            done.append(f"{name}: {pause.outcome}" + ("" if name in roles.down else self._follow_primary(name)))
+        for name in sorted(roles.down):
+            node = need(self.cluster, Restartable, f"starting {name} again")
+            deposed = name != self.cluster.primary and roles.old_primary == name
+            how = node.start_again(name, deposed=deposed)
+            roles.came_back(name)
+            if not deposed:
+                how += self._follow_primary(name)
             self.history.add(FaultEvent(at=now(), fault="restart", target=name, phase="heal", detail=how))
             done.append(f"{name}: {how}")
         self._save()
         return done
 
     def down(self) -> None:
-        remove_run(self.cluster.runtime.client, self.state.run_id)
+        runtime = self.cluster.runtime
+        if isinstance(runtime, DockerRuntime):
+            remove_run(runtime.client, self.state.run_id)
+        else:
+            runtime.teardown()
         labels.unkeep(self.state.run_id)
         self.history.note("session.down")
         self.history.close()
