@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.table import Table
 from harness import labels
 from harness.errors import HarnessError
 from harness.report import verdict
+
+if TYPE_CHECKING:
+    from harness.gameday.session import Session
 
 __all__ = ["app", "main"]
 
@@ -234,7 +237,7 @@ def drill(
     raise typer.Exit(130 if interrupted else proc.returncode)
 
 
-def _status_table(session: Any) -> Table:
+def _status_table(session: Session) -> Table:
     c = session.cluster
     table = Table(title=f"topology {session.state.run_id} ({c.describe()})")
     for col in ("node", "container", "address", "PostgreSQL", "upstream", "lag", "notes"):
@@ -251,7 +254,7 @@ def _status_table(session: Any) -> Table:
         notes = []
         if name == c.primary:
             notes.append("the primary")
-        if name in c.down:
+        if name in c.roles.down:
             notes.append("down (harness heal brings it back)")
         if name in session.state.paused:
             notes.append("paused")
