@@ -43,7 +43,9 @@ err = Console(stderr=True)
 
 
 def _fail(exc: BaseException) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    # Whole lines (a listing of scenarios must not fold) and no markup read into the message.
+    err.print("[bold red]error:[/] ", end="")
+    err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

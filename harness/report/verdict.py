@@ -38,17 +38,18 @@ __all__ = [
 
 Outcome = Literal["passed", "failed", "broken", "aborted"]
 
-# Allure's statuses for each outcome; "aborted" is neither a pass nor a verdict on the system.
-_ALLURE: dict[Outcome, str] = {"passed": "passed", "failed": "failed", "broken": "broken", "aborted": "skipped"}
+# Allure's statuses for each outcome: an interrupted drill is "broken" there (not a verdict on
+# the system); its own category tells it from a harness error.
+_ALLURE: dict[Outcome, str] = {"passed": "passed", "failed": "failed", "broken": "broken", "aborted": "broken"}
 
 # Allure groups failures into categories by status and message; the first match wins.
 CATEGORIES: list[dict[str, Any]] = [
     {"name": "target missed", "matchedStatuses": ["failed"],
      "description": "the system under test missed a target (a Then step's or an environment default)"},
+    {"name": "aborted", "matchedStatuses": ["broken"], "messageRegex": "(?s).*(KeyboardInterrupt|interrupted|aborted).*",
+     "description": "Ctrl-C, SIGTERM, or a declared abort condition stopped the drill"},
     {"name": "harness error", "matchedStatuses": ["broken"],
      "description": "the harness could not do its job (setup, fault injection, a wait that timed out)"},
-    {"name": "aborted", "matchedStatuses": ["skipped"], "messageRegex": ".*(interrupted|abort).*",
-     "description": "Ctrl-C, SIGTERM, or a declared abort condition stopped the drill"},
 ]
 
 
