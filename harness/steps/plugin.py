@@ -184,9 +184,10 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
 
 def _relative(path: str) -> str:
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:
         return path
+    return path if rel.startswith("..") else rel  # a file outside the working folder: its whole path
 
 
 @pytest.fixture
