@@ -474,14 +474,10 @@ def env_check(path: str) -> None:
     except HarnessError as exc:
         _fail(exc)
         return
-    if env.regions is not None:
-        r = env.regions
-        what = (f"two regions: {r.primary_nodes} node(s) in {r.primary!r}, {r.standby_nodes} DR standby(s) in "
-                f"{r.standby!r}, {r.replication}, WAN {r.wan.latency_ms:g} ms")
-    elif env.patroni is not None:
-        what = f"Patroni: {env.patroni.nodes} nodes, {env.patroni.etcd_members}-member etcd, ttl {env.patroni.ttl}"
-    else:
-        what = f"{env.topology.replicas} {env.topology.replication} replicas"
+    from harness.topology.registry import choose
+
+    kind = choose(env)
+    what = kind.describe_env(env) if kind.describe_env else kind.kind
     console.print(f"{env.source}: ok ({what})")
 
 
