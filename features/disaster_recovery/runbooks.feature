@@ -1,6 +1,6 @@
 @failover
 Feature: Recovery by runbook
-  The on-call engineer follows a runbook of DESIGN.md's template; automated steps are harness
+  The on-call engineer follows a runbook (the template in docs/runbooks.md); automated steps are harness
   actions or shell commands on a node, manual steps take a scripted answer in CI (a person
   answers at the prompt with `harness drill --interactive`). Every step is timed in the journal.
 

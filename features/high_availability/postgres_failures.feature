@@ -18,6 +18,7 @@ Feature: PostgreSQL-specific failures
     And all replicas are streaming from the primary within 30 seconds
     And the write RTO is under 1 seconds
     And no acknowledged write is lost
+    And the availability is at least 70 %
 
   @async_replication
   Scenario: An abandoned replication slot retains WAL until it is dropped
@@ -30,6 +31,7 @@ Feature: PostgreSQL-specific failures
     Then WAL retained on the primary is below 16 MB within 30 seconds
     And the write RTO is under 1 seconds
     And no acknowledged write is lost
+    And the availability is at least 70 %
 
   @async_replication
   Scenario: Paused WAL replay on a replica makes its lag grow, and it catches up after
@@ -83,3 +85,4 @@ Feature: PostgreSQL-specific failures
     And the journal holds a recovery target before the drop of table "orders"
     And the write RTO is under 1 seconds
     And no acknowledged write is lost
+    And the availability is at least 50 %

@@ -13,6 +13,7 @@ import html
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import FrameType
@@ -24,6 +25,7 @@ from harness import labels
 from harness.checkers.load import load_phases
 from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
+from harness.report import verdict
 from harness.result import METRICS, ScenarioResult, fault_results, fmt_value, target_text
 from harness.secrets import redact
 from harness.steps.types import example_value, known_phrasings, type_hint
@@ -60,6 +62,8 @@ class HarnessRun:
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.results: list[ScenarioResult] = []
         self.count = 0
+        # Where each scenario is and which step it was on (by its folder): the failure paragraph.
+        self.where: dict[Path, dict[str, str]] = {}
 
         # Under pytest-xdist every worker is its own process with its own scenarios: its scopes
         # (and so its networks and containers) carry the worker's name, and it writes its part of
@@ -74,7 +78,7 @@ class HarnessRun:
         if not self.results and not self._worker_parts():
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
-        scenarios = [r.to_json() for r in self.results]
+        scenarios = [_judged(r) for r in self.results]
         if self.worker:
             path = self.directory / "workers" / f"{self.worker}.json"
             path.parent.mkdir(exist_ok=True)
@@ -105,6 +109,15 @@ class HarnessRun:
 
     def _worker_parts(self) -> list[Path]:
         return [] if self.worker else sorted((self.directory / "workers").glob("*.json"))
+
+
+def _judged(r: ScenarioResult) -> dict[str, Any]:
+    # The one verdict (harness/report/verdict.py): a missed default target reads "failed" here too.
+    data = r.to_json()
+    data["status"] = verdict.outcome(r.status, r.violations)
+    if _RUN is not None:
+        data.update(_RUN.where.get(r.directory, {}))
+    return data
 
 
 def _num2(v: float | None) -> str:
@@ -142,7 +155,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN_KEY] = _RUN
     # Allure results of every run land beside its summary unless the user chose a folder.
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir \
-            and not os.environ.get("HARNESS_NO_ALLURE"):
+            and not os.environ.get("HARNESS_NO_ALLURE") and not config.option.collectonly:
         config.option.allure_report_dir = str(_RUN.directory / "allure-results")
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -166,6 +179,16 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
     res.tags = sorted(set(getattr(feature, "tags", set())) | set(getattr(scenario, "tags", set())))
     request.node.stash[RESULT] = res
     run.results.append(res)
+    run.where[res.directory] = {"location": f"{_relative(feature.filename)}:{scenario.line_number}",
+                                "logs": _relative(str(res.directory))}
+
+
+def _relative(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel  # a file outside the working folder: its whole path
 
 
 @pytest.fixture
@@ -229,6 +252,10 @@ def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
     d = request.node.stash.get(DRILL, None)
     if d is not None and not d.finished:
         d.history.note("step", f"{step.keyword} {step.name}")
+    res = request.node.stash.get(RESULT, None)
+    if res is not None and _RUN is not None and res.directory in _RUN.where:
+        where = _RUN.where[res.directory]
+        where["step"] = f"{step.keyword} {step.name} ({where['location'].rsplit(':', 1)[0]}:{step.line_number})"
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest) -> None:
@@ -237,10 +264,19 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest) -> None:
         d.step_failed = True  # node logs go into the report
 
 
+@pytest.hookimpl(trylast=True)  # after Allure's: raising here skips the hooks still to run
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     d = request.node.stash.get(DRILL, None)
-    if d is not None:
-        _finish(request.node, d)
+    if d is None:
+        return
+    _finish(request.node, d)
+    # One verdict: every step passed but the drill missed a default target (judged only now,
+    # at close): the scenario fails here, inside pytest-bdd's call, as a Then step would.
+    res = request.node.stash.get(RESULT, None)
+    if res is not None and not d.step_failed and sys.exc_info()[1] is None:
+        miss = verdict.default_target_miss(res.violations)
+        if miss is not None:
+            raise miss
 
 
 def _attach(d: Drill, res: ScenarioResult | None) -> None:
@@ -358,7 +394,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         elif isinstance(exc, (TargetMissed, AssertionError)) and not isinstance(exc, HarnessError) or isinstance(exc, TargetMissed):
             res.status = "failed"
         else:
-            res.status = "error"
+            res.status = "error"  # the verdict reads it as "broken" (harness/report/verdict.py)
         if exc is not None and res.status == "error":
             from harness.runtime.docker_client import lost_daemon
 
@@ -372,9 +408,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             hint = _suggest(str(exc))
             res.message += hint
             report.longrepr = redact(f"{exc}{hint}")
+        if exc is not None and not isinstance(exc, KeyboardInterrupt) and item.config.option.tbstyle == "auto":
+            report.longrepr = _paragraph(item, res, exc)
         if _RUN is not None:
             _RUN.write_summary()
     return report
+
+
+def _paragraph(item: pytest.Item, res: ScenarioResult, exc: BaseException) -> str:
+    """The failure in one paragraph (no traceback unless --tb asks for one)."""
+    where = _RUN.where.get(res.directory, {}) if _RUN is not None else {}
+    outcome = verdict.outcome(res.status, res.violations)
+    message = res.message.split(": ", 1)[1] if outcome == "failed" and ": " in res.message else res.message
+    step = where.get("step", "")
+    if isinstance(exc, verdict.DefaultTargetMissed):
+        step = "after the last step: the environment's default targets, judged when the drill closed"
+    logs = where.get("logs", "")
+    if logs:
+        logs += "/ (journal.jsonl, logs/)"
+    return redact(verdict.paragraph(outcome, message, scenario=res.scenario, location=where.get("location", ""),
+                                    step=step, logs=logs))
 
 
 def _example(phrase: str) -> str:
@@ -482,6 +535,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = _RUN
     if run is not None and run.results:
         _write_allure_environment(session.config, run)
+        results = getattr(session.config.option, "allure_report_dir", None)
+        if results:
+            verdict.write_categories(Path(results))
     if run is not None and (run.results or run._worker_parts()):
         path = run.write_summary()
         if path is not None:
