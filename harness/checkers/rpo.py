@@ -40,7 +40,7 @@ class RpoResult(BaseModel):
     final_read_node: str | None
     status: Status
     reason: str
-    # Fan-out writes (one writer per node, issue 4) acknowledged and absent from the survivor,
+    # Fan-out writes (one writer per node) acknowledged and absent from the survivor,
     # e.g. taken by a deposed leader and rewound away; included in ``lost``. None: no fan-out.
     lost_fanout: int | None = None
 
