@@ -166,34 +166,41 @@ def faults_in_window(events: Sequence[Event]) -> list[FaultEvent]:
     return sorted(found, key=lambda f: began(f).t)
 
 
-def _spans(faults: Sequence[FaultEvent]) -> list[tuple[float, float]]:
+def _spans(faults: Sequence[FaultEvent]) -> list[tuple[float, float, float]]:
+    """(began, the next fault's began, this fault's ``at``: when its injector returned)."""
     starts = [began(f).t for f in faults]
-    return [(s, starts[i + 1] if i + 1 < len(starts) else math.inf) for i, s in enumerate(starts)]
+    return [(s, starts[i + 1] if i + 1 < len(starts) else math.inf, f.at.t)
+            for i, (s, f) in enumerate(zip(starts, faults, strict=True))]
 
 
 def _end_t(o: Outage) -> float:
     return o.end.t if o.end is not None else math.inf
 
 
-def _overlaps(o: Outage, lo: float, hi: float, threshold_s: float) -> bool:
-    """Whether ``o`` overlaps the span [lo, hi) as an outage: it was one (its start plus the
-    threshold) before the span ended, and it ended after the span began."""
-    return _end_t(o) > lo and o.start.t + threshold_s < hi
+def _overlaps(o: Outage, span: tuple[float, float, float], threshold_s: float) -> bool:
+    """Whether ``o`` overlaps the fault's span [began, next began) as an outage: it was one (its
+    start plus the threshold) before the span ended, and it ended after the span began. An
+    outage already under way when the injector was called that ended before it returned (a
+    stall of the machine just before a slow injection) was not this fault's."""
+    lo, hi, landed = span
+    stale = o.start.t < lo and _end_t(o) <= landed
+    return _end_t(o) > lo and o.start.t + threshold_s < hi and not stale
 
 
-def _rto(result: OutageResult, lo: float, hi: float) -> float | None:
-    caused = next((o for o in result.outages if _overlaps(o, lo, hi, result.threshold_s)), None)
+def _rto(result: OutageResult, span: tuple[float, float, float]) -> float | None:
+    lo = span[0]
+    caused = next((o for o in result.outages if _overlaps(o, span, result.threshold_s)), None)
     if caused is None:
         return 0.0
     return None if caused.end is None else max(0.0, caused.end.t - lo)
 
 
-def _charged(result: OutageResult, spans: Sequence[tuple[float, float]]) -> list[float]:
+def _charged(result: OutageResult, spans: Sequence[tuple[float, float, float]]) -> list[float]:
     """Each fault's downtime: every outage charged to the first span it overlaps."""
     out = [0.0] * len(spans)
     for o in result.outages:
-        for i, (lo, hi) in enumerate(spans):
-            if _overlaps(o, lo, hi, result.threshold_s):
+        for i, span in enumerate(spans):
+            if _overlaps(o, span, result.threshold_s):
                 out[i] += o.length_s
                 break
     return out
@@ -220,12 +227,12 @@ def fault_measures(events: Sequence[Event], writes: OutageResult, reads: OutageR
     r_known = reads is not None and reads.status != "unknown"
     charged = _charged(writes, spans)
     out = []
-    for f, (lo, hi), down in zip(faults, spans, charged, strict=True):
+    for f, span, down in zip(faults, spans, charged, strict=True):
         d = detect(events, f) if detect_faults else None
         out.append(FaultMeasure(
             name=f.fault, target=f.target, began_wall=began(f).wall,
-            rto_write_s=_rto(writes, lo, hi) if w_known else None,
-            rto_read_s=_rto(reads, lo, hi) if reads is not None and r_known else None,
+            rto_write_s=_rto(writes, span) if w_known else None,
+            rto_read_s=_rto(reads, span) if reads is not None and r_known else None,
             downtime_s=down if w_known else None,
             detection_s=d.value_s if d is not None else None))
     return out

@@ -62,10 +62,6 @@ class LiveState:
         return j.path.parent.name if j else "(starting)"
 
 
-def _fmt(v: float | None, unit: str = " s") -> str:
-    return "n/a" if v is None else f"{v:.3f}{unit}"
-
-
 def render(state: LiveState) -> Group:
     j = state.current
     events = j.events if j else []
@@ -137,7 +133,7 @@ def render(state: LiveState) -> Group:
     numbers = Text("no probe yet")
     if ops:
         try:
-            from harness.result import METRICS, fmt_value
+            from harness.result import METRICS, fmt_value, metric
 
             nums = measure(events, state.interval_s)
             shown = []
@@ -146,8 +142,10 @@ def render(state: LiveState) -> Group:
                 text = ("after the final read" if value is None and spec.key == "rpo_lost_writes"
                         else fmt_value(spec, value))
                 shown.append(f"{spec.label} {text}")
-            per_fault = "\n".join(f"  {f.name} on {f.target}: write RTO {_fmt(f.rto_write_s)}, read RTO "
-                                  f"{_fmt(f.rto_read_s)}, downtime {_fmt(f.downtime_s)}" for f in nums.faults)
+            sec = metric("downtime_s")  # seconds, as every view writes them
+            per_fault = "\n".join(f"  {f.name} on {f.target}: write RTO {fmt_value(sec, f.rto_write_s)}, read RTO "
+                                  f"{fmt_value(sec, f.rto_read_s)}, downtime {fmt_value(sec, f.downtime_s)}"
+                                  for f in nums.faults)
             numbers = Text("   ".join(shown) + (f"\nper fault:\n{per_fault}" if per_fault else ""))
         except Exception as exc:  # noqa: BLE001 - the view never dies of a number
             numbers = Text(f"(numbers unavailable: {exc})")

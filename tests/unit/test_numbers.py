@@ -219,6 +219,17 @@ def test_a_fault_that_causes_nothing_is_not_charged_for_the_next_faults_outage()
     assert [f.downtime_s for f in m.faults] == [0.0, pytest.approx(1.02)]
 
 
+def test_a_stall_that_ends_while_a_slow_injector_runs_is_not_the_faults_outage() -> None:
+    # The machine stalls from 1.705 to 2.005; the kill is called at 2.0, returns at 2.38 (seen
+    # under load), and its own outage follows.
+    ops = simulate(0, 10, down=[(1.72, 1.98), (2.03, 5.02)])
+    kill = fault(2.0, "kill", lag=0.38)
+    m = measure(window([*ops, kill], 0, 10) + [survivor(ops)], INTERVAL)
+    assert len(m.outages) == 2 and m.outages[0].end is not None and m.outages[0].end.t > 2.0
+    assert m.rto_write_s == pytest.approx(5.055 - 2.0)  # not the 5 ms left of the stall
+    assert m.faults[0].downtime_s == pytest.approx(5.055 - 2.005)
+
+
 def test_a_flapping_recovery_runs_the_rto_to_the_first_return_and_counts_all_downtime() -> None:
     ops = simulate(0, 10, down=[(2.02, 3.02), (3.22, 5.02)])  # back for 200 ms, then gone again
     m = measure(window([*ops, fault(2.02, "kill")], 0, 10) + [survivor(ops)], INTERVAL)
