@@ -35,8 +35,11 @@ def test_a_topology_left_up_survives_other_runs_and_heals_by_hand(tmp_path: Path
         flt = {"label": [f"{labels.RUN}={run_id}"]}
         assert len(docker.from_env().containers.list(filters=flt)) == 3
 
-        status = _h(env, "status").stdout
-        assert "node1 (streaming)" in status, status  # each replica's upstream
+        from harness.wait import wait_until
+
+        # Each replica's upstream (a replica just started may still be catching up).
+        wait_until(lambda: _h(env, "status").stdout.count("node1 (streaming)") == 2, timeout=60, interval=1,
+                   what="both replicas streaming from node1")
         assert _h(env, "inject", "pause", "replica-2").returncode == 0  # node3
         assert _h(env, "inject", "kill", "the-primary").returncode == 0
         again = _h(env, "inject", "kill", "node1")
@@ -49,9 +52,7 @@ def test_a_topology_left_up_survives_other_runs_and_heals_by_hand(tmp_path: Path
         healed = _h(env, "heal")
         assert healed.returncode == 0 and "node1: pg_rewind" in healed.stdout, healed.stdout + healed.stderr
         assert "node3: unpaused, following node2" in healed.stdout, healed.stdout
-        from harness.wait import wait_until
-
-        wait_until(lambda: _h(env, "status").stdout.count("node2 (streaming)") == 2, timeout=30, interval=1,
+        wait_until(lambda: _h(env, "status").stdout.count("node2 (streaming)") == 2, timeout=60, interval=1,
                    what="both replicas streaming from node2")
         status = _h(env, "status").stdout
         assert status.count("replica") >= 2 and "down (" not in status
