@@ -106,7 +106,7 @@ def rpo(history: History | Iterable[Event]) -> RpoResult:
     present = Present(final.present)
     # Order by monotonic ack time: the wall clock may step.
     lost = sorted((k for k in acks if k[1] not in present), key=lambda k: (acks[k].t, k))
-    fanout = rewound_writes(events)  # issue 4: writes a deposed leader acknowledged count too
+    fanout = rewound_writes(events)  # writes a deposed leader acknowledged count too
     lost_stamps = [acks[k] for k in lost] + ([at for _, _, at in fanout.lost] if fanout else [])
     first = min(lost_stamps, key=lambda x: x.t) if lost_stamps else None
     last = max(lost_stamps, key=lambda x: x.t) if lost_stamps else None
