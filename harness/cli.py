@@ -3,7 +3,7 @@
     harness run [PATHS...] [-k EXPR] [--alluredir DIR]   run features (pytest underneath)
     harness report [--run RUN_ID]                        render the Allure HTML offline
     harness clean                                        remove everything earlier runs left
-    harness images build [--force]                       build the node image (no registry)
+    harness images build [--force] [--stack S ...]       build a stack's node image (no registry)
     harness env check FILE                               validate an environment file
 """
 
@@ -392,14 +392,17 @@ def clean() -> None:
 
 
 @images_app.command("build")
-def images_build(force: Annotated[bool, typer.Option(help="rebuild even when the tag exists")] = False) -> None:
+def images_build(force: Annotated[bool, typer.Option(help="rebuild even when the tag exists")] = False,
+                 stack: Annotated[list[str] | None, typer.Option(help="a stack to build (repeatable; default: bookworm)")]
+                 = None) -> None:
     """Build the base and node images unless their content-hash tags exist."""
     from harness.images import build_images
 
     try:
-        for spec in build_images(force=force):
-            state = f"built in {spec.seconds:.1f} s" if spec.built else "up to date"
-            console.print(f"{spec.name:5} {spec.tag}  {state}")
+        for name in stack or ["bookworm"]:
+            for spec in build_images(force=force, stack=name):
+                state = f"built in {spec.seconds:.1f} s" if spec.built else "up to date"
+                console.print(f"{spec.name:5} {spec.tag}  {state}")
     except HarnessError as exc:
         _fail(exc)
 

@@ -96,6 +96,18 @@ class PatroniSection(_Strict):
     synchronous_mode: bool = False
     maximum_lag_on_failover: int = Field(default=1048576, ge=0)
     use_pg_rewind: bool = True
+    # Where Patroni comes from: the stack's Debian package, or PyPI (a pip version specifier
+    # such as "4.1.x" or "4.1.3", downloaded on the host and installed into the image offline).
+    source: Literal["debian", "pypi"] = "debian"
+    version: str | None = Field(default=None, pattern=r"^[0-9][0-9a-z.*]*$")
+
+    @model_validator(mode="after")
+    def _pypi_version(self) -> PatroniSection:
+        if self.source == "pypi" and not self.version:
+            raise ValueError('source pypi needs a version (e.g. version: "4.1.x")')
+        if self.source == "debian" and self.version:
+            raise ValueError("version is for source: pypi (Debian's package has the stack's version)")
+        return self
 
 
 class AuthSettings(_Strict):
@@ -162,6 +174,9 @@ class Environment(_Strict):
     description: str = ""
     runtime: Literal["docker"] = "docker"
     image: str = "default"  # "default" = the image built from environments/images/node
+    # The stack the default image is built from (environments/images/stacks/<stack>.env); unset:
+    # $HARNESS_STACK (what `harness run --stack` passes each run of a matrix), else bookworm.
+    stack: Literal["bookworm", "trixie"] | None = None
     topology: TopologySpec = TopologySpec()
     probe: ProbeSettings = ProbeSettings()
     volumes: VolumeSettings = VolumeSettings()

@@ -41,7 +41,7 @@ from harness.drill import Drill
 from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
 from harness.history import ActionEvent, Note, now
-from harness.images.build import node_image
+from harness.images.build import image_for
 from harness.runtime.docker import DockerNode
 from harness.topology.pg import sql_one
 
@@ -176,7 +176,7 @@ class BackupSession:
                 return node
         runtime = c.runtime
         if "backup-tools" not in {n.name for n in runtime.nodes()}:
-            image = node_image() if self.drill.env.image == "default" else self.drill.env.image
+            image = image_for(self.drill.env)
             # sleep, not node-init: no PostgreSQL in it. Docker may give it the lost primary's
             # address, and a server answering there would pass for the primary.
             runtime.create_node("backup-tools", image=image, env={"HARNESS_NODE": "backup-tools"},
@@ -302,7 +302,7 @@ class BackupSession:
         repo = self._repo()
         base = self.tool == "basebackup"
         result = restore_to_new_node(
-            runtime, d.history, name=name, image=node_image() if d.env.image == "default" else d.env.image,
+            runtime, d.history, name=name, image=image_for(d.env),
             target=target, table=table, source_rows=source_rows, fetch=basebackup.fetch(repo) if base else (None if retries else pgbackrest_restore_once),
             verify_backup=(lambda h, n: basebackup.verify_basebackups(h, n, repo)) if base else None)
         self.restores.append(result)

@@ -8,6 +8,7 @@ kill/freeze steps work on them through the Target type. Numbers come from the hi
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Literal
 
 from pytest_bdd import given, then, when
@@ -15,6 +16,7 @@ from pytest_bdd import given, then, when
 from harness.checkers.failover import FailoverPhases, failover_phases
 from harness.checkers.rpo import rpo
 from harness.checkers.splitbrain import SplitBrain, rewound_writes, split_brain
+from harness.checkers.takeback import took_back
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed, UnknownTarget, WaitTimeout
 from harness.faults.network import CutBetween
@@ -170,7 +172,8 @@ def _(drill: Drill, timeout: float) -> None:
     try:
         new = cluster.wait_new_leader(old, left)
     except WaitTimeout as exc:
-        raise TargetMissed("new leader", f"none but {old} after {timeout:g} s: {exc}", f"within {timeout:g} s") from exc
+        raise TargetMissed("new leader", f"none but {old} after {timeout:g} s: {_took_back(drill)}{exc}",
+                           f"within {timeout:g} s") from exc
     t = now()
     cluster.old_primary = old
     drill.history.add(ActionEvent(at=t, end=t, action="patroni.new_leader", target=new, outcome="ok",
@@ -185,7 +188,8 @@ def _(drill: Drill, timeout: float) -> None:
     if old in cluster.down:
         cluster.restart_patroni(old)  # a killed node: boot it; Patroni rewinds or reinitialises it
     try:
-        cluster.wait_streaming(timeout=timeout, expect=[old])
+        _wait_unless_taken_back(drill, old, t0.t + timeout, lambda left: cluster.wait_streaming(timeout=left,
+                                                                                               expect=[old]))
         # Patroni's own view says so too (a replica on the leader's timeline): the rejoin time
         # in the measurements comes from that view, which lags the stream by up to a loop.
         left = max(1.0, timeout - (now().t - t0.t))
@@ -206,7 +210,8 @@ def _(drill: Drill, timeout: float) -> None:
     try:
         cluster.wait_streaming(timeout=timeout)
     except WaitTimeout as exc:
-        raise TargetMissed("one leader with every node streaming", str(exc), f"within {timeout:g} s") from exc
+        raise TargetMissed("one leader with every node streaming", f"{_took_back(drill)}{exc}",
+                           f"within {timeout:g} s") from exc
     drill.history.add(ActionEvent(at=t0, end=now(), action="patroni.converged", target=cluster.primary,
                                   outcome="ok", detail=f"every other node streams from {cluster.primary}"))
 
@@ -220,7 +225,8 @@ def _(drill: Drill) -> None:
         raise TargetMissed("split brain", f"no evidence: none of {sb.attempts} fan-out writes was acknowledged",
                            "at most 1 writable node, shown by acknowledged fan-out writes")
     if not sb.ok:
-        raise TargetMissed("split brain", "; ".join(o.describe() for o in sb.overlaps[:3]), "at most 1 writable node")
+        raise TargetMissed("split brain", _took_back(drill) + "; ".join(o.describe() for o in sb.overlaps[:3]),
+                           "at most 1 writable node")
 
 
 @then(parse("the write RTO is at least half the ttl and under the ttl plus {margin:Duration}"))
@@ -408,6 +414,30 @@ def _cycle_phases(drill: Drill) -> list[FailoverPhases]:
         if fault is not None:
             out.append(failover_phases(evs, fault, until=hi))
     return out
+
+
+def _took_back(drill: Drill) -> str:
+    """When the deposed leader took leadership back: which node, when, the abandoned timeline and
+    the writes lost, as the start of a failing step's message (empty otherwise)."""
+    tb = took_back(drill.history.events())
+    return f"{tb.describe()}. " if tb is not None else ""
+
+
+def _wait_unless_taken_back(drill: Drill, old: str, deadline: float, wait: Callable[[float], None]) -> None:
+    """``wait`` for what remains until ``deadline`` in short slices, failing at once (with the
+    story) when ``old`` holds the leadership again after another member led: it will never
+    rejoin as a replica then, and waiting out the timeout would only hide why."""
+    while True:
+        left = deadline - now().t
+        tb = took_back(drill.history.events())
+        if tb is not None and drill.patroni.leader_or_none() == old:
+            raise WaitTimeout(f"{old} leads again instead of rejoining: {tb.describe()}")
+        try:
+            wait(max(0.5, min(2.0, left)))
+            return
+        except WaitTimeout:
+            if left <= 2.0:
+                raise
 
 
 def _split_brain(drill: Drill) -> SplitBrain:

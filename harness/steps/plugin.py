@@ -42,6 +42,7 @@ pytest_plugins = [
     "harness.steps.backup",
     "harness.steps.patroni",
     "harness.steps.dr",
+    "harness.steps.stacks",  # stacks: Given the stack, Patroni from PyPI, take-backs
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()

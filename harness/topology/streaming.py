@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from harness.environment import Environment
 from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
-from harness.images.build import node_image
+from harness.images.build import image_for
 from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.runtime.volumes import VolumeSizes, volume_metrics
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
@@ -71,7 +71,7 @@ class StreamingCluster:
 
     def start(self, *, timeout: float = 60) -> None:
         t0 = now()
-        image = node_image() if self.env.image == "default" else self.env.image
+        image = image_for(self.env)
         vol = self.env.volumes
         sizes = VolumeSizes(vol.data_mb, vol.wal_mb) if vol.enabled else None
         settings = dict(self.spec.settings)

@@ -1,0 +1,85 @@
+"""Steps that choose the stack a drill runs on and ask what its HA manager did.
+
+``Given the stack "trixie"`` (Debian 13: PostgreSQL 17, Patroni 4.0) or ``"bookworm"``
+(Debian 12: PostgreSQL 15, Patroni 3.0.2), ``Given Patroni 4.1 from PyPI`` (that version
+installed into the stack's image instead of Debian's), and ``Then the old leader took
+leadership back``: the thawed-leader race of Patroni 3.0.2, read from the history.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pytest_bdd import given, then
+
+from harness.checkers.takeback import TakeBack, took_back
+from harness.drill import Drill
+from harness.environment import PatroniSection
+from harness.errors import SetupError, TargetMissed
+from harness.history import FaultEvent, now
+from harness.images.build import known_stacks
+from harness.steps.types import parse
+
+__all__: list[str] = []
+
+
+@given(parse('the stack "{name}"'))
+@given(parse("the {name:w} stack"))
+def _(drill: Drill, name: str) -> None:
+    if name not in known_stacks():
+        raise SetupError(f"no stack {name!r} (known: {', '.join(known_stacks())})")
+    if drill.topology_started:
+        raise SetupError("Given the stack ... must come before the topology starts (probes, faults)")
+    drill.use_environment(drill.env.model_copy(update={"stack": name}))
+    drill.history.note("stack", f"the {name} stack")
+
+
+@given(parse("Patroni {version} from PyPI"))
+def _(drill: Drill, version: str) -> None:
+    """``4.1`` means the newest 4.1.x; ``4.1.3`` that one (downloaded on the host, installed offline)."""
+    spec = version if version.count(".") >= 2 else f"{version}.x"
+    section = drill.env.patroni or PatroniSection()
+    try:
+        section = PatroniSection.model_validate(section.model_dump() | {"source": "pypi", "version": spec})
+    except ValueError as exc:
+        raise SetupError(f"Patroni {version} from PyPI: {exc}") from exc
+    drill.use_environment(drill.env.model_copy(update={"patroni": section}))
+    drill.use_patroni(source="pypi", version=spec)
+
+
+def _thaw_deadline(drill: Drill, slack: float) -> float:
+    """When a take-back must have shown: the last heal of a fault (the thaw) plus ``slack``."""
+    faults = drill.history.of(FaultEvent)
+    heals = [e.at.t for e in faults if e.phase == "heal"]
+    injected = [e for e in faults if e.phase == "inject"]
+    if not injected:
+        raise SetupError("no fault happened yet (When I freeze the leader for 30 seconds)")
+    return (max(heals) if heals else now().t) + slack
+
+
+@then(parse("the old leader took leadership back"))
+@then(parse("the old leader took leadership back within {slack:Duration} of the thaw"))
+def _(drill: Drill, slack: float = 30.0) -> None:
+    """The deposed leader held the key again after another member led (Patroni 3.0.2's race)."""
+    cluster = drill.patroni
+
+    got: TakeBack | None = None
+    # Bounded: the deadline is the thaw plus slack (re-read, as the heal may come while waiting).
+    while got is None and now().t < _thaw_deadline(drill, slack):
+        cluster.watch.poll()
+        got = took_back(drill.history.events())
+        if got is None:
+            time.sleep(0.2)
+    if got is None:
+        from harness.checkers.failover import failover_phases
+
+        raise TargetMissed("old leader took leadership back", failover_phases(drill.history.events()).reason,
+                           "the old leader holding the key again after another member led")
+    drill.history.note("ha.takeback", got.describe())
+
+
+@then(parse("the old leader did not take leadership back"))
+def _(drill: Drill) -> None:
+    got = took_back(drill.history.events())
+    if got is not None:
+        raise TargetMissed("old leader stayed deposed", got.describe(), "no take-back")
