@@ -211,6 +211,10 @@ class Drill:
         if reads and self.read_probe is None:
             self.read_probe = ReadProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
             self.read_probe.start()
+        # stacks: split-brain checking is on by default on an HA-managed topology (the fan-out
+        # writer starts with the probes, so "there was never more than one writable primary" needs no Given).
+        if getattr(cluster, "ha_managed", False):
+            self.start_fanout()
         # Steady state first: the window starts with an acknowledged write.
         wait_until(lambda: any(o.outcome == "ok" and o.probe == "write" for o in self.history.of(ProbeOp)),
                    timeout=10, what="the first acknowledged probe write")

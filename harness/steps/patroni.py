@@ -55,6 +55,7 @@ def _(drill: Drill) -> None:
 
 @given(parse("the fan-out write probe is running"))
 def _(drill: Drill) -> None:
+    """A synonym now: on an HA topology the probes start the fan-out writer themselves."""
     drill.start_probes()
     drill.start_fanout()
 
@@ -63,8 +64,8 @@ def _(drill: Drill) -> None:
 def _(drill: Drill, timeout: float) -> None:
     """Patient writers (an application with no statement timeout): a write sent to a frozen
     node stays on its open connection and is answered when the node thaws."""
+    drill.start_fanout(timeout_s=timeout)  # first: the probes start a default fan-out writer otherwise
     drill.start_probes()
-    drill.start_fanout(timeout_s=timeout)
 
 
 # -- When --------------------------------------------------------------------------------------
