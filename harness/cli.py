@@ -65,6 +65,7 @@ def run(
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
     verbose: Annotated[bool, typer.Option("-v", help="pytest's verbose output")] = False,
     no_capture: Annotated[bool, typer.Option("-s", help="let steps talk to the terminal (runbook prompts)")] = False,
+    stack: Annotated[list[str] | None, typer.Option(help="run once per stack (repeatable): a version matrix")] = None,
 ) -> None:
     """Run features and print each scenario's RTO, RPO and availability against its targets."""
     import pytest
@@ -106,6 +107,10 @@ def run(
     root = os.path.commonpath([str(REPO_ROOT), *(str(Path(t).resolve().parent) for t in targets),
                                *(str(p.resolve()) for p in paths or [])])
     args[1] = root
+    if stack:  # a version matrix: harness.commands.matrix
+        from harness.commands.matrix import run_matrix
+
+        raise typer.Exit(run_matrix(args, targets, stack, run_id, REPORTS, console))
     t0 = time.monotonic()
     code = pytest.main(args + targets)
     summary = run_dir / "summary.json"

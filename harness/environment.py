@@ -169,6 +169,16 @@ class BackupSection(_Strict):
     repo_size_mb: int | None = Field(default=None, ge=64, le=1_048_576)  # its own volume of that size
 
 
+class OwnConfigSection(_Strict):
+    """A team's own configuration files (harness.ownconfig validates them against the image):
+    paths relative to this environment file's folder or to the repository."""
+
+    postgresql: str | None = None  # postgresql.conf settings (name = value lines)
+    pg_hba: str | None = None  # pg_hba.conf lines, before the harness's own
+    patroni: str | None = None  # a Patroni YAML merged into the generated one (bootstrap.dcs included)
+    pgbackrest: str | None = None  # a pgbackrest.conf fragment ([global] / the stanza's options)
+
+
 class Environment(_Strict):
     name: str
     description: str = ""
@@ -186,6 +196,7 @@ class Environment(_Strict):
     backup: BackupSection = BackupSection()  # issue 5
     regions: RegionsSection | None = None  # issue 6: two regions joined by a WAN link
     auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
+    config: OwnConfigSection | None = None  # stacks: the team's own postgresql.conf, pg_hba, Patroni, pgBackRest files
     source: str = Field("", exclude=True)
 
     def with_topology(self, **changes: Any) -> Environment:

@@ -42,6 +42,7 @@ from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
 from harness.history import ActionEvent, Note, now
 from harness.images.build import image_for
+from harness.ownconfig import merge_pgbackrest, own_config
 from harness.runtime.docker import DockerNode
 from harness.topology.pg import sql_one
 
@@ -82,7 +83,9 @@ class BackupSession:
         d.enable_backups(settings)
         repo = Repository.create(d.run_id, d.scope, size_mb=size_mb or cfg.repo_size_mb)
         self.repo, self._stanza = repo, False
-        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo, pgbackrest_config(compress_type=cfg.compress_type)))
+        conf = pgbackrest_config(compress_type=cfg.compress_type)
+        own = own_config(d.env, image_for(d.env), d.history).pgbackrest  # stacks: the team's fragment
+        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo, merge_pgbackrest(conf, own) if own else conf))
         d.history.note("backup.repository", f"{self.tool} repository {repo.host_path} mounted in every node")
         return repo
 

@@ -14,10 +14,11 @@ from pytest_bdd import given, then
 
 from harness.checkers.takeback import TakeBack, took_back
 from harness.drill import Drill
-from harness.environment import PatroniSection
+from harness.environment import OwnConfigSection, PatroniSection
 from harness.errors import SetupError, TargetMissed
 from harness.history import FaultEvent, now
 from harness.images.build import known_stacks
+from harness.ownconfig import own_config
 from harness.steps.types import parse
 
 __all__: list[str] = []
@@ -83,3 +84,37 @@ def _(drill: Drill) -> None:
     got = took_back(drill.history.events())
     if got is not None:
         raise TargetMissed("old leader stayed deposed", got.describe(), "no take-back")
+
+
+# -- the team's own configuration files (harness.ownconfig) ----------------------------------
+
+
+def _use_file(drill: Drill, kind: str, path: str) -> None:
+    """Point the environment's config section at ``path`` and validate it now (fail fast)."""
+    if drill.topology_started:
+        raise SetupError(f"Given the ... file {path!r} must come before the topology starts (probes, faults)")
+    current = drill.env.config or OwnConfigSection()
+    env = drill.env.model_copy(update={"config": current.model_copy(update={kind: path})})
+    own_config(env)  # a ConfigFileError names the file and line
+    drill.use_environment(env)
+
+
+@given(parse('the PostgreSQL settings file "{path}"'))
+def _(drill: Drill, path: str) -> None:
+    _use_file(drill, "postgresql", path)
+
+
+@given(parse('the pg_hba.conf lines in "{path}"'))
+@given(parse('the pg_hba file "{path}"'))
+def _(drill: Drill, path: str) -> None:
+    _use_file(drill, "pg_hba", path)
+
+
+@given(parse('the Patroni configuration file "{path}"'))
+def _(drill: Drill, path: str) -> None:
+    _use_file(drill, "patroni", path)
+
+
+@given(parse('the pgBackRest configuration file "{path}"'))
+def _(drill: Drill, path: str) -> None:
+    _use_file(drill, "pgbackrest", path)

@@ -28,6 +28,7 @@ from harness.errors import SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, Note, Stamp, now
 from harness.images.build import image_for
 from harness.images.versions import ImageVersions, image_versions
+from harness.ownconfig import OwnConfig, deep_merge, own_config
 from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
 from harness.wait import wait_until
@@ -176,6 +177,7 @@ class PatroniCluster:
         self._unanswered: dict[str, float] = {}  # member -> when it last failed to answer (monotonic)
         self.bootstrap_s: float | None = None
         self.versions: ImageVersions | None = None
+        self.own = OwnConfig()
         self.started = False
         self.watch = PatroniWatch(self, max_duration_s=env.probe.max_duration_s)
 
@@ -185,6 +187,7 @@ class PatroniCluster:
         t0 = now()
         image = image_for(self.env)
         self.versions = image_versions(image)  # PostgreSQL's bin dir and Patroni's version: the image's own
+        self.own = own_config(self.env, image, self.history)  # stacks: the team's own files, validated
         specs = [(n, image, {"HARNESS_NODE": n, "HARNESS_ROLE": "patroni"}) for n in self.etcd_names + self.names]
         # No loop volumes: Patroni's PGDATA lives in the container (the disk faults are streaming-only).
         for node in self.runtime.create_nodes(specs, volumes=None):
@@ -230,7 +233,12 @@ class PatroniCluster:
         params = {"wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on", "max_wal_senders": 10,
                   "max_replication_slots": 10, "wal_keep_size": "128MB", "fsync": "off",
                   "synchronous_commit": "on", "wal_retrieve_retry_interval": "500ms"} | dict(s.parameters)
-        hba = ["local all all trust", "host all all 0.0.0.0/0 trust", "host replication all 0.0.0.0/0 trust"]
+        params |= self.own.settings
+        hba = [*self.own.hba, "local all all trust", "host all all 0.0.0.0/0 trust", "host replication all 0.0.0.0/0 trust"]
+        return deep_merge(self._generated(name, s, params, hba), self.own.patroni)
+
+    def _generated(self, name: str, s: PatroniSettings, params: dict[str, Any], hba: list[str]) -> dict[str, Any]:
+        assert self.versions is not None
         return {
             "scope": self.scope,
             "name": name,

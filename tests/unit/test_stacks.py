@@ -123,3 +123,23 @@ def test_a_take_back_names_the_node_the_time_the_abandoned_timeline_and_the_writ
 
 def test_a_thawed_leader_that_rejoins_is_no_take_back() -> None:
     assert took_back(freeze(take_back=False)) is None
+
+
+def test_the_matrix_lists_each_scenario_once_per_stack_with_one_column_each() -> None:
+    from rich.console import Console
+
+    from harness.commands.matrix import matrix_summary, matrix_table
+
+    def run(status: str, rto: float) -> dict[str, object]:
+        return {"run_id": "r", "scenarios": [{"scenario": "freeze", "status": status, "message": "took it back",
+                                              "measurements": {"rto_write_s": rto, "rpo_lost_writes": 3}}]}
+
+    v = {"bookworm": {"postgresql": "15.20", "patroni": "3.0.2"}, "trixie": {"postgresql": "17.12", "patroni": "4.0.7"}}
+    s = matrix_summary("r", {"bookworm": run("failed", 32.0), "trixie": run("passed", 21.4)}, v)
+    assert [(x["scenario"], x["stack"], x["versions"]["patroni"]) for x in s["scenarios"]] == [
+        ("freeze", "bookworm", "3.0.2"), ("freeze", "trixie", "4.0.7")]
+    console = Console(width=200, record=True)
+    console.print(matrix_table(s, 1.0))
+    text = console.export_text()
+    assert "Patroni 3.0.2" in text and "Patroni 4.0.7" in text and text.count("freeze") == 1
+    assert "failed" in text and "passed" in text and "took it back" in text
