@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from harness.errors import CommandFailed
-from harness.topology.streaming import PGDATA, StreamingCluster
+from harness.errors import CommandFailed, SetupError
+from harness.faults.base import Fault
+from harness.topology.base import ManagedPostgres, Topology, need
+from harness.topology.streaming import PGDATA
 
-__all__ = ["KillNode", "KillPostmaster", "StopPostgres"]
-
+__all__ = ["PROCESS_FAULTS", "KillNode", "KillPostmaster", "StopPostgres", "fault_named"]
 
 class KillNode:
     """The whole host crashes: SIGKILL to every process in the container (``docker kill``)."""
@@ -14,7 +15,7 @@ class KillNode:
     name = "kill"
     one_shot = True
 
-    def __init__(self, cluster: StreamingCluster, target: str) -> None:
+    def __init__(self, cluster: Topology, target: str) -> None:
         self.cluster, self.target = cluster, target
 
     def inject(self) -> str:
@@ -32,7 +33,8 @@ class KillPostmaster:
     name = "kill-postmaster"
     one_shot = True
 
-    def __init__(self, cluster: StreamingCluster, target: str) -> None:
+    def __init__(self, cluster: Topology, target: str) -> None:
+        self.pg = need(cluster, ManagedPostgres, f"killing the postmaster of {target} (its manager restarts it)")
         self.cluster, self.target = cluster, target
 
     def inject(self) -> str:
@@ -43,7 +45,7 @@ class KillPostmaster:
         return f"SIGKILL to postmaster pid {res.output.strip()} on {self.target}"
 
     def heal(self) -> str:
-        self.cluster.start_postgres(self.target)
+        self.pg.start_postgres(self.target)
         return f"postgres started again on {self.target}"
 
 
@@ -53,13 +55,27 @@ class StopPostgres:
     name = "stop"
     one_shot = True
 
-    def __init__(self, cluster: StreamingCluster, target: str) -> None:
+    def __init__(self, cluster: Topology, target: str) -> None:
+        self.pg = need(cluster, ManagedPostgres, f"stopping PostgreSQL on {target} (its manager starts it again)")
         self.cluster, self.target = cluster, target
 
     def inject(self) -> str:
-        self.cluster.pg_ctl(self.target, "-m", "fast", "-w", "stop")
+        self.pg.pg_ctl(self.target, "-m", "fast", "-w", "stop")
         return f"pg_ctl stop -m fast on {self.target}"
 
     def heal(self) -> str:
-        self.cluster.start_postgres(self.target)
+        self.pg.start_postgres(self.target)
         return f"postgres started again on {self.target}"
+
+
+PROCESS_FAULTS: dict[str, type[KillNode] | type[KillPostmaster] | type[StopPostgres]] = {
+    KillNode.name: KillNode, KillPostmaster.name: KillPostmaster, StopPostgres.name: StopPostgres}
+
+
+def fault_named(name: str, cluster: Topology, target: str) -> Fault:
+    """The process fault called ``name`` ("kill", "kill-postmaster", "stop") against ``target``."""
+    try:
+        cls = PROCESS_FAULTS[name]
+    except KeyError:
+        raise SetupError(f"unknown fault {name!r}: one of {', '.join(PROCESS_FAULTS)}") from None
+    return cls(cluster, target)

@@ -20,6 +20,7 @@ from harness.history import FaultEvent, now
 from harness.images.build import known_stacks
 from harness.ownconfig import own_config
 from harness.steps.types import parse
+from harness.topology.patroni import patroni_of, use_patroni
 
 __all__: list[str] = []
 
@@ -45,7 +46,7 @@ def _(drill: Drill, version: str) -> None:
     except ValueError as exc:
         raise SetupError(f"Patroni {version} from PyPI: {exc}") from exc
     drill.use_environment(drill.env.model_copy(update={"patroni": section}))
-    drill.use_patroni(source="pypi", version=spec)
+    use_patroni(drill, source="pypi", version=spec)
 
 
 def _thaw_deadline(drill: Drill, slack: float) -> float:
@@ -62,7 +63,7 @@ def _thaw_deadline(drill: Drill, slack: float) -> float:
 @then(parse("the old leader took leadership back within {slack:Duration} of the thaw"))
 def _(drill: Drill, slack: float = 30.0) -> None:
     """The deposed leader held the key again after another member led (Patroni 3.0.2's race)."""
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
 
     got: TakeBack | None = None
     # Bounded: the deadline is the thaw plus slack (re-read, as the heal may come while waiting).

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from harness.checkers.failover import HA_VIEW
 from harness.checkers.takeback import took_back
 from harness.environment import load_environment
 from harness.errors import EnvironmentFileError, ImageBuildError
-from harness.history import Event, FaultEvent, Note, ProbeOp, Stamp
+from harness.history import Event, FaultEvent, HaView, ProbeOp, Stamp
 from harness.images.build import base_tag, known_stacks, load_stack, node_image, stack_of, stack_sources
 from harness.images.pypi import pip_specifier
 from harness.images.versions import parse_versions, version_tuple
@@ -87,8 +85,8 @@ def st(t: float) -> Stamp:
     return Stamp(t=t, wall=1_700_000_000 + t)
 
 
-def view(t: float, leader: str | None, **members: tuple[str, str, int]) -> Note:
-    return Note(at=st(t), name=HA_VIEW, detail=json.dumps({"leader": leader, "members": members}))
+def view(t: float, leader: str | None, **members: tuple[str, str, int]) -> HaView:
+    return HaView(at=st(t), leader=leader, members=members)
 
 
 def freeze(take_back: bool) -> list[Event]:
