@@ -110,6 +110,18 @@ class PatroniSection(_Strict):
         return self
 
 
+class PgAutoFailoverSection(_Strict):
+    """With this section the topology is pg_auto_failover: a monitor and 2-5 nodes (harness.topology.pgaf)."""
+
+    nodes: int = Field(default=3, ge=2, le=5)
+    health_check_period_ms: int = Field(default=1000, ge=100)
+    health_check_timeout_ms: int = Field(default=2000, ge=100)
+    health_check_max_retries: int = Field(default=2, ge=0)
+    health_check_retry_delay_ms: int = Field(default=500, ge=100)
+    unhealthy_timeout_ms: int = Field(default=5000, ge=500)
+    primary_demote_timeout_ms: int = Field(default=5000, ge=500)
+
+
 class AuthSettings(_Strict):
     """The harness's connections from the host authenticate with a password (SCRAM-SHA-256).
 
@@ -196,6 +208,7 @@ class Environment(_Strict):
     backup: BackupSection = BackupSection()  # issue 5
     regions: RegionsSection | None = None  # issue 6: two regions joined by a WAN link
     auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
+    pg_auto_failover: PgAutoFailoverSection | None = None  # stacks: a pg_auto_failover topology
     config: OwnConfigSection | None = None  # stacks: the team's own postgresql.conf, pg_hba, Patroni, pgBackRest files
     source: str = Field("", exclude=True)
 

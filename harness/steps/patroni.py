@@ -25,7 +25,8 @@ from harness.faults.patroni import DcsOutage, KillPatroni, Switchover, run_leade
 from harness.faults.schedule import CYCLE_SERIES, cycle_recoveries
 from harness.history import ActionEvent, FaultEvent, ProbeOp, RepetitionMark, now
 from harness.steps.types import parse
-from harness.topology.patroni import PatroniCluster, patroni_of, use_patroni
+from harness.topology.patroni import patroni_of, use_patroni
+from harness.topology.base import HaManaged, Restartable, Topology, need
 from harness.wait import wait_until
 
 __all__ = ["DcsMemory"]
@@ -166,7 +167,7 @@ def _(drill: Drill, count: int) -> None:
 # -- Then --------------------------------------------------------------------------------------
 
 
-def _fault_target(drill: Drill, cluster: PatroniCluster) -> tuple[str, float]:
+def _fault_target(drill: Drill, cluster: Topology) -> tuple[str, float]:
     """The leader the last fault hit, and when that fault took effect (monotonic)."""
     for e in reversed(drill.history.of(FaultEvent)):
         first = e.target.split("|")[0]  # a cut is targeted "leader|etcd members"
@@ -174,16 +175,18 @@ def _fault_target(drill: Drill, cluster: PatroniCluster) -> tuple[str, float]:
             return first, e.at.t
     if cluster.roles.old_primary is not None:
         return cluster.roles.old_primary, now().t
-    raise SetupError("no fault hit a Patroni node yet")
+    raise SetupError(f"no fault hit a {cluster.kind} node yet")
 
 
 @then(parse("a new leader is elected within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
-    cluster = patroni_of(drill)
+    """Any HA manager (Patroni, pg_auto_failover): its view names another leader, writable."""
+    cluster = drill.cluster
+    ha = need(cluster, HaManaged, "waiting for the HA manager to elect a new leader")
     old, t_f = _fault_target(drill, cluster)
     left = max(0.5, timeout - (now().t - t_f))
     try:
-        new = cluster.wait_new_leader(old, left)
+        new = ha.wait_new_leader(old, left)
     except WaitTimeout as exc:
         raise TargetMissed("new leader", f"none but {old} after {timeout:g} s: {_took_back(drill)}{exc}",
                            f"within {timeout:g} s") from exc
@@ -195,11 +198,13 @@ def _(drill: Drill, timeout: float) -> None:
 
 @then(parse("the old leader rejoins as a replica within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
-    cluster = patroni_of(drill)
+    cluster = drill.cluster
+    ha = need(cluster, HaManaged, "waiting for the old leader to rejoin under its HA manager")
     old, _ = _fault_target(drill, cluster)
     t0 = now()
     if old in cluster.roles.down:
-        cluster.restart_patroni(old)  # a killed node: boot it; Patroni rewinds or reinitialises it
+        # A killed node: boot it; its manager (Patroni, pg_autoctl) rewinds or reinitialises it.
+        need(cluster, Restartable, "starting the killed leader again").start_again(old, deposed=True)
         drill.brought_back(old)
     try:
         _wait_unless_taken_back(drill, old, t0.t + timeout, lambda left: cluster.wait_streaming(timeout=left,
@@ -208,8 +213,8 @@ def _(drill: Drill, timeout: float) -> None:
         # in the measurements comes from that view, which lags the stream by up to a loop.
         left = max(1.0, timeout - (now().t - t0.t))
         wait_until(lambda: failover_phases(drill.history.events()).rejoin_s is not None, timeout=left,
-                   interval=0.2, what=f"Patroni to show {old} as a replica on the leader's timeline",
-                   describe=lambda: str(cluster.members(max_age=0)))
+                   interval=0.2, what=f"{cluster.kind} to show {old} as a replica on the leader's timeline",
+                   describe=lambda: str(ha.ha_view()))
     except WaitTimeout as exc:
         raise TargetMissed("old leader rejoin", str(exc), f"within {timeout:g} s") from exc
     drill.history.add(ActionEvent(at=t0, end=now(), action="patroni.rejoin", target=old, outcome="ok",
@@ -219,7 +224,8 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("every node streams from one leader within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
     """Converged, whoever leads: one leader, every other node streaming from it, caught up."""
-    cluster = patroni_of(drill)
+    cluster = drill.cluster
+    need(cluster, HaManaged, "waiting for one leader with every node streaming")
     t0 = now()
     try:
         cluster.wait_streaming(timeout=timeout)
@@ -444,7 +450,7 @@ def _wait_unless_taken_back(drill: Drill, old: str, deadline: float, wait: Calla
     while True:
         left = deadline - now().t
         tb = took_back(drill.history.events())
-        if tb is not None and patroni_of(drill).leader_or_none() == old:
+        if tb is not None and need(drill.cluster, HaManaged, "a take-back").leader_or_none() == old:
             raise WaitTimeout(f"{old} leads again instead of rejoining: {tb.describe()}")
         try:
             wait(max(0.5, min(2.0, left)))

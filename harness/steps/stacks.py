@@ -21,6 +21,7 @@ from harness.images.build import known_stacks
 from harness.ownconfig import own_config
 from harness.steps.types import parse
 from harness.topology.patroni import patroni_of, use_patroni
+from harness.topology.pgaf import use_pgaf
 
 __all__: list[str] = []
 
@@ -119,3 +120,17 @@ def _(drill: Drill, path: str) -> None:
 @given(parse('the pgBackRest configuration file "{path}"'))
 def _(drill: Drill, path: str) -> None:
     _use_file(drill, "pgbackrest", path)
+
+
+# -- pg_auto_failover (harness.topology.pgaf) --------------------------------------------------
+
+
+@given(parse("a pg_auto_failover cluster with {nodes:d} nodes"))
+def _(drill: Drill, nodes: int) -> None:
+    use_pgaf(drill, nodes=nodes)
+
+
+@given(parse("pg_auto_failover marks a node unhealthy after {timeout:Duration}"))
+def _(drill: Drill, timeout: float) -> None:
+    """The monitor's node_considered_unhealthy_timeout (its failover's "ttl")."""
+    use_pgaf(drill, unhealthy_timeout_ms=int(timeout * 1000))

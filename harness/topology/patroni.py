@@ -158,7 +158,6 @@ class PatroniCluster:
     """The live Patroni topology: roles read from Patroni's REST API, nodes by name."""
 
     kind = "patroni"
-    ha_managed = True  # an HA manager names the roles: the drill's probes start the fan-out writer too
     scope = "pgh"
     config_path = CONFIG
 

@@ -28,6 +28,7 @@ TOPOLOGIES = {
     "streaming": lambda: Environment(name="unit", topology=TopologySpec(replicas=2)),
     "patroni": lambda: load_environment("patroni"),
     "regions": lambda: load_environment("two-region"),
+    "pg_auto_failover": lambda: load_environment("pg_auto_failover"),  # stacks
 }
 
 
