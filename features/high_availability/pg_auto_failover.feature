@@ -7,6 +7,7 @@ Feature: Automatic failover with pg_auto_failover
   event log; the generic fault steps and the HA Then steps are the same as on Patroni, and
   the fan-out write probe starts with the probes (split-brain checking is on by default).
 
+  @trixie
   Scenario: Kill the primary: the monitor promotes a secondary, the old primary rejoins
     Given a pg_auto_failover cluster with 3 nodes
     And the write probe is running

@@ -22,7 +22,6 @@ Feature: The same freeze drill on two stacks: does the setup still hold after th
     And the writes acknowledged by the losing side of the split brain are counted as lost
     And the availability is at least 10 %
 
-  @trixie
   Scenario: Freeze the leader 30 s at ttl 20 on Patroni 4.0 (trixie): it demotes itself and rejoins
     Given the stack "trixie"
     And a Patroni cluster with 3 nodes and a 1-member etcd

@@ -216,7 +216,8 @@ def _(drill: Drill, timeout: float) -> None:
                    interval=0.2, what=f"{cluster.kind} to show {old} as a replica on the leader's timeline",
                    describe=lambda: str(ha.ha_view()))
     except WaitTimeout as exc:
-        raise TargetMissed("old leader rejoin", str(exc), f"within {timeout:g} s") from exc
+        raise TargetMissed("old leader rejoin", f"{exc}\n--- {old}:\n{cluster.node_logs(old, 8)}",
+                           f"within {timeout:g} s") from exc
     drill.history.add(ActionEvent(at=t0, end=now(), action="patroni.rejoin", target=old, outcome="ok",
                                   detail=f"{old} streams from {cluster.primary} again"))
 
@@ -388,7 +389,8 @@ def _(drill: Drill) -> None:
 
 @then(parse("every node ends on the new leader's timeline"))
 def _(drill: Drill) -> None:
-    cluster = patroni_of(drill)
+    cluster = drill.cluster
+    need(cluster, HaManaged, "reading the timelines from the HA manager's view")
     phases = failover_phases(drill.history.events())
     before = {v for v in phases.timelines_before.values() if v is not None}
     after = phases.timelines_after

@@ -218,7 +218,10 @@ class PgafCluster:
             cmd = (f"exec pg_autoctl create postgres --pgdata {PGAF_DATA} --pgport 5432 --hostname {name} --name {name} "
                    f"--monitor '{monitor}' --auth trust --no-ssl --run >> {PGAF_LOG} 2>&1")
         else:
-            cmd = f"rm -f {PGAF_DATA}/postmaster.pid; exec pg_autoctl run --pgdata {PGAF_DATA} >> {PGAF_LOG} 2>&1"
+            # A kill leaves pid files behind (PostgreSQL's, and pg_autoctl's under /tmp) whose
+            # pids may belong to other processes after the boot.
+            cmd = (f"rm -f {PGAF_DATA}/postmaster.pid; rm -rf /tmp/pg_autoctl; "
+                   f"exec pg_autoctl run --pgdata {PGAF_DATA} >> {PGAF_LOG} 2>&1")
         self._detach(name, cmd)
 
     def _tune_keeper(self, name: str) -> None:
@@ -257,8 +260,8 @@ class PgafCluster:
         if not node.is_running():
             node.start()
         if name == MONITOR:
-            self._detach(MONITOR, f"rm -f {MONITOR_DATA}/postmaster.pid; exec pg_autoctl run --pgdata {MONITOR_DATA} "
-                                  f">> {PGAF_LOG} 2>&1")
+            self._detach(MONITOR, f"rm -f {MONITOR_DATA}/postmaster.pid; rm -rf /tmp/pg_autoctl; "
+                                  f"exec pg_autoctl run --pgdata {MONITOR_DATA} >> {PGAF_LOG} 2>&1")
         else:
             self._start_keeper(name, create=False)
         how = "booted, pg_autoctl run (the monitor rejoins it)"
