@@ -310,7 +310,9 @@ def _print_summary(path: Path, seconds: float) -> int:
     from harness.result import METRICS, with_target
 
     data = json.loads(path.read_text())
-    table = Table(title=f"run {data['run_id']} ({seconds:.0f} s)")
+    from harness.stackparts import versions_caption
+
+    table = Table(title=f"run {data['run_id']} ({seconds:.0f} s)" + versions_caption(data["scenarios"]))
     headline = [spec for spec in METRICS if spec.headline]
     for col in ("scenario", "status", *(spec.label for spec in headline), "targets missed"):
         table.add_column(col, overflow="fold", max_width=40 if col in ("scenario", "targets missed") else None)

@@ -12,7 +12,7 @@ Added to every drill by the plugin (:func:`add_stack_parts`):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +22,8 @@ from harness.topology.base import HaManaged
 if TYPE_CHECKING:
     from harness.drill import Drill
 
-__all__ = ["ConfigFiles", "SplitBrainByDefault", "StackSection", "Versions", "add_stack_parts"]
+__all__ = ["ConfigFiles", "SplitBrainByDefault", "StackSection", "Versions", "add_stack_parts", "allure_environment",
+           "versions_caption"]
 
 
 class Versions(BaseModel):
@@ -93,3 +94,29 @@ def add_stack_parts(drill: Drill) -> None:
     drill.add_part(SplitBrainByDefault())
     drill.add_part(StackSection(drill))
     drill.add_part(ConfigSection(drill))
+
+
+def _versions_of(sections: list[Any]) -> list[dict[str, str]]:
+    seen: list[dict[str, str]] = []
+    for sec in sections:
+        v = sec.model_dump() if isinstance(sec, BaseModel) else sec
+        if isinstance(v, dict) and v not in seen:
+            seen.append({str(k): str(x) for k, x in v.items()})
+    return seen
+
+
+def versions_caption(scenarios: list[dict[str, Any]]) -> str:
+    """The CLI table's header line: the stack(s) and versions the run's scenarios ran on."""
+    vs = _versions_of([(s.get("sections") or {}).get("versions") for s in scenarios])
+    parts = [f"{v['stack']}: PostgreSQL {v['postgresql']}, Patroni {v['patroni']}, pgBackRest {v['pgbackrest']}, "
+             f"etcd {v['etcd']}" for v in vs]
+    return ("\n" + "; ".join(dict.fromkeys(parts))) if parts else ""
+
+
+def allure_environment(results: list[Any]) -> dict[str, str]:
+    """environment.properties entries: each stack's versions (``<stack>.postgresql=17.12``, ...)."""
+    out: dict[str, str] = {}
+    for v in _versions_of([getattr(r, "sections", {}).get("versions") for r in results]):
+        for k in ("postgresql", "patroni", "pgbackrest", "etcd", "pg_auto_failover", "image"):
+            out[f"{v['stack']}.{k}"] = v[k]
+    return out

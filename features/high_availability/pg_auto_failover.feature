@@ -20,6 +20,7 @@ Feature: Automatic failover with pg_auto_failover
     And every node ends on the new leader's timeline
     And the availability is at least 20 %
 
+  @slow
   Scenario: Freeze the primary past the unhealthy timeout: it is demoted when it thaws
     Given a pg_auto_failover cluster with 3 nodes
     And the write probe is running
@@ -30,6 +31,7 @@ Feature: Automatic failover with pg_auto_failover
     And the old leader did not take leadership back
     And the availability is at least 20 %
 
+  @slow
   Scenario: Isolate the primary: it demotes itself before the monitor promotes another node
     Given a pg_auto_failover cluster with 3 nodes
     And the write probe is running

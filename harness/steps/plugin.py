@@ -26,7 +26,7 @@ from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.result import METRICS, ScenarioResult, fmt_value, target_text
 from harness.secrets import redact
-from harness.stackparts import add_stack_parts
+from harness.stackparts import add_stack_parts, allure_environment
 from harness.steps.types import KNOWN_STEPS
 
 pytest_plugins = [
@@ -479,7 +479,7 @@ def _write_allure_environment(config: pytest.Config, run: HarnessRun) -> None:
 
         props["docker.server"] = str(docker_client().version().get("Version", "?"))
         props["node.image"] = node_image()
-        props["postgresql"] = "15"
+        props |= allure_environment(run.results)  # stacks: each stack's versions, read from its image
     except Exception:  # noqa: BLE001 - the environment is a courtesy; never fail a run for it
         pass
     topologies = sorted({r.topology for r in run.results if r.topology})

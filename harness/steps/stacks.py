@@ -134,3 +134,9 @@ def _(drill: Drill, nodes: int) -> None:
 def _(drill: Drill, timeout: float) -> None:
     """The monitor's node_considered_unhealthy_timeout (its failover's "ttl")."""
     use_pgaf(drill, unhealthy_timeout_ms=int(timeout * 1000))
+
+
+@given(parse("a Patroni cluster with {nodes:d} nodes"))
+def _(drill: Drill, nodes: int) -> None:
+    """Patroni with a 1-member etcd (the side-by-side phrasing: "a <manager> cluster with 3 nodes")."""
+    use_patroni(drill, nodes=nodes, etcd_members=1)

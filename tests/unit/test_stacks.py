@@ -141,3 +141,17 @@ def test_the_matrix_lists_each_scenario_once_per_stack_with_one_column_each() ->
     text = console.export_text()
     assert "Patroni 3.0.2" in text and "Patroni 4.0.7" in text and text.count("freeze") == 1
     assert "failed" in text and "passed" in text and "took it back" in text
+
+
+def test_the_versions_section_reaches_the_cli_header_and_allures_environment() -> None:
+    from harness.result import ScenarioResult
+    from harness.stackparts import Versions, allure_environment, versions_caption
+
+    v = Versions(stack="trixie", postgresql="17.12", patroni="4.0.7", pgbackrest="2.55.1", etcd="3.5.16",
+                 pg_auto_failover="2.2", image="pgharness/node:trixie-x")
+    res = ScenarioResult(feature="f", scenario="s", directory=Path("/tmp/x"), sections={"versions": v})
+    scen = res.to_json()
+    assert scen["sections"]["versions"]["patroni"] == "4.0.7"
+    assert versions_caption([scen, scen]) == "\ntrixie: PostgreSQL 17.12, Patroni 4.0.7, pgBackRest 2.55.1, etcd 3.5.16"
+    env = allure_environment([res])
+    assert env["trixie.postgresql"] == "17.12" and env["trixie.pgbackrest"] == "2.55.1"
