@@ -33,20 +33,18 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 
-CONFIGS: dict[str, tuple[str, str, str]] = {  # name -> (stack, Given lines for the kill, Given lines for the freeze)
-    "patroni-3.0.2": ("bookworm", "Given a Patroni cluster with 3 nodes and a 1-member etcd\n"
-                                  "    And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3",
-                      "Given a Patroni cluster with 3 nodes and a 1-member etcd\n"
-                      "    And Patroni is configured with ttl 20, loop_wait 2 and retry_timeout 5"),
-    "patroni-4.0.7": ("trixie", "", ""),
-    "patroni-4.1-pypi": ("bookworm", "", ""),
-    "pgaf-bookworm": ("bookworm", "Given a pg_auto_failover cluster with 3 nodes", ""),
-    "pgaf-trixie": ("trixie", "", ""),
+PATRONI_KILL = ("Given a Patroni cluster with 3 nodes and a 1-member etcd\n"
+                "    And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3")
+PATRONI_FREEZE = ("Given a Patroni cluster with 3 nodes and a 1-member etcd\n"
+                  "    And Patroni is configured with ttl 20, loop_wait 2 and retry_timeout 5")
+PGAF = "Given a pg_auto_failover cluster with 3 nodes"
+CONFIGS: dict[str, tuple[str, str, str]] = {  # name -> (stack, Givens of the kill, Givens of the freeze)
+    "patroni-3.0.2": ("bookworm", PATRONI_KILL, PATRONI_FREEZE),
+    "patroni-4.0.7": ("trixie", PATRONI_KILL, PATRONI_FREEZE),
+    "patroni-4.1-pypi": ("bookworm", PATRONI_KILL, PATRONI_FREEZE),
+    "pgaf-bookworm": ("bookworm", PGAF, PGAF),
+    "pgaf-trixie": ("trixie", PGAF, PGAF),
 }
-for _n in ("patroni-4.0.7", "patroni-4.1-pypi"):
-    CONFIGS[_n] = (CONFIGS[_n][0], CONFIGS["patroni-3.0.2"][1], CONFIGS["patroni-3.0.2"][2])
-CONFIGS["pgaf-trixie"] = ("trixie", CONFIGS["pgaf-bookworm"][1], CONFIGS["pgaf-bookworm"][1])
-CONFIGS["pgaf-bookworm"] = ("bookworm", CONFIGS["pgaf-bookworm"][1], CONFIGS["pgaf-bookworm"][1])
 
 
 def feature(name: str, drill: str) -> str:

@@ -32,12 +32,14 @@ Feature: Automatic failover with pg_auto_failover
     And the availability is at least 20 %
 
   @slow
+  # Slower than a kill: the secondaries' keepers report their LSN late while their WAL
+  # receivers still wait on the dropped primary (measured here: 20-30 s to a new primary).
   Scenario: Isolate the primary: it demotes itself before the monitor promotes another node
     Given a pg_auto_failover cluster with 3 nodes
     And the write probe is running
     When I wait 1 seconds
-    And I isolate the primary for 20 seconds
-    Then a new leader is elected within 30 seconds
+    And I isolate the primary for 40 seconds
+    Then a new leader is elected within 60 seconds
     And the old leader rejoins as a replica within 90 seconds
     And there was never more than one writable primary
     And the availability is at least 20 %

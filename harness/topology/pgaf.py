@@ -191,6 +191,8 @@ class PgafCluster:
             for name in self.names[1:]:
                 self._start_keeper(name, create=True)
             self.wait_streaming(timeout=timeout)
+            wait_until(self._settled, timeout=timeout, interval=0.2, what="the monitor's assignments to settle",
+                       describe=self._describe_states)
             for name in self.names:
                 self._tune_keeper(name)
         except WaitTimeout as exc:
@@ -211,6 +213,17 @@ class PgafCluster:
         self.history.add(HaSettings(at=now(), manager="pg_auto_failover", ttl=s.unhealthy_timeout_ms / 1000,
                                     settings=asdict(s)))
         self.watch.start()
+
+    @property
+    def isolation_peers(self) -> list[str]:
+        """Who an isolated node loses (harness.faults.network.Isolate): the others and the monitor."""
+        return [*self.names, MONITOR]
+
+    def _settled(self) -> bool:
+        """The monitor's assignments all reached: one primary (not wait_primary), the rest secondaries."""
+        rows = self.states(max_age=0) or []
+        return (len(rows) == len(self.names) and all(rep == goal for _, rep, goal, _, _ in rows)
+                and sorted(rep for _, rep, _, _, _ in rows) == ["primary", *["secondary"] * (len(rows) - 1)])
 
     def _start_keeper(self, name: str, *, create: bool) -> None:
         monitor = f"postgres://autoctl_node@{MONITOR}:5432/pg_auto_failover?sslmode=disable"
