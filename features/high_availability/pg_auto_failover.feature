@@ -29,7 +29,7 @@ Feature: Automatic failover with pg_auto_failover
     Then a new leader is elected within 30 seconds
     And the old leader rejoins as a replica within 90 seconds
     And the old leader did not take leadership back
-    And the availability is at least 20 %
+    And the availability is at least 10 %
 
   @slow
   # Slower than a kill: the secondaries' keepers report their LSN late while their WAL
