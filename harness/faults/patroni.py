@@ -1,4 +1,4 @@
-"""Faults and actions of the Patroni + etcd topology (issue 4).
+"""Faults and actions of the Patroni + etcd topology.
 
 - ``DcsOutage``: every etcd member killed; healed by booting them and starting etcd again.
 - ``KillPatroni``: SIGKILL to the Patroni daemon only; PostgreSQL keeps running, orphaned
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from harness.errors import CommandFailed, SetupError
 from harness.history import ActionEvent, now
+from harness.topology.patroni import PATRONI_PROCESS
 
 if TYPE_CHECKING:
     from harness.drill import Drill
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["DcsOutage", "KillPatroni", "Switchover", "run_leader_kills"]
 
 # pgrep -f pattern of the daemon (``/usr/bin/python3 /usr/bin/patroni <config>``); patronictl does not match.
-_PATRONI = "[b]in/patroni "  # the brackets keep pgrep from matching the shell running it
 
 
 class DcsOutage:
@@ -65,7 +65,7 @@ class KillPatroni:
 
     def inject(self) -> str:
         res = self.cluster.node(self.target).exec(
-            ["sh", "-c", f"pids=$(pgrep -f '{_PATRONI}' | tr '\\n' ' ') && [ -n \"$pids\" ] && "
+            ["sh", "-c", f"pids=$(pgrep -f '{PATRONI_PROCESS}' | tr '\\n' ' ') && [ -n \"$pids\" ] && "
                          "kill -KILL $pids && echo $pids"], user="root", timeout=10)
         if res.exit_code != 0:
             raise CommandFailed(self.target, "kill -KILL patroni", res.exit_code, res.output or "no Patroni process")
@@ -79,7 +79,7 @@ class KillPatroni:
         if not node.is_running():
             self._killed = False
             return f"{self.target} is down: nothing to start"
-        running = node.exec(["pgrep", "-f", _PATRONI], user="root", timeout=10)
+        running = node.exec(["pgrep", "-f", PATRONI_PROCESS], user="root", timeout=10)
         if running.exit_code != 0:
             self.cluster.start_patroni_daemon(self.target)
         self._killed = False

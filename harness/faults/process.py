@@ -5,7 +5,6 @@ from __future__ import annotations
 from harness.errors import CommandFailed, SetupError
 from harness.faults.base import Fault
 from harness.topology.base import ManagedPostgres, Topology, need
-from harness.topology.streaming import PGDATA
 
 __all__ = ["PROCESS_FAULTS", "KillNode", "KillPostmaster", "StopPostgres", "fault_named"]
 
@@ -34,19 +33,21 @@ class KillPostmaster:
     one_shot = True
 
     def __init__(self, cluster: Topology, target: str) -> None:
-        self.pg = need(cluster, ManagedPostgres, f"killing the postmaster of {target} (its manager restarts it)")
         self.cluster, self.target = cluster, target
 
     def inject(self) -> str:
+        pid_file = f"{self.cluster.data_directory}/postmaster.pid"
         res = self.cluster.node(self.target).exec(
-            ["sh", "-c", f"pid=$(head -1 {PGDATA}/postmaster.pid) && kill -KILL $pid && echo $pid"])
+            ["sh", "-c", f"pid=$(head -1 {pid_file}) && kill -KILL $pid && echo $pid"])
         if res.exit_code != 0:
             raise CommandFailed(self.target, "kill -KILL postmaster", res.exit_code, res.output)
         return f"SIGKILL to postmaster pid {res.output.strip()} on {self.target}"
 
     def heal(self) -> str:
-        self.pg.start_postgres(self.target)
-        return f"postgres started again on {self.target}"
+        if isinstance(self.cluster, ManagedPostgres):
+            self.cluster.start_postgres(self.target)
+            return f"postgres started again on {self.target}"
+        return f"left to the topology's manager to start PostgreSQL again on {self.target}"
 
 
 class StopPostgres:

@@ -1,4 +1,4 @@
-"""Patroni + etcd (issue 4): N PostgreSQL nodes each managed by Patroni, etcd in its own containers.
+"""Patroni + etcd: N PostgreSQL nodes each managed by Patroni, etcd in its own containers.
 
 The same interface as :class:`~harness.topology.streaming.StreamingCluster` where the drill,
 probes and faults use it, but the roles come from Patroni, not from the harness: ``primary``
@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field, replace
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from harness.environment import Environment
@@ -45,13 +46,15 @@ PATRONI_DATA = "/var/lib/postgresql/patroni"
 CONFIG = "/var/lib/postgresql/patroni.yml"
 PATRONI_LOG = "/var/log/postgresql/patroni.log"
 ETCD_LOG = "/var/log/postgresql/etcd.log"
+#: pgrep -f pattern of the Patroni daemon (the brackets keep pgrep from matching the shell running it).
+PATRONI_PROCESS = "[b]in/patroni "
 REST_PORT = 8008
 ETCD_PORT = 2379
 
 
 @dataclass
 class PatroniSettings:
-    """What issue 4 lets the environment and the steps set (Patroni's DCS settings)."""
+    """What the environment and the steps may set (Patroni's DCS settings)."""
 
     nodes: int = 3
     etcd_members: int = 1
@@ -153,6 +156,13 @@ class PatroniWatch:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    # A drill part (the topology hands it to the drill): stopped on close.
+    def __enter__(self) -> PatroniWatch:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
 
 class PatroniCluster:
     """The live Patroni topology: roles read from Patroni's REST API, nodes by name."""
@@ -160,6 +170,7 @@ class PatroniCluster:
     kind = "patroni"
     scope = "pgh"
     config_path = CONFIG
+    data_directory = PATRONI_DATA
 
     def __init__(self, runtime: Runtime, env: Environment, history: History,
                  settings: PatroniSettings | None = None, *, seed: int | None = None) -> None:
@@ -302,12 +313,22 @@ class PatroniCluster:
             node.exec(["rm", "-f", f"{PATRONI_DATA}/postmaster.pid"])
             self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
 
+    def patroni_running(self, name: str) -> bool:
+        node = self.node(name)
+        return node.is_running() and node.exec(["pgrep", "-f", PATRONI_PROCESS], user="root",
+                                                timeout=10).exit_code == 0
+
     def start_again(self, name: str, *, deposed: bool) -> str:
         """Boot the node and start Patroni in it: Patroni rejoins it by itself (rewind or reinit),
-        deposed leader or not."""
+        deposed leader or not. A node whose Patroni still runs (only its postmaster was killed)
+        gets PostgreSQL back from Patroni: the harness waits for it."""
         t0 = now()
-        self.restart_patroni(name)
-        how = "booted, Patroni started (it rejoins by itself)"
+        if name in self.names and self.patroni_running(name):
+            self.wait_ready(name, timeout=60)
+            how = "Patroni was running: it started PostgreSQL again"
+        else:
+            self.restart_patroni(name)
+            how = "booted, Patroni started (it rejoins by itself)"
         self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok", detail=how))
         return how
 
@@ -317,6 +338,9 @@ class PatroniCluster:
     def release(self) -> list[str]:
         self.watch.stop()
         return []
+
+    def drill_parts(self) -> list[Any]:
+        return [self.watch]
 
     def attach(self, *, primary: str | None, old_primary: str | None, down: list[str]) -> None:
         """Take over a topology an earlier process started (`harness up`); Patroni names the roles."""

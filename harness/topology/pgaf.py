@@ -142,6 +142,7 @@ class PgafCluster:
     """The live pg_auto_failover topology: roles from the monitor, nodes by name."""
 
     kind = "pg_auto_failover"
+    data_directory = PGAF_DATA
 
     def __init__(self, runtime: Runtime, env: Environment, history: History,
                  settings: PgafSettings | None = None, *, seed: int | None = None) -> None:
