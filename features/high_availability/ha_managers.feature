@@ -16,7 +16,7 @@ Feature: The same drills on Patroni and pg_auto_failover, side by side
     And the old leader rejoins as a replica within 90 seconds
     And there was never more than one writable primary
     And the failover phases are recorded
-    And the availability is at least 20 %
+    And the availability is at least 10 %
 
     Examples:
       | manager          |

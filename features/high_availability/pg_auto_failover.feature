@@ -18,7 +18,7 @@ Feature: Automatic failover with pg_auto_failover
     And there was never more than one writable primary
     And the failover phases are recorded
     And every node ends on the new leader's timeline
-    And the availability is at least 20 %
+    And the availability is at least 10 %
 
   @slow
   Scenario: Freeze the primary past the unhealthy timeout: it is demoted when it thaws
@@ -42,4 +42,4 @@ Feature: Automatic failover with pg_auto_failover
     Then a new leader is elected within 60 seconds
     And the old leader rejoins as a replica within 90 seconds
     And there was never more than one writable primary
-    And the availability is at least 20 %
+    And the availability is at least 10 %
