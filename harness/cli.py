@@ -3,7 +3,7 @@
     harness run [PATHS...] [-k EXPR] [--alluredir DIR]   run features (pytest underneath)
     harness report [--run RUN_ID]                        render the Allure HTML offline
     harness clean                                        remove everything earlier runs left
-    harness images build [--force]                       build the node image (no registry)
+    harness images build [--force] [--stack S ...]       build a stack's node image (no registry)
     harness env check FILE                               validate an environment file
 """
 
@@ -88,6 +88,7 @@ def run(
     no_capture: Annotated[bool, typer.Option("-s", help="let steps talk to the terminal (runbook prompts)")] = False,
     traceback: Annotated[bool, typer.Option("--traceback", help="show tracebacks, not one paragraph per failure")] = False,
     collect_only: Annotated[bool, typer.Option("--collect-only", help="list what would run; run nothing")] = False,
+    stack: Annotated[list[str] | None, typer.Option(help="run once per stack (repeatable): a version matrix")] = None,
 ) -> None:
     """Run features and print each scenario's RTO, RPO and availability against its targets.
 
@@ -156,6 +157,10 @@ def run(
     root = os.path.commonpath([str(REPO_ROOT), *(str(Path(t).resolve().parent) for t in targets),
                                *(str(p.resolve()) for p in paths or [])])
     args[1] = root
+    if stack:  # a version matrix: harness.commands.matrix
+        from harness.commands.matrix import run_matrix
+
+        raise typer.Exit(run_matrix(args, targets, stack, run_id, REPORTS, console))
     t0 = time.monotonic()
     code = pytest.main(args + targets)
     if collect_only:
@@ -367,7 +372,9 @@ def _print_summary(path: Path, seconds: float, *, paragraphs: bool = False) -> l
     from harness.result import METRICS, with_target
 
     data = json.loads(path.read_text())
-    table = Table(title=f"run {data['run_id']} ({seconds:.0f} s)")
+    from harness.stackparts import versions_caption
+
+    table = Table(title=f"run {data['run_id']} ({seconds:.0f} s)" + versions_caption(data["scenarios"]))
     headline = [spec for spec in METRICS if spec.headline]
     for col in ("scenario", "status", *(spec.label for spec in headline), "targets missed"):
         table.add_column(col, overflow="fold", max_width=40 if col in ("scenario", "targets missed") else None)
@@ -454,14 +461,17 @@ def clean() -> None:
 
 
 @images_app.command("build")
-def images_build(force: Annotated[bool, typer.Option(help="rebuild even when the tag exists")] = False) -> None:
+def images_build(force: Annotated[bool, typer.Option(help="rebuild even when the tag exists")] = False,
+                 stack: Annotated[list[str] | None, typer.Option(help="a stack to build (repeatable; default: bookworm)")]
+                 = None) -> None:
     """Build the base and node images unless their content-hash tags exist."""
     from harness.images import build_images
 
     try:
-        for spec in build_images(force=force):
-            state = f"built in {spec.seconds:.1f} s" if spec.built else "up to date"
-            console.print(f"{spec.name:5} {spec.tag}  {state}")
+        for name in stack or ["bookworm"]:
+            for spec in build_images(force=force, stack=name):
+                state = f"built in {spec.seconds:.1f} s" if spec.built else "up to date"
+                console.print(f"{spec.name:5} {spec.tag}  {state}")
     except HarnessError as exc:
         _fail(exc)
 

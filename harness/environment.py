@@ -139,6 +139,37 @@ class PatroniSection(_Strict):
     """A replica lagging more than this (bytes) is not promoted."""
     use_pg_rewind: bool = True
     """A deposed leader rejoins with pg_rewind (otherwise it is reinitialised)."""
+    source: Literal["debian", "pypi"] = "debian"
+    """Where Patroni comes from: the stack's Debian package, or PyPI (downloaded on the host, installed offline)."""
+    version: str | None = Field(default=None, pattern=r"^[0-9][0-9a-z.*]*$")
+    """With source pypi: a pip version such as "4.1.x" or "4.1.3"."""
+
+    @model_validator(mode="after")
+    def _pypi_version(self) -> PatroniSection:
+        if self.source == "pypi" and not self.version:
+            raise ValueError('source pypi needs a version (e.g. version: "4.1.x")')
+        if self.source == "debian" and self.version:
+            raise ValueError("version is for source: pypi (Debian's package has the stack's version)")
+        return self
+
+
+class PgAutoFailoverSection(_Strict):
+    """With this section the topology is pg_auto_failover: a monitor and 2-5 nodes (harness.topology.pgaf)."""
+
+    nodes: int = Field(default=3, ge=2, le=5)
+    """PostgreSQL nodes registered with the monitor."""
+    health_check_period_ms: int = Field(default=1000, ge=100)
+    """The monitor's pgautofailover.health_check_period."""
+    health_check_timeout_ms: int = Field(default=2000, ge=100)
+    """The monitor's pgautofailover.health_check_timeout."""
+    health_check_max_retries: int = Field(default=2, ge=0)
+    """The monitor's pgautofailover.health_check_max_retries."""
+    health_check_retry_delay_ms: int = Field(default=500, ge=100)
+    """The monitor's pgautofailover.health_check_retry_delay."""
+    unhealthy_timeout_ms: int = Field(default=5000, ge=500)
+    """The monitor's pgautofailover.node_considered_unhealthy_timeout (its default, 20 s, is slow for drills)."""
+    primary_demote_timeout_ms: int = Field(default=5000, ge=500)
+    """The monitor's pgautofailover.primary_demote_timeout."""
 
 
 class AuthSettings(_Strict):
@@ -214,6 +245,20 @@ class BackupSection(_Strict):
     """Put the repository on its own volume of that size (MB); none: no size limit."""
 
 
+class OwnConfigSection(_Strict):
+    """A team's own configuration files (harness.ownconfig validates them against the image):
+    paths relative to this environment file's folder or to the repository."""
+
+    postgresql: str | None = None
+    """A postgresql.conf of settings (name = value lines)."""
+    pg_hba: str | None = None
+    """pg_hba.conf lines, placed before the harness's own."""
+    patroni: str | None = None
+    """A Patroni YAML merged into the generated one (bootstrap.dcs included)."""
+    pgbackrest: str | None = None
+    """A pgbackrest.conf fragment ([global] or the stanza's options)."""
+
+
 class Environment(_Strict):
     """An environment file: what a drill stands up and the targets it is judged against."""
 
@@ -225,6 +270,8 @@ class Environment(_Strict):
     """Where the topology runs."""
     image: str = "default"  # "default" = the image built from environments/images/node
     """The node image: "default" (built from environments/images/node) or an image's name."""
+    stack: Literal["bookworm", "trixie"] | None = None
+    """The Debian release the default image is built from; unset: $HARNESS_STACK (set by `harness run --stack`), else bookworm."""
     topology: TopologySpec = TopologySpec()
     """The streaming topology: replicas, replication mode, PostgreSQL settings."""
     probe: ProbeSettings = ProbeSettings()
@@ -243,6 +290,10 @@ class Environment(_Strict):
     """Two regions joined by a WAN link instead of one."""
     auth: AuthSettings | None = None  # a password for the harness's own connections
     """Password authentication (SCRAM) for the harness's own connections."""
+    pg_auto_failover: PgAutoFailoverSection | None = None
+    """A pg_auto_failover topology (a monitor and its nodes) instead of plain streaming."""
+    config: OwnConfigSection | None = None
+    """The team's own postgresql.conf, pg_hba, Patroni and pgBackRest files."""
     source: str = Field("", exclude=True)
     """The file it was read from (set by the loader, not written in a file)."""
 

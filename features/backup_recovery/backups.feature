@@ -5,6 +5,7 @@ Feature: Backups and restores with pgBackRest
   timed phase by phase (fetch, replay and promotion, verification) and verified against the
   probe's acknowledged writes, pg_amcheck and pgbackrest verify.
 
+  @trixie
   Scenario: A full backup restores to a new node with every acknowledged write
     Given a PostgreSQL cluster with 1 primary and 1 async replicas
     And WAL archiving to a pgBackRest repository

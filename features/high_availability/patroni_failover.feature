@@ -8,6 +8,7 @@ Feature: Automatic failover with Patroni and etcd
   The phases (detection, new leader, first write on it, old leader's rejoin) and the
   timelines come from Patroni's REST view as the harness watched it.
 
+  @trixie
   Scenario: Kill the Patroni leader: a new leader within the ttl, no split brain
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3

@@ -4,7 +4,7 @@ Feature: Primary failover on streaming replication
   others at it and brings the old primary back with pg_rewind. Writes must come back
   quickly, and on a synchronous cluster no acknowledged write may be lost.
 
-  @async_replication
+  @async_replication @trixie
   Scenario: Kill the primary of an asynchronous cluster and fail over
     Given a PostgreSQL cluster with 1 primary and 2 async replicas
     And the write probe is running every 50 ms

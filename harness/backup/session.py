@@ -41,7 +41,8 @@ from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
 from harness.parts import PartBase
 from harness.history import ActionEvent, BackupFallback, BackupStop, RecoveryTargetMarked, now
-from harness.images.build import node_image
+from harness.images.build import image_for
+from harness.ownconfig import merge_pgbackrest, own_config
 from harness.runtime.base import Node
 from harness.runtime.docker import docker_runtime
 from harness.topology.pg import sql_one
@@ -84,7 +85,9 @@ class BackupSession(PartBase):
         d.enable_backups(settings)
         repo = Repository.create(d.run_id, d.scope, size_mb=size_mb or cfg.repo_size_mb)
         self.repo, self._stanza = repo, False
-        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo, pgbackrest_config(compress_type=cfg.compress_type)))
+        conf = pgbackrest_config(compress_type=cfg.compress_type)
+        own = own_config(d.env, image_for(d.env), d.history).pgbackrest  # stacks: the team's fragment
+        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo, merge_pgbackrest(conf, own) if own else conf))
         d.history.note("backup.repository", f"{self.tool} repository {repo.host_path} mounted in every node")
         return repo
 
@@ -178,7 +181,7 @@ class BackupSession(PartBase):
                 return node
         runtime = docker_runtime(c.runtime, "a helper container for the backup tools")
         if "backup-tools" not in {n.name for n in runtime.nodes()}:
-            image = node_image() if self.drill.env.image == "default" else self.drill.env.image
+            image = image_for(self.drill.env)
             # sleep, not node-init: no PostgreSQL in it. Docker may give it the lost primary's
             # address, and a server answering there would pass for the primary.
             runtime.create_node("backup-tools", image=image, env={"HARNESS_NODE": "backup-tools"},
@@ -304,7 +307,7 @@ class BackupSession(PartBase):
         repo = self._repo()
         base = self.tool == "basebackup"
         result = restore_to_new_node(
-            runtime, d.history, name=name, image=node_image() if d.env.image == "default" else d.env.image,
+            runtime, d.history, name=name, image=image_for(d.env),
             target=target, table=table, source_rows=source_rows, fetch=basebackup.fetch(repo) if base else (None if retries else pgbackrest_restore_once),
             verify_backup=(lambda h, n: basebackup.verify_basebackups(h, n, repo)) if base else None)
         self.restores.append(result)

@@ -196,7 +196,10 @@ class Isolate(Partition):
     def plan(self) -> tuple[str, frozenset[Pair], str]:
         node = self.resolve(self.role)
         who = "peers and clients" if self.clients else "peers"
-        return node, isolate(node, self.cluster.names, clients=self.clients), f"{node} isolated from its {who}"
+        # stacks: a topology whose manager runs beside the nodes (pg_auto_failover's monitor)
+        # names it in isolation_peers, so an isolated node loses the manager too.
+        peers = list(getattr(self.cluster, "isolation_peers", self.cluster.names))
+        return node, isolate(node, peers, clients=self.clients), f"{node} isolated from its {who}"
 
 
 class SplitHalves(Partition):

@@ -1,9 +1,13 @@
-"""Build the node image from ``environments/images`` with no container registry.
+"""Build the node image of a named stack from ``environments/images`` with no container registry.
 
-The base is Debian bookworm bootstrapped here with ``debootstrap`` and ``docker import``;
-the node image is an ordinary ``docker build`` on top of it with apt inside. Both are
-tagged by a hash of their build files, so a warm build is a lookup and nothing more.
-The package mirror is read from this machine's own apt configuration.
+A stack is a Debian release and the packages taken from it (``environments/images/stacks/
+<name>.env``: ``bookworm`` is Debian 12 with PostgreSQL 15 and Patroni 3.0.2, ``trixie`` is
+Debian 13 with PostgreSQL 17 and Patroni 4.0). Its base is bootstrapped here with
+``debootstrap`` and ``docker import`` from this machine's own Debian mirror; the node image is
+an ordinary ``docker build`` on top of it with apt inside, reading the same mirror. Patroni
+may come from PyPI instead of Debian (:mod:`harness.images.pypi`): one more layer on the node
+image, the wheels downloaded on the host first. Every image is tagged by a hash of its build
+files and its stack, so a warm build is a lookup and nothing more.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
@@ -26,13 +31,30 @@ import docker.errors
 from harness.errors import ImageBuildError
 from harness.runtime.docker_client import docker_client
 
-__all__ = ["IMAGES_DIR", "ImageSpec", "build_images", "node_image"]
+if TYPE_CHECKING:
+    from harness.environment import Environment
+
+__all__ = [
+    "DEFAULT_STACK",
+    "IMAGES_DIR",
+    "ImageSpec",
+    "Stack",
+    "build_images",
+    "image_for",
+    "known_stacks",
+    "load_stack",
+    "node_image",
+    "stack_of",
+]
 
 log = logging.getLogger(__name__)
 
 IMAGES_DIR = Path(__file__).resolve().parents[2] / "environments" / "images"
+STACKS_DIR = IMAGES_DIR / "stacks"
+DEFAULT_STACK = "bookworm"
 REPO = "pgharness"
 APT_SOURCES = Path("/etc/apt/sources.list.d")
+HOST_SUITE = "bookworm"  # the release whose mirror this machine's apt configuration names
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,47 @@ class ImageSpec:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Stack:
+    """One stack's recipe, read from ``environments/images/stacks/<name>.env``."""
+
+    name: str
+    suite: str
+    variant: str
+    include: str
+    pg_major: int
+    packages: str
+    text: str  # the file itself: its hash is part of every tag of the stack
+
+
+def known_stacks() -> list[str]:
+    return sorted(p.stem for p in STACKS_DIR.glob("*.env"))
+
+
+def load_stack(name: str = DEFAULT_STACK) -> Stack:
+    path = STACKS_DIR / f"{name}.env"
+    if not path.is_file():
+        raise ImageBuildError(f"no stack {name!r} (known: {', '.join(known_stacks())}; each is a file in {STACKS_DIR})")
+    text = path.read_text()
+    kv: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ImageBuildError(f"{path}:{n}: expected KEY=value, got {line!r}")
+        k, v = line.split("=", 1)
+        kv[k.strip()] = v.strip()
+    missing = [k for k in ("SUITE", "PG_MAJOR", "PACKAGES") if not kv.get(k)]
+    if missing:
+        raise ImageBuildError(f"{path}: missing {', '.join(missing)}")
+    if not kv["PG_MAJOR"].isdigit():
+        raise ImageBuildError(f"{path}: PG_MAJOR must be a number, got {kv['PG_MAJOR']!r}")
+    return Stack(name=name, suite=kv["SUITE"], variant=kv.get("VARIANT", "minbase"),
+                 include=kv.get("INCLUDE", "ca-certificates"), pg_major=int(kv["PG_MAJOR"]),
+                 packages=kv["PACKAGES"], text=text)
+
+
 def _hash_dir(path: Path, extra: str = "") -> str:
     h = hashlib.sha256(extra.encode())
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
@@ -51,41 +114,68 @@ def _hash_dir(path: Path, extra: str = "") -> str:
     return h.hexdigest()[:12]
 
 
-def _recipe() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in (IMAGES_DIR / "base" / "recipe.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
+def _hash_text(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
-def base_tag() -> str:
-    return f"{REPO}/base:{_recipe().get('SUITE', 'bookworm')}-{_hash_dir(IMAGES_DIR / 'base')}"
+def base_tag(stack: str = DEFAULT_STACK) -> str:
+    s = load_stack(stack)
+    return f"{REPO}/base:{s.suite}-{_hash_text(s.suite, s.variant, s.include)}"
 
 
-def node_image() -> str:
-    """The tag the node image has (or will have) for the current build files."""
-    return f"{REPO}/node:{_hash_dir(IMAGES_DIR / 'node', base_tag())}"
+def node_image(stack: str = DEFAULT_STACK) -> str:
+    """The tag the stack's node image has (or will have) for the current build files."""
+    s = load_stack(stack)
+    return f"{REPO}/node:{stack}-{_hash_dir(IMAGES_DIR / 'node', base_tag(stack) + s.text)}"
+
+
+def stack_of(env: Environment | None = None) -> str:
+    """The stack a drill runs on: the environment's (file or step), else ``$HARNESS_STACK``, else bookworm."""
+    if env is not None and env.stack:
+        return env.stack
+    return os.environ.get("HARNESS_STACK") or DEFAULT_STACK
+
+
+def image_for(env: Environment, *, build: bool = True) -> str:
+    """The node image of an environment: its own ``image``, or its stack's (with Patroni from
+    PyPI when its ``patroni`` section says so), built first when missing (a warm build is a lookup)."""
+    if env.image != "default":
+        return env.image
+    stack = stack_of(env)
+    if env.patroni is not None and env.patroni.source == "pypi":
+        from harness.images.pypi import patroni_pypi_image
+
+        return patroni_pypi_image(stack, env.patroni.version or "", build=build)
+    if build:
+        return build_images(stack=stack)[-1].tag
+    return node_image(stack)
+
+
+def _host_sources() -> list[tuple[str, str]]:
+    """This machine's Debian apt sources (file name, text): the mirror is never hard-coded."""
+    return [(p.name, p.read_text()) for p in sorted(APT_SOURCES.glob("*.sources")) if "debian" in p.name]
 
 
 def _host_mirror() -> str:
     """The Debian mirror this machine's apt uses (never hard-coded in the project)."""
-    texts = [p.read_text() for p in sorted(APT_SOURCES.glob("*.sources"))]
-    for text in texts:
+    for _, text in _host_sources():
         for stanza in text.split("\n\n"):
             uris = re.search(r"^URIs:\s*(\S+)", stanza, re.MULTILINE)
             suites = re.search(r"^Suites:\s*(.+)$", stanza, re.MULTILINE)
-            if uris and suites and "security" not in uris.group(1) and "bookworm" in suites.group(1):
+            if uris and suites and "security" not in uris.group(1) and HOST_SUITE in suites.group(1):
                 return uris.group(1)
     legacy = Path("/etc/apt/sources.list")
     if legacy.exists():
         for line in legacy.read_text().splitlines():
-            m = re.match(r"\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+bookworm\s", line)
+            m = re.match(rf"\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+{HOST_SUITE}\s", line)
             if m:
                 return m.group(1)
-    raise ImageBuildError("cannot find a Debian bookworm mirror in this machine's apt sources")
+    raise ImageBuildError(f"cannot find a Debian {HOST_SUITE} mirror in this machine's apt sources")
+
+
+def stack_sources(text: str, suite: str) -> str:
+    """The host's deb822 sources for another release of the same mirror (suite names swapped)."""
+    return re.sub(rf"\b{HOST_SUITE}(?=(-updates|-security|-backports)?\b)", suite, text)
 
 
 def _image_exists(client: docker.DockerClient, tag: str) -> bool:
@@ -96,34 +186,25 @@ def _image_exists(client: docker.DockerClient, tag: str) -> bool:
         return False
 
 
-def _build_base(client: docker.DockerClient, tag: str) -> None:
+def _build_base(client: docker.DockerClient, tag: str, stack: Stack) -> None:
     if shutil.which("debootstrap") is None:
         raise ImageBuildError("debootstrap is not installed (run scripts/setup, or apt-get install debootstrap)")
-    recipe = _recipe()
     mirror = _host_mirror()
     with tempfile.TemporaryDirectory(prefix="pgharness-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
-        cmd = [
-            "debootstrap",
-            f"--variant={recipe.get('VARIANT', 'minbase')}",
-            f"--include={recipe.get('INCLUDE', 'ca-certificates')}",
-            recipe.get("SUITE", "bookworm"),
-            str(root),
-            mirror,
-        ]
-        log.info("bootstrapping the base: %s", " ".join(cmd))
+        cmd = ["debootstrap", f"--variant={stack.variant}", f"--include={stack.include}", stack.suite, str(root), mirror]
+        log.info("bootstrapping the %s base: %s", stack.name, " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise ImageBuildError(f"debootstrap failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        # Use the same apt sources as this machine (security updates included).
+        # The same apt sources as this machine (security updates included), for the stack's release.
         (root / "etc/apt/sources.list").unlink(missing_ok=True)
         dest = root / "etc/apt/sources.list.d"
         dest.mkdir(parents=True, exist_ok=True)
-        for src in APT_SOURCES.glob("*.sources"):
-            if "debian" in src.name:
-                shutil.copy(src, dest / src.name)
+        for name, text in _host_sources():
+            (dest / name).write_text(stack_sources(text, stack.suite))
         if not list(dest.glob("*.sources")):
-            (root / "etc/apt/sources.list").write_text(f"deb {mirror} {recipe.get('SUITE', 'bookworm')} main\n")
+            (root / "etc/apt/sources.list").write_text(f"deb {mirror} {stack.suite} main\n")
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
         tar_path = Path(tmp) / "rootfs.tar"
         with tarfile.open(tar_path, "w") as tar:
@@ -134,17 +215,10 @@ def _build_base(client: docker.DockerClient, tag: str) -> None:
         raise ImageBuildError(f"docker import did not produce {tag}")
 
 
-def _build_node(client: docker.DockerClient, tag: str, base: str) -> None:
-    ctx = IMAGES_DIR / "node"
+def docker_build(client: docker.DockerClient, ctx: Path, tag: str, buildargs: dict[str, str]) -> None:
     try:
-        _, logs = client.images.build(
-            path=str(ctx),
-            tag=tag,
-            buildargs={"BASE": base},
-            network_mode="host",
-            rm=True,
-            forcerm=True,
-        )
+        _, logs = client.images.build(path=str(ctx), tag=tag, buildargs=buildargs, network_mode="host",
+                                      rm=True, forcerm=True)
         for chunk in logs:
             if isinstance(chunk, dict) and chunk.get("stream"):
                 log.debug(str(chunk["stream"]).rstrip())
@@ -153,28 +227,33 @@ def _build_node(client: docker.DockerClient, tag: str, base: str) -> None:
         raise ImageBuildError(f"building {tag} failed: {exc.msg}\n{text[-3000:]}") from exc
 
 
-def build_images(force: bool = False) -> list[ImageSpec]:
-    """Build the base and node images unless their content-hash tags already exist."""
+def build_images(force: bool = False, stack: str = DEFAULT_STACK) -> list[ImageSpec]:
+    """Build a stack's base and node images unless their content-hash tags already exist."""
+    s = load_stack(stack)
     client = docker_client()
     specs: list[ImageSpec] = []
-    base = base_tag()
+    base = base_tag(stack)
     t0 = time.monotonic()
     built = force or not _image_exists(client, base)
     if built:
-        _build_base(client, base)
+        _build_base(client, base, s)
     specs.append(ImageSpec("base", base, built, time.monotonic() - t0))
-    node = node_image()
+    node = node_image(stack)
     t0 = time.monotonic()
     built = force or not _image_exists(client, node)
     if built:
-        _build_node(client, node, base)
+        docker_build(client, IMAGES_DIR / "node", node, {"BASE": base, "PG_MAJOR": str(s.pg_major),
+                                                           "PACKAGES": s.packages})
     specs.append(ImageSpec("node", node, built, time.monotonic() - t0))
-    # A stable alias so a person can `docker run pgharness/node:latest` by hand.
-    client.images.get(node).tag(f"{REPO}/node", "latest")
+    # Stable aliases so a person can `docker run pgharness/node:trixie` by hand.
+    img = client.images.get(node)
+    img.tag(f"{REPO}/node", stack)
+    if stack == DEFAULT_STACK:
+        img.tag(f"{REPO}/node", "latest")
     return specs
 
 
 if __name__ == "__main__":  # pragma: no cover
     logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"))
-    for s in build_images():
-        print(s)
+    for spec in build_images(stack=os.environ.get("HARNESS_STACK", DEFAULT_STACK)):
+        print(spec)

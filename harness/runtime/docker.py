@@ -103,7 +103,16 @@ class DockerNode:
         self._c.kill()
 
     def pause(self) -> None:
-        self._c.pause()
+        # The cgroup freezer gives up ("unable to freeze") when a process forks while it freezes
+        # (pg_autoctl's keeper runs pg_ctl and friends every second): try again, a few times.
+        for attempt in range(5):
+            try:
+                self._c.pause()
+                return
+            except docker.errors.APIError as exc:
+                if "unable to freeze" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.1)
 
     def resume(self) -> None:
         self._c.unpause()

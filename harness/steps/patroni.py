@@ -8,6 +8,7 @@ kill/freeze steps work on them through the Target type. Numbers come from the hi
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Literal
 
 from pytest_bdd import given, then, when
@@ -15,6 +16,7 @@ from pytest_bdd import given, then, when
 from harness.checkers.failover import FailoverPhases, failover_phases
 from harness.checkers.rpo import rpo
 from harness.checkers.splitbrain import SplitBrain, rewound_writes, split_brain
+from harness.checkers.takeback import took_back
 from harness.drill import Drill
 from harness.parts import PartBase
 from harness.errors import SetupError, TargetMissed, UnknownTarget, WaitTimeout
@@ -23,7 +25,8 @@ from harness.faults.patroni import DcsOutage, KillPatroni, Switchover, run_leade
 from harness.faults.schedule import CYCLE_SERIES, cycle_recoveries
 from harness.history import ActionEvent, FaultEvent, ProbeOp, RepetitionMark, now
 from harness.steps.types import parse
-from harness.topology.patroni import PatroniCluster, patroni_of, use_patroni
+from harness.topology.patroni import patroni_of, use_patroni
+from harness.topology.base import HaManaged, Restartable, Topology, need
 from harness.wait import wait_until
 
 __all__ = ["DcsMemory"]
@@ -69,7 +72,7 @@ def _(drill: Drill) -> None:
 
 @given(parse("the fan-out write probe is running"))
 def _(drill: Drill) -> None:
-    """Probes, plus a writer on every node that shows which nodes accept writes."""
+    """Probes, plus a writer on every node that shows which nodes accept writes (HA topologies start it with the probes)."""
     drill.start_probes()
     drill.start_fanout()
 
@@ -78,8 +81,8 @@ def _(drill: Drill) -> None:
 def _(drill: Drill, timeout: float) -> None:
     """Patient writers (an application with no statement timeout): a write sent to a frozen
     node stays on its open connection and is answered when the node thaws."""
+    drill.start_fanout(timeout_s=timeout)  # first: the probes start a default fan-out writer otherwise
     drill.start_probes()
-    drill.start_fanout(timeout_s=timeout)
 
 
 # -- When --------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ def _(drill: Drill, count: int) -> None:
 # -- Then --------------------------------------------------------------------------------------
 
 
-def _fault_target(drill: Drill, cluster: PatroniCluster) -> tuple[str, float]:
+def _fault_target(drill: Drill, cluster: Topology) -> tuple[str, float]:
     """The leader the last fault hit, and when that fault took effect (monotonic)."""
     for e in reversed(drill.history.of(FaultEvent)):
         first = e.target.split("|")[0]  # a cut is targeted "leader|etcd members"
@@ -186,19 +189,21 @@ def _fault_target(drill: Drill, cluster: PatroniCluster) -> tuple[str, float]:
             return first, e.at.t
     if cluster.roles.old_primary is not None:
         return cluster.roles.old_primary, now().t
-    raise SetupError("no fault hit a Patroni node yet")
+    raise SetupError(f"no fault hit a {cluster.kind} node yet")
 
 
 @then(parse("a new leader is elected within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
-    """Patroni elects a leader other than the one the fault hit, within the timeout."""
-    cluster = patroni_of(drill)
+    """Any HA manager (Patroni, pg_auto_failover): its view names another leader, writable."""
+    cluster = drill.cluster
+    ha = need(cluster, HaManaged, "waiting for the HA manager to elect a new leader")
     old, t_f = _fault_target(drill, cluster)
     left = max(0.5, timeout - (now().t - t_f))
     try:
-        new = cluster.wait_new_leader(old, left)
+        new = ha.wait_new_leader(old, left)
     except WaitTimeout as exc:
-        raise TargetMissed("new leader", f"none but {old} after {timeout:g} s: {exc}", f"within {timeout:g} s") from exc
+        raise TargetMissed("new leader", f"none but {old} after {timeout:g} s: {_took_back(drill)}{exc}",
+                           f"within {timeout:g} s") from exc
     t = now()
     drill.deposed(old)
     drill.history.add(ActionEvent(at=t, end=t, action="patroni.new_leader", target=new, outcome="ok",
@@ -208,22 +213,26 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("the old leader rejoins as a replica within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
     """The deposed leader (booted again if it was killed) streams from the new one within the timeout."""
-    cluster = patroni_of(drill)
+    cluster = drill.cluster
+    ha = need(cluster, HaManaged, "waiting for the old leader to rejoin under its HA manager")
     old, _ = _fault_target(drill, cluster)
     t0 = now()
     if old in cluster.roles.down:
-        cluster.restart_patroni(old)  # a killed node: boot it; Patroni rewinds or reinitialises it
+        # A killed node: boot it; its manager (Patroni, pg_autoctl) rewinds or reinitialises it.
+        need(cluster, Restartable, "starting the killed leader again").start_again(old, deposed=True)
         drill.brought_back(old)
     try:
-        cluster.wait_streaming(timeout=timeout, expect=[old])
+        _wait_unless_taken_back(drill, old, t0.t + timeout, lambda left: cluster.wait_streaming(timeout=left,
+                                                                                               expect=[old]))
         # Patroni's own view says so too (a replica on the leader's timeline): the rejoin time
         # in the measurements comes from that view, which lags the stream by up to a loop.
         left = max(1.0, timeout - (now().t - t0.t))
         wait_until(lambda: failover_phases(drill.history.events()).rejoin_s is not None, timeout=left,
-                   interval=0.2, what=f"Patroni to show {old} as a replica on the leader's timeline",
-                   describe=lambda: str(cluster.members(max_age=0)))
+                   interval=0.2, what=f"{cluster.kind} to show {old} as a replica on the leader's timeline",
+                   describe=lambda: str(ha.ha_view()))
     except WaitTimeout as exc:
-        raise TargetMissed("old leader rejoin", str(exc), f"within {timeout:g} s") from exc
+        raise TargetMissed("old leader rejoin", f"{exc}\n--- {old}:\n{cluster.node_logs(old, 8)}",
+                           f"within {timeout:g} s") from exc
     drill.history.add(ActionEvent(at=t0, end=now(), action="patroni.rejoin", target=old, outcome="ok",
                                   detail=f"{old} streams from {cluster.primary} again"))
 
@@ -231,12 +240,14 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("every node streams from one leader within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
     """Converged, whoever leads: one leader, every other node streaming from it, caught up."""
-    cluster = patroni_of(drill)
+    cluster = drill.cluster
+    need(cluster, HaManaged, "waiting for one leader with every node streaming")
     t0 = now()
     try:
         cluster.wait_streaming(timeout=timeout)
     except WaitTimeout as exc:
-        raise TargetMissed("one leader with every node streaming", str(exc), f"within {timeout:g} s") from exc
+        raise TargetMissed("one leader with every node streaming", f"{_took_back(drill)}{exc}",
+                           f"within {timeout:g} s") from exc
     drill.history.add(ActionEvent(at=t0, end=now(), action="patroni.converged", target=cluster.primary,
                                   outcome="ok", detail=f"every other node streams from {cluster.primary}"))
 
@@ -251,7 +262,8 @@ def _(drill: Drill) -> None:
         raise TargetMissed("split brain", f"no evidence: none of {sb.attempts} fan-out writes was acknowledged",
                            "at most 1 writable node, shown by acknowledged fan-out writes")
     if not sb.ok:
-        raise TargetMissed("split brain", "; ".join(o.describe() for o in sb.overlaps[:3]), "at most 1 writable node")
+        raise TargetMissed("split brain", _took_back(drill) + "; ".join(o.describe() for o in sb.overlaps[:3]),
+                           "at most 1 writable node")
 
 
 @then(parse("the write RTO is at least half the ttl and under the ttl plus {margin:Duration}"))
@@ -396,7 +408,8 @@ def _(drill: Drill) -> None:
 @then(parse("every node ends on the new leader's timeline"))
 def _(drill: Drill) -> None:
     """Every node ends on one timeline, newer than before the failover."""
-    cluster = patroni_of(drill)
+    cluster = drill.cluster
+    need(cluster, HaManaged, "reading the timelines from the HA manager's view")
     phases = failover_phases(drill.history.events())
     before = {v for v in phases.timelines_before.values() if v is not None}
     after = phases.timelines_after
@@ -442,6 +455,30 @@ def _cycle_phases(drill: Drill) -> list[FailoverPhases]:
         if fault is not None:
             out.append(failover_phases(evs, fault, until=hi))
     return out
+
+
+def _took_back(drill: Drill) -> str:
+    """When the deposed leader took leadership back: which node, when, the abandoned timeline and
+    the writes lost, as the start of a failing step's message (empty otherwise)."""
+    tb = took_back(drill.history.events())
+    return f"{tb.describe()}. " if tb is not None else ""
+
+
+def _wait_unless_taken_back(drill: Drill, old: str, deadline: float, wait: Callable[[float], None]) -> None:
+    """``wait`` for what remains until ``deadline`` in short slices, failing at once (with the
+    story) when ``old`` holds the leadership again after another member led: it will never
+    rejoin as a replica then, and waiting out the timeout would only hide why."""
+    while True:
+        left = deadline - now().t
+        tb = took_back(drill.history.events())
+        if tb is not None and need(drill.cluster, HaManaged, "a take-back").leader_or_none() == old:
+            raise WaitTimeout(f"{old} leads again instead of rejoining: {tb.describe()}")
+        try:
+            wait(max(0.5, min(2.0, left)))
+            return
+        except WaitTimeout:
+            if left <= 2.0:
+                raise
 
 
 def _split_brain(drill: Drill) -> SplitBrain:

@@ -28,6 +28,7 @@ from harness.errors import HarnessError, TargetMissed
 from harness.report import verdict
 from harness.result import METRICS, ScenarioResult, fault_results, fmt_value, target_text
 from harness.secrets import redact
+from harness.stackparts import add_stack_parts, allure_environment
 from harness.steps.types import example_value, known_phrasings, type_hint
 from harness.topology import registry
 
@@ -46,6 +47,7 @@ pytest_plugins = [
     "harness.steps.backup",
     "harness.steps.patroni",
     "harness.steps.dr",
+    "harness.steps.stacks",  # stacks: Given the stack, Patroni from PyPI, take-backs
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()
@@ -200,6 +202,7 @@ def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[D
         request.node.stash[RESULT] = res
         harness_run.results.append(res)
     d = Drill(harness_run.run_id, harness_run.new_scope(), res.directory)
+    add_stack_parts(d)  # stacks: split-brain checking by default, the versions section
     request.node.stash[DRILL] = d
     try:
         yield d
@@ -521,7 +524,7 @@ def _write_allure_environment(config: pytest.Config, run: HarnessRun) -> None:
 
         props["docker.server"] = str(docker_client().version().get("Version", "?"))
         props["node.image"] = node_image()
-        props["postgresql"] = "15"
+        props |= allure_environment(run.results)  # stacks: each stack's versions, read from its image
     except Exception:  # noqa: BLE001 - the environment is a courtesy; never fail a run for it
         pass
     topologies = sorted({r.topology for r in run.results if r.topology})

@@ -23,7 +23,8 @@ _NUMBER = r"\d+(?:\.\d+)?"
 # Roles are resolved when the step runs; the Patroni topology adds the leader and the DCS's members.
 _TARGET = (r"the (?:old |former |previous )?primary|a replica|any replica|replica \d+"
            r"|the sync(?:hronous)? (?:replica|standby)|node\d+"
-           r"|the (?:old |former )?leader|the etcd leader|the DCS leader|etcd\d+")
+           r"|the (?:old |former )?leader|the etcd leader|the DCS leader|etcd\d+"
+           r"|the monitor")
 _RATE_UNIT = r"[kKmMgG]?bit/s|[kKmMgG]?bps"
 
 

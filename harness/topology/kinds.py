@@ -37,6 +37,18 @@ def _regions(runtime: Runtime, env: Environment, history: History, options: Mapp
     return RegionCluster(runtime, env, history)
 
 
+def _pgaf(runtime: Runtime, env: Environment, history: History, options: Mapping[str, Any]) -> Topology:
+    from harness.topology.pgaf import PgafCluster, settings_for
+
+    return PgafCluster(runtime, env, history, settings_for(env, options))
+
+
+def _describe_pgaf(env: Environment) -> str:
+    p = env.pg_auto_failover
+    assert p is not None
+    return f"pg_auto_failover: a monitor and {p.nodes} nodes, unhealthy after {p.unhealthy_timeout_ms} ms"
+
+
 def _describe_patroni(env: Environment) -> str:
     p = env.patroni
     assert p is not None
@@ -59,3 +71,5 @@ register(TopologyKind("patroni", lambda env: env.patroni is not None, _patroni, 
                       describe_env=_describe_patroni))
 register(TopologyKind("regions", lambda env: env.regions is not None, _regions, priority=20,
                       describe_env=_describe_regions))
+register(TopologyKind("pg_auto_failover", lambda env: env.pg_auto_failover is not None, _pgaf, priority=15,
+                      describe_env=_describe_pgaf))

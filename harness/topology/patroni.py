@@ -27,7 +27,9 @@ from harness.environment import Environment
 from harness.errors import SetupError, UnknownTarget, WaitTimeout
 from harness.topology.base import NotAvailable
 from harness.history import ActionEvent, HaSettings, HaView, History, Stamp, now
-from harness.images.build import node_image
+from harness.images.build import image_for
+from harness.images.versions import ImageVersions, image_versions
+from harness.ownconfig import OwnConfig, deep_merge, own_config
 from harness.runtime.base import Node, Runtime
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
 from harness.topology.roles import Roles
@@ -63,6 +65,8 @@ class PatroniSettings:
     maximum_lag_on_failover: int = 1048576
     use_pg_rewind: bool = True
     parameters: dict[str, str] = field(default_factory=dict)
+    source: str = "debian"  # or "pypi": the image then has Patroni `version` from PyPI (harness.images.pypi)
+    version: str | None = None
 
     def check(self) -> None:
         # Patroni's own rule: the leader must be able to renew its key (loop_wait + 2 retries) in ttl.
@@ -186,6 +190,8 @@ class PatroniCluster:
         self._lock = threading.Lock()
         self._unanswered: dict[str, float] = {}  # member -> when it last failed to answer (monotonic)
         self.bootstrap_s: float | None = None
+        self.versions: ImageVersions | None = None
+        self.own = OwnConfig()
         self.started = False
         self.watch = PatroniWatch(self, max_duration_s=env.probe.max_duration_s)
 
@@ -193,7 +199,9 @@ class PatroniCluster:
 
     def start(self, *, timeout: float = 90) -> None:
         t0 = now()
-        image = node_image() if self.env.image == "default" else self.env.image
+        image = image_for(self.env)
+        self.versions = image_versions(image)  # PostgreSQL's bin dir and Patroni's version: the image's own
+        self.own = own_config(self.env, image, self.history)  # stacks: the team's own files, validated
         specs = [(n, image, {"HARNESS_NODE": n, "HARNESS_ROLE": "patroni"}) for n in self.etcd_names + self.names]
         # No loop volumes: Patroni's PGDATA lives in the container (the disk faults are streaming-only).
         for node in self.runtime.create_nodes(specs, volumes=None):
@@ -235,10 +243,17 @@ class PatroniCluster:
 
     def _config(self, name: str) -> dict[str, Any]:
         s = self.settings
+        if self.versions is None:
+            raise SetupError("the Patroni config is written once the image is known (start)")
         params = {"wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on", "max_wal_senders": 10,
                   "max_replication_slots": 10, "wal_keep_size": "128MB", "fsync": "off",
                   "synchronous_commit": "on", "wal_retrieve_retry_interval": "500ms"} | dict(s.parameters)
-        hba = ["local all all trust", "host all all 0.0.0.0/0 trust", "host replication all 0.0.0.0/0 trust"]
+        params |= self.own.settings
+        hba = [*self.own.hba, "local all all trust", "host all all 0.0.0.0/0 trust", "host replication all 0.0.0.0/0 trust"]
+        return deep_merge(self._generated(name, s, params, hba), self.own.patroni)
+
+    def _generated(self, name: str, s: PatroniSettings, params: dict[str, Any], hba: list[str]) -> dict[str, Any]:
+        assert self.versions is not None
         return {
             "scope": self.scope,
             "name": name,
@@ -255,7 +270,7 @@ class PatroniCluster:
                 "listen": "0.0.0.0:5432",
                 "connect_address": f"{name}:5432",
                 "data_dir": PATRONI_DATA,
-                "bin_dir": "/usr/lib/postgresql/15/bin",
+                "bin_dir": self.versions.pg_bin,
                 "pgpass": "/tmp/pgpass",
                 "authentication": {"superuser": {"username": "postgres"},
                                    "replication": {"username": "postgres"},

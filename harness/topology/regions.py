@@ -34,7 +34,7 @@ from psycopg import sql as psql
 from harness.environment import Environment, RegionsSection
 from harness.errors import CommandFailed, SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
-from harness.images.build import node_image
+from harness.images.build import image_for
 from harness.net.measure import LinkMeasurement, ping_latency
 from harness.net.netns import NetNS, RunNetwork, require_tools
 from harness.net.wan import interface_of
@@ -145,7 +145,7 @@ class RegionCluster(StreamingCluster):
     def start(self, *, timeout: float = 60) -> None:
         t0 = now()
         require_tools("nsenter", "ip")
-        image = node_image() if self.env.image == "default" else self.env.image
+        image = image_for(self.env)
         vol = self.env.volumes
         sizes = VolumeSizes(vol.data_mb, vol.wal_mb) if vol.enabled else None
         a, b = self.rspec.primary, self.rspec.standby

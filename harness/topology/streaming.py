@@ -19,7 +19,8 @@ from psycopg import sql as psql
 from harness.environment import Environment
 from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
-from harness.images.build import node_image
+from harness.images.build import image_for
+from harness.ownconfig import apply_hba, own_config
 from harness.runtime.base import Node, Runtime
 from harness.runtime.volumes import Kind, LoopVolume, VolumeSizes, volume_metrics
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
@@ -82,10 +83,11 @@ class StreamingCluster:
 
     def start(self, *, timeout: float = 60) -> None:
         t0 = now()
-        image = node_image() if self.env.image == "default" else self.env.image
+        image = image_for(self.env)
         vol = self.env.volumes
         sizes = VolumeSizes(vol.data_mb, vol.wal_mb) if vol.enabled else None
-        settings = dict(self.spec.settings)
+        own = own_config(self.env, image, self.history)  # stacks: the team's own files, validated
+        settings = dict(self.spec.settings) | own.settings
         if sizes is not None:
             # Sized to the WAL disk as a DBA would: the 1 GB default lets a busy run fill it unasked.
             settings.setdefault("max_wal_size", f"{max(32, sizes.wal_mb // 4)}MB")
@@ -109,6 +111,8 @@ class StreamingCluster:
             # The error carries what the nodes said, so a failed start explains itself.
             logs = "\n".join(f"--- {n}:\n{self.node_logs(n, 15)}" for n in self.names)
             raise WaitTimeout(f"the topology did not start: {exc}\n{logs}") from exc
+        if own.hba:
+            apply_hba(self.nodes(), own.hba, PGDATA, own.files["pg_hba"])
         table = self.env.probe.table
         sql(self.address(self.primary),
             f"CREATE TABLE IF NOT EXISTS {table} (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")

@@ -34,6 +34,7 @@ TOPOLOGIES: dict[str, Callable[[], Environment]] = {
     "streaming": lambda: Environment(name="unit", topology=TopologySpec(replicas=2)),
     "patroni": lambda: load_environment("patroni"),
     "regions": lambda: load_environment("two-region"),
+    "pg_auto_failover": lambda: load_environment("pg_auto_failover"),  # stacks
 }
 
 
@@ -99,6 +100,11 @@ class FakeServers:
                     "timeline": 1} for n in self.topo.names if self.up(n)]
         return now(), {"members": members}
 
+    def states(self, *, max_age: float = 0.05) -> list[tuple[str, str, str, int | None, int]]:
+        _, data = self.members_at()
+        return [(str(m["name"]), st, st, 1, 1) for m in (data or {}).get("members", [])
+                for st in ["primary" if m["role"] == "leader" else "secondary"]]
+
     def install(self) -> None:
         t: Any = self.topo
         t.in_recovery = self.in_recovery
@@ -107,6 +113,8 @@ class FakeServers:
         t.streaming_replicas = lambda caught_up_to=None: [n for n in t.replicas() if self.up(n)]
         if hasattr(t, "members_at"):
             t.members_at = self.members_at
+        if hasattr(t, "states"):  # pg_auto_failover: the monitor's node table
+            t.states = self.states
         if hasattr(t, "route"):  # regions: routes live in network namespaces the fake has none of
             t.route = lambda name: None
 
@@ -115,7 +123,7 @@ def fake_topology(kind: str) -> tuple[Topology, FakeRuntime]:
     rt = FakeRuntime("unit")
     topo = registry.create(rt, TOPOLOGIES[kind](), History())
     t: Any = topo
-    helpers = list(getattr(t, "etcd_names", []))
+    helpers = list(getattr(t, "etcd_names", [])) + (["monitor"] if kind == "pg_auto_failover" else [])
     nodes = rt.create_nodes([(n, "fake", {}) for n in [*helpers, *topo.names]])
     t._nodes = {n.name: n for n in nodes}
     t.started = True
@@ -147,18 +155,18 @@ OK, UNAVAILABLE, NO_FAKE, VERDICT = "ok", "not available", "needs real nodes", "
 CASES: list[tuple[list[str], dict[str, str]]] = [
     (["When I kill the primary"], {}),
     (["When I crash a replica"], {}),
-    (["When I stop replica 1"], {"patroni": UNAVAILABLE}),
+    (["When I stop replica 1"], {"patroni": UNAVAILABLE, "pg_auto_failover": UNAVAILABLE}),
     (["When I kill the postmaster on replica 1"], {}),
     (["When I kill the primary", "When I start the old primary again"], {}),
     (["When I kill replica 1", "When I restart replica 1"], {}),
-    (["When I stop replica 1", "When I start replica 1 again"], {"patroni": UNAVAILABLE}),
+    (["When I stop replica 1", "When I start replica 1 again"], {"patroni": UNAVAILABLE, "pg_auto_failover": UNAVAILABLE}),
     (["When I pause the primary"], {}),
     (["When I pause replica 1 for 0.05 seconds", "When I wait 0.1 seconds"], {}),
     (["When I freeze PostgreSQL on replica 1"], {}),
     (["When I isolate the primary"], {"*": NO_FAKE}),
     (["When I add 50 ms of latency to the primary"], {"*": NO_FAKE}),
     (["When I drop 10 % of packets on the primary"], {"*": NO_FAKE}),
-    (["When I fill the WAL disk of the primary"], {"patroni": UNAVAILABLE, "*": NO_FAKE}),
+    (["When I fill the WAL disk of the primary"], {"patroni": UNAVAILABLE, "pg_auto_failover": UNAVAILABLE, "*": NO_FAKE}),
     (["When I wait 0.01 seconds"], {}),
     (["When I kill the primary", "Then the cluster has exactly one primary within 2 seconds"],
      {"streaming": VERDICT, "regions": VERDICT}),  # nobody failed over: no primary
