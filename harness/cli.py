@@ -399,7 +399,7 @@ def images_build(force: Annotated[bool, typer.Option(help="rebuild even when the
     try:
         for spec in build_images(force=force):
             state = f"built in {spec.seconds:.1f} s" if spec.built else "up to date"
-            console.print(f"{spec.name:5} {spec.tag}  {state}")
+            console.print(f"{spec.name:7} {spec.tag}  {state}")
     except HarnessError as exc:
         _fail(exc)
 
@@ -422,6 +422,14 @@ def env_check(path: str) -> None:
         what = f"Patroni: {env.patroni.nodes} nodes, {env.patroni.etcd_members}-member etcd, ttl {env.patroni.ttl}"
     else:
         what = f"{env.topology.replicas} {env.topology.replication} replicas"
+    if env.monitor.prometheus is not None:  # real alerting: the rules file must pass promtool
+        from harness.monitor.prometheus import check_rules, prometheus_rules_path
+
+        try:
+            what += f", {check_rules(prometheus_rules_path(env))} Prometheus rules"
+        except HarnessError as exc:
+            _fail(exc)
+            return
     console.print(f"{env.source}: ok ({what})")
 
 

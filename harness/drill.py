@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.checkers import Measurements, Targets, Violation, evaluate, measure
-from harness.environment import Environment, default_environment
+from harness.environment import Environment, PrometheusSettings, default_environment
 from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
 from harness.faults.toxiproxy import ToxiproxyServer
+from harness.checkers.alerting import detection_split
 from harness.checkers.detection import detection
 from harness.checkers.load import LoadPhase, load_phases
 from harness.checkers.steady import SteadyReading, SteadyState, reading
@@ -50,7 +51,8 @@ def psql_ident(name: str) -> str:
 
 def psql_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-from harness.monitor import Monitor, load_rules
+from harness.monitor import AlertMonitor, Monitor, load_rules
+from harness.monitor.prometheus import PrometheusMonitor, alert_key, prometheus_rules_path
 from harness.topology.streaming import StreamingCluster
 from harness.wait import wait_until
 from harness.workload import ReadProbe, WriteProbe
@@ -114,7 +116,7 @@ class Drill:
         self.faults = FaultSet(self.history)
         self._runtime: DockerRuntime | None = None
         self._cluster: StreamingCluster | None = None
-        self.monitor: Monitor | None = None
+        self.monitor: AlertMonitor | None = None
         self.load: LoadProcess | None = None
         self.runbook_answers: list[str] = []  # scripted answers to manual runbook steps (CI)
         self.client_routes: dict[str, str] = {}  # node → "address:port" the clients use instead
@@ -193,14 +195,13 @@ class Drill:
         p = self.env.probe
         kw = dict(table=p.table, interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
                   max_duration_s=p.max_duration_s)
+        if self.monitor is None and self.env.monitor.enabled:
+            # Before the window opens: Prometheus takes seconds to be ready, which is no outage.
+            self.monitor = self._new_monitor(cluster)
+            self.monitor.start()
         if not self._window_open:
             self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
             self._window_open = True
-        if self.monitor is None and self.env.monitor.enabled:
-            self.monitor = Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
-                                   timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s,
-                                   disk_usage=cluster.disk_usage)
-            self.monitor.start()
         if self.guard is None and self.abort_conditions:
             self.guard = Guard(self.history, self.abort_conditions, interval_s=p.interval_ms / 1000,
                                max_duration_s=p.max_duration_s)
@@ -454,7 +455,7 @@ class Drill:
     def _alerts(self, phase: str) -> list[AlertEvent]:
         return [a for a in self.history.of(AlertEvent) if a.phase == phase]
 
-    def _require_monitor(self) -> Monitor:
+    def _require_monitor(self) -> AlertMonitor:
         if self.monitor is None:
             raise SetupError("no monitor is running: start the probes (Given the write probe is running) "
                              "with monitor.enabled in the environment")
@@ -467,7 +468,7 @@ class Drill:
 
         def fired() -> AlertEvent | None:
             for a in self._alerts("firing"):
-                if a.alert.lower() == name.lower() and a.at.t >= since and (severity is None or a.severity == severity):
+                if alert_key(a.alert) == alert_key(name) and a.at.t >= since and (severity is None or a.severity == severity):
                     return a
             return None
 
@@ -480,7 +481,11 @@ class Drill:
 
     def maintenance_window(self, minutes: float) -> None:
         """An announced maintenance window: an info alert on every node, as an operator would raise."""
-        self._require_monitor()
+        monitor = self._require_monitor()
+        if isinstance(monitor, PrometheusMonitor):  # posted to Alertmanager, recorded when it delivers
+            for name in self.cluster.names:
+                monitor.announce("MaintenanceWindow", "info", name, minutes)
+            return
         for name in self.cluster.names:
             self.history.add(AlertEvent(at=now(), alert="maintenance window", severity="info", node=name,
                                         phase="firing", detail=f"{minutes:g} min announced"))
@@ -504,7 +509,7 @@ class Drill:
         monitor = self._require_monitor()
 
         def clear() -> bool:
-            return not any(rule.lower() == name.lower() for rule, _ in monitor.engine.firing)
+            return not any(alert_key(rule) == alert_key(name) for rule, _ in monitor.firing)
 
         try:
             wait_until(clear, timeout=timeout, interval=0.1, what=f"alert {name!r} to resolve")
@@ -515,6 +520,9 @@ class Drill:
         self._require_monitor()
         result = detection(self.history)
         self.history.note("detection", result.reason)
+        split = detection_split(self.history)
+        if split is not None:  # real alerting: where the time went
+            self.history.note("detection.split", split.describe())
         value = result.value_s
         if value is None or value >= limit_s:
             got = "nothing detected it" if value is None else f"{value:.3f} s ({result.reason})"
@@ -673,6 +681,30 @@ class Drill:
             (self.directory / "measurements.json").write_text(
                 json.dumps(self._measurements.model_dump(), indent=2) + "\n")
         return problems
+
+    # -- real alerting: Prometheus + Alertmanager when the environment asks (monitor.prometheus) --
+
+    def _new_monitor(self, cluster: StreamingCluster) -> AlertMonitor:
+        settings = self.env.monitor.prometheus
+        if settings is None:
+            return Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
+                           timeout_s=self.env.monitor.timeout_s, max_duration_s=self.env.probe.max_duration_s,
+                           disk_usage=cluster.disk_usage)
+        if self.env.regions is not None or self.env.auth is not None or self._runtime is None:
+            raise SetupError("monitor.prometheus: real alerting watches one network of nodes without a password "
+                             "(not two regions, not auth) in this version")
+        return PrometheusMonitor(self._runtime, cluster, self.history, settings,
+                                 rules=prometheus_rules_path(self.env), disk_usage=cluster.disk_usage,
+                                 interval_s=self.env.monitor.interval_s, max_duration_s=self.env.probe.max_duration_s,
+                                 logs_dir=self.directory / "logs")
+
+    def use_prometheus(self) -> None:
+        """Alerts evaluated by Prometheus and delivered by Alertmanager (before the probes start)."""
+        if self.monitor is not None:
+            raise SetupError("the monitor already runs: say how alerts are evaluated before the probes start")
+        if self.env.monitor.prometheus is None:
+            monitor = self.env.monitor.model_copy(update={"prometheus": PrometheusSettings()})
+            self.env = self.env.model_copy(update={"monitor": monitor})
 
     def _require_password(self, variable: str) -> None:
         from harness.topology.auth import password_from_environment, require_password

@@ -20,6 +20,7 @@ __all__ = [
     "BackupSection",
     "Environment",
     "ProbeSettings",
+    "PrometheusSettings",
     "TopologySpec",
     "VolumeSettings",
     "default_environment",
@@ -65,10 +66,26 @@ class ProbeSettings(_Strict):
     max_duration_s: float = Field(default=3600, gt=0)
 
 
+class PrometheusSettings(_Strict):
+    """Real alerting: Prometheus, Alertmanager and one postgres_exporter per node (the
+    monitoring image) evaluate ``rules`` instead of the harness's own rule loop; the timeline
+    and the live view read Prometheus's numbers. Short intervals suit a drill."""
+
+    # A Prometheus rules file (checked with promtool), relative to the environment file's
+    # folder; None: environments/alerts/default.rules.yml.
+    rules: str | None = None
+    scrape_interval_s: float = Field(default=1.0, gt=0, le=60)
+    evaluation_interval_s: float = Field(default=1.0, gt=0, le=60)
+    group_wait_s: float = Field(default=0.1, ge=0, le=600)  # Alertmanager's wait before a new group's first notice
+    group_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    ready_timeout_s: float = Field(default=30, gt=0, le=600)  # every exporter reports its node up
+
+
 class MonitorSettings(_Strict):
     enabled: bool = True
     interval_s: float = Field(default=1.0, gt=0, le=60)
     timeout_s: float = Field(default=1.0, gt=0, le=60)
+    prometheus: PrometheusSettings | None = None  # real alerting (see PrometheusSettings)
 
 
 class VolumeSettings(_Strict):

@@ -1,4 +1,4 @@
-"""Build the node image from ``environments/images`` with no container registry.
+"""Build the node and monitoring images from ``environments/images`` with no container registry.
 
 The base is Debian bookworm bootstrapped here with ``debootstrap`` and ``docker import``;
 the node image is an ordinary ``docker build`` on top of it with apt inside. Both are
@@ -26,7 +26,7 @@ import docker.errors
 from harness.errors import ImageBuildError
 from harness.runtime.docker_client import docker_client
 
-__all__ = ["IMAGES_DIR", "ImageSpec", "build_images", "node_image"]
+__all__ = ["IMAGES_DIR", "ImageSpec", "build_images", "monitor_image", "node_image"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,11 @@ def base_tag() -> str:
 def node_image() -> str:
     """The tag the node image has (or will have) for the current build files."""
     return f"{REPO}/node:{_hash_dir(IMAGES_DIR / 'node', base_tag())}"
+
+
+def monitor_image() -> str:
+    """The tag of the monitoring image (Prometheus, Alertmanager, postgres_exporter)."""
+    return f"{REPO}/monitor:{_hash_dir(IMAGES_DIR / 'monitor', base_tag())}"
 
 
 def _host_mirror() -> str:
@@ -134,8 +139,8 @@ def _build_base(client: docker.DockerClient, tag: str) -> None:
         raise ImageBuildError(f"docker import did not produce {tag}")
 
 
-def _build_node(client: docker.DockerClient, tag: str, base: str) -> None:
-    ctx = IMAGES_DIR / "node"
+def _build_image(client: docker.DockerClient, tag: str, base: str, folder: str = "node") -> None:
+    ctx = IMAGES_DIR / folder
     try:
         _, logs = client.images.build(
             path=str(ctx),
@@ -154,7 +159,7 @@ def _build_node(client: docker.DockerClient, tag: str, base: str) -> None:
 
 
 def build_images(force: bool = False) -> list[ImageSpec]:
-    """Build the base and node images unless their content-hash tags already exist."""
+    """Build the base, node and monitoring images unless their content-hash tags already exist."""
     client = docker_client()
     specs: list[ImageSpec] = []
     base = base_tag()
@@ -163,11 +168,19 @@ def build_images(force: bool = False) -> list[ImageSpec]:
     if built:
         _build_base(client, base)
     specs.append(ImageSpec("base", base, built, time.monotonic() - t0))
+    # The monitoring image (real alerting): built like the node image, from the same base
+    # (before the node image: callers take the node image's spec as the last one).
+    monitor = monitor_image()
+    t0 = time.monotonic()
+    built = force or not _image_exists(client, monitor)
+    if built:
+        _build_image(client, monitor, base, "monitor")
+    specs.append(ImageSpec("monitor", monitor, built, time.monotonic() - t0))
     node = node_image()
     t0 = time.monotonic()
     built = force or not _image_exists(client, node)
     if built:
-        _build_node(client, node, base)
+        _build_image(client, node, base)
     specs.append(ImageSpec("node", node, built, time.monotonic() - t0))
     # A stable alias so a person can `docker run pgharness/node:latest` by hand.
     client.images.get(node).tag(f"{REPO}/node", "latest")

@@ -1,6 +1,32 @@
-"""Watching the topology during a drill: samples of every node, alert rules over them."""
+"""Watching the topology during a drill: samples of every node, alert rules over them.
+
+Two implementations of :class:`AlertMonitor`: :class:`Monitor`, the harness's own sampler and
+rule loop (``environments/alerts/default.yaml``), and
+:class:`~harness.monitor.prometheus.PrometheusMonitor`, real Prometheus + Alertmanager +
+postgres_exporter (``monitor.prometheus`` in the environment).
+"""
+
+from typing import Protocol
 
 from harness.monitor.rules import AlertRule, AlertRules, load_rules
 from harness.monitor.sampler import Monitor
 
-__all__ = ["AlertRule", "AlertRules", "Monitor", "load_rules"]
+__all__ = ["AlertMonitor", "AlertRule", "AlertRules", "Monitor", "load_rules"]
+
+
+class AlertMonitor(Protocol):
+    """Samples into the history and records alerts there; stopped by the drill."""
+
+    error: BaseException | None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def firing(self) -> set[tuple[str, str]]:
+        """(alert, node) pairs firing now."""
+        ...

@@ -77,6 +77,11 @@ class Monitor:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def firing(self) -> set[tuple[str, str]]:
+        """(rule, node) pairs firing now."""
+        return self.engine.firing
+
     def _run(self) -> None:
         t0 = time.monotonic()
         try:

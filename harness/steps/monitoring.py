@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_bdd import then, when
+from pytest_bdd import given, then, when
 
 from harness.drill import Drill
 from harness.steps.types import parse
@@ -42,3 +42,8 @@ def _(drill: Drill, name: str, timeout: float) -> None:
 @then(parse("the detection time is under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
     drill.require_detection(limit)
+
+
+@given("alerts are evaluated by Prometheus")
+def _(drill: Drill) -> None:
+    drill.use_prometheus()
