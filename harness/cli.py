@@ -121,6 +121,7 @@ def drill(
     keep: Annotated[bool, typer.Option(help="leave the topology running afterwards (until `harness clean`)")] = False,
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
     interactive: Annotated[bool, typer.Option(help="manual runbook steps prompt you and time your answer")] = False,
+    metrics_port: Annotated[int, typer.Option(help="serve /metrics on this loopback port (0: any free one)")] = 0,
 ) -> None:
     """Run one scenario live: topology, current step, faults, probes, alerts and running numbers.
 
@@ -156,10 +157,11 @@ def drill(
         code = subprocess.call([*cmd, "-s"], env=env)
         raise typer.Exit(code)
     log_path = run_dir / "drill.log"
-    with log_path.open("w") as log_file:
+    state = LiveState(run_dir)
+    metrics = _metrics_server(state, metrics_port)  # a dashboard can watch the game day
+    with metrics, log_path.open("w") as log_file:
         # Its own process group: Ctrl-C reaches the drill once, through us, never twice.
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        state = LiveState(run_dir)
         interrupted = False
         with Live(render(state), console=console, refresh_per_second=4, transient=False) as live:
             while proc.poll() is None:
@@ -183,6 +185,20 @@ def drill(
         console.print("topology kept running: `harness clean` removes it")
     console.print(f"log: {log_path}")
     raise typer.Exit(130 if interrupted else proc.returncode)
+
+
+def _metrics_server(state: Any, port: int) -> Any:
+    """/metrics on loopback from the live journals (harness.gameday.metrics); exits on a port in use."""
+    from harness.gameday.metrics import live_registry
+    from harness.report.metrics import MetricsServer
+
+    try:
+        server = MetricsServer(live_registry(state), port)
+    except HarnessError as exc:
+        _fail(exc)
+        raise
+    console.print(f"metrics: {server.url}")
+    return server
 
 
 def _status_table(session: Any) -> Table:
@@ -215,6 +231,8 @@ def up(
     environment: Annotated[str, typer.Argument(help="environment file or name")] = "streaming",
     replicas: Annotated[int | None, typer.Option(help="override the number of replicas")] = None,
     sync: Annotated[bool, typer.Option("--sync", help="synchronous replication")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="then stay in the foreground serving /metrics on this loopback port (0: any) until Ctrl-C")] = None,
 ) -> None:
     """Stand a topology up and leave it running for manual experiments (`harness down` removes it)."""
     from harness.gameday.session import Session
@@ -226,6 +244,17 @@ def up(
         return
     console.print(_status_table(session))
     console.print("connect: psql -h ADDRESS -U postgres   |   harness inject kill the-primary   |   harness down")
+    if metrics_port is not None:  # the journal inject/heal/failover write to, as /metrics
+        from harness.gameday import LiveState
+
+        state = LiveState(session.directory, pattern="journal.jsonl")
+        with _metrics_server(state, metrics_port):
+            try:
+                while True:
+                    state.poll()
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                console.print("stopped serving /metrics; the topology keeps running (`harness down` removes it)")
 
 
 @app.command()

@@ -98,6 +98,9 @@ class HarnessRun:
             write_summaries(self.directory, data)
         except Exception:  # noqa: BLE001 - summary.json is the record; the views are extras
             pass
+        from harness.report.metrics import write_metrics  # the same numbers as metrics.prom (OpenMetrics)
+
+        write_metrics(self.directory, data)
         return path
 
 
