@@ -400,6 +400,9 @@ def report(
     console.print(f"report of run {chosen.name}: {index}")
 
 
+__import__("harness.commands.trend", fromlist=["register"]).register(app, REPORTS)  # harness trend
+
+
 @app.command()
 def clean() -> None:
     """Remove every container, network and volume any earlier run left behind (by label)."""
