@@ -6,7 +6,8 @@ rule loop (``environments/alerts/default.yaml``), and
 postgres_exporter (``monitor.prometheus`` in the environment).
 """
 
-from typing import Protocol
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
 
 from harness.monitor.rules import AlertRule, AlertRules, load_rules
 from harness.monitor.sampler import Monitor
@@ -14,14 +15,20 @@ from harness.monitor.sampler import Monitor
 __all__ = ["AlertMonitor", "AlertRule", "AlertRules", "Monitor", "load_rules"]
 
 
+@runtime_checkable
 class AlertMonitor(Protocol):
-    """Samples into the history and records alerts there; stopped by the drill."""
+    """Samples into the history and records alerts there; a drill part (found by this protocol)."""
 
     error: BaseException | None
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
     @property
     def running(self) -> bool: ...

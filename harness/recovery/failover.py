@@ -11,16 +11,15 @@ standby; when the rewind cannot be done, rebuild it from a base backup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-
 from psycopg import sql as psql
 
 from harness.errors import CommandFailed, SetupError
 from harness.history import ActionEvent, now
-from harness.topology.pg import sql, sql_one
+from harness.topology.base import ManagedPostgres, Promotable, Topology, need
+from harness.topology.pg import lsn_int, sql, sql_one
 from harness.topology.streaming import PGDATA, StreamingCluster
 
 __all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica"]
@@ -28,12 +27,7 @@ __all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica"]
 log = logging.getLogger(__name__)
 
 
-def _lsn_int(lsn: str) -> int:
-    hi, lo = lsn.split("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
-
-
-def received_lsns(cluster: StreamingCluster, candidates: list[str]) -> dict[str, str]:
+def received_lsns(cluster: Topology, candidates: list[str]) -> dict[str, str]:
     """The WAL position each reachable candidate has received (flushed), as text LSNs."""
 
     def one(name: str) -> tuple[str, str | None]:
@@ -48,20 +42,15 @@ def received_lsns(cluster: StreamingCluster, candidates: list[str]) -> dict[str,
         return {n: lsn for n, lsn in pool.map(one, candidates) if lsn is not None}
 
 
-def _repoint(cluster: StreamingCluster, name: str, primary: str) -> None:
-    conninfo = f"host={primary} port=5432 user=postgres application_name={name}"
-    addr = cluster.address(name)
-    sql(addr, "ALTER SYSTEM SET primary_conninfo = %s" % psql.quote(conninfo))
-    sql(addr, "SELECT pg_reload_conf()")
-
-
-def failover_to_most_advanced(cluster: StreamingCluster,
+def failover_to_most_advanced(topology: Topology,
                               on_promoted: Callable[[str], None] | None = None) -> str:
     """Promote the most advanced replica and repoint the rest; returns the new primary.
 
     ``on_promoted`` is told the new primary the moment it is writable, before the others are
     repointed: clients (the background load) move when the probes do, not a repoint later.
     """
+    promotable = need(topology, Promotable, "a failover driven by the harness (its manager fails over)")
+    cluster = topology
     t0 = now()
     old = cluster.primary
     candidates = [n for n in cluster.names if n != old]
@@ -71,11 +60,11 @@ def failover_to_most_advanced(cluster: StreamingCluster,
         cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=old, outcome="failed",
                                         detail="no replica reachable"))
         raise SetupError(f"failover impossible: none of {', '.join(candidates)} answers")
-    best = max(sorted(lsns), key=lambda n: _lsn_int(lsns[n]))
+    best = max(sorted(lsns), key=lambda n: lsn_int(lsns[n]))
     addr = cluster.address(best)
-    if cluster.sync:
+    if promotable.sync:
         others = [n for n in cluster.names if n != best]
-        setting = cluster._sync_setting(best)
+        setting = promotable.sync_setting(best)
         sql(addr, "ALTER SYSTEM SET synchronous_standby_names = %s" % psql.quote(setting))
         log.debug("sync standbys of %s: %s (%s)", best, setting, others)
     else:
@@ -88,12 +77,12 @@ def failover_to_most_advanced(cluster: StreamingCluster,
         cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=best, outcome="failed",
                                         detail="pg_promote returned false"))
         raise SetupError(f"promoting {best} failed")
-    cluster.set_primary(best)
+    cluster.roles.promoted(best)
     if on_promoted is not None:
         on_promoted(best)
     rest = [n for n in candidates if n != best and n in lsns]
     with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
-        list(pool.map(lambda n: _repoint(cluster, n, best), rest))
+        list(pool.map(lambda n: promotable.repoint(n, best), rest))
     detail = f"promoted {best} (received {lsns[best]}); " + ", ".join(f"{n} at {lsns[n]}" for n in rest)
     if rest:
         detail += f"; repointed {', '.join(rest)}"
@@ -106,6 +95,7 @@ def failover_to_most_advanced(cluster: StreamingCluster,
 
 def rejoin_as_replica(cluster: StreamingCluster, name: str) -> str:
     """Bring a deposed primary back as a standby of the current primary (pg_rewind, else rebuild)."""
+    need(cluster, ManagedPostgres, "a rejoin run by the harness (pg_rewind)")
     t0 = now()
     primary = cluster.primary
     node = cluster.node(name)

@@ -7,14 +7,13 @@ Each action is recorded (``ActionEvent``/``FaultEvent``); the numbers come from
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from harness.checkers.dr import REPETITION_NOTE
+from harness.checkers.dr import REPETITION_SERIES
 from harness.errors import SetupError, TargetMissed
 from harness.faults.region import RegionCutOff, RegionLoss
-from harness.history import ActionEvent, FaultEvent, ProbeOp, now
+from harness.history import ActionEvent, FaultEvent, ProbeOp, RepetitionMark, now
 from harness.topology.regions import RegionCluster
 from harness.wait import wait_until
 
@@ -34,11 +33,8 @@ def regions_of(drill: Drill) -> RegionCluster:
 
 
 def _take(drill: Drill, fault: RegionLoss | RegionCutOff) -> None:
-    c = fault.cluster
-    if c.primary in fault.nodes:
-        c.old_primary = c.primary
     drill.apply(fault)
-    c.down.update(fault.nodes)  # a region cut off is down as far as the clients can tell
+    drill.took_down(*fault.nodes)  # a region cut off is down as far as the clients can tell
 
 
 def lose_region(drill: Drill, region: str) -> RegionLoss:
@@ -63,8 +59,7 @@ def promote_dr_region(drill: Drill) -> str:
 
 def repoint_clients(drill: Drill) -> str:
     new = regions_of(drill).repoint_clients()
-    if drill.load is not None:
-        drill.load.point_at_primary()
+    drill.clients_moved()
     return new
 
 
@@ -91,13 +86,13 @@ def region_comes_back(drill: Drill, region: str) -> str:
     # A region without the primary followed a deposed one: all of it is rebuilt (pg_rewind says
     # when nothing needs rewinding); with the primary, only what is down or writable.
     holds = c.region_of(c.primary) == key
-    stale = [n for n in nodes if n != c.primary and (not holds or n in c.down or c.in_recovery(n) is not True)]
-    if c.primary in nodes and c.primary in c.down:
+    stale = [n for n in nodes if n != c.primary and (not holds or n in c.roles.down or c.in_recovery(n) is not True)]
+    if c.primary in nodes and c.primary in c.roles.down:
         c.start_postgres(c.primary)
-        c.down.discard(c.primary)
+        drill.brought_back(c.primary)
     with ThreadPoolExecutor(max_workers=max(1, len(stale))) as pool:
         done = list(pool.map(lambda n: f"{n}: {c.rebuild_standby(n)}", stale))
-    c.wait_streaming(timeout=60, expect=[n for n in c.replicas() if n not in c.down])
+    c.wait_streaming(timeout=60, expect=[n for n in c.replicas() if n not in c.roles.down])
     detail = (f"{key} back: " + (f"fenced {', '.join(fenced)}; " if fenced else "")
               + ("; ".join(done) or "nothing to rebuild") + f"; streaming from {c.primary}")
     drill.history.add(ActionEvent(at=t0, end=now(), action="region.return", target=key, outcome="ok", detail=detail))
@@ -112,8 +107,7 @@ def fail_back(drill: Drill, region: str) -> str:
     other node follows it."""
     c = regions_of(drill)
     new = c.switch_over(region)
-    if drill.load is not None:
-        drill.load.point_at_primary()
+    drill.clients_moved()
     c.follow_primary()
     return new
 
@@ -143,7 +137,8 @@ def repeat_region_drill(drill: Drill, region: str, runbook: str, times: int) -> 
         raise SetupError("MTTR needs the write probe (Given the write probe is running)")
     lines = []
     for i in range(1, times + 1):
-        drill.history.note(REPETITION_NOTE, json.dumps({"index": i, "of": times, "region": key, "runbook": runbook}))
+        drill.history.add(RepetitionMark(at=now(), series=REPETITION_SERIES, index=i, of=times,
+                                         action=f"lose region {key}", region=key, runbook=runbook))
         s0 = now()
         try:
             if c.region_of(c.primary) != key:

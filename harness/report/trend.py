@@ -28,7 +28,8 @@ def plot_trend(points: Sequence[TrendPoint], verdicts: Sequence[TrendVerdict], o
     """trend.png and trend.svg in ``out_dir``; the numbers no run measured get no panel."""
     metrics = [m for m in METRICS if any(m in p.values for p in points)]
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(max(1, len(metrics)), 1, figsize=(10, 2.4 * max(1, len(metrics))), squeeze=False)
+    fig, axes = plt.subplots(max(1, len(metrics)), 1, figsize=(10, 2.4 * max(1, len(metrics))), squeeze=False,
+                             sharex=True)
     runs = sorted({(p.started, p.run_id) for p in points})
     index = {r[1]: i for i, r in enumerate(runs)}
     scenarios = sorted({p.scenario for p in points})

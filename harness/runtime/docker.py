@@ -33,7 +33,7 @@ from harness.runtime.volumes import (
     remove_volumes,
 )
 
-__all__ = ["DockerNode", "DockerRuntime", "reap"]
+__all__ = ["DockerNode", "DockerRuntime", "docker_node", "docker_runtime", "reap"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,10 @@ class DockerNode:
         res = self._c.exec_run(full, user=user, demux=False, environment={"PGDATA": "/var/lib/postgresql/data"})
         out = res.output.decode(errors="replace") if isinstance(res.output, bytes) else str(res.output or "")
         return ExecResult(int(res.exit_code if res.exit_code is not None else -1), out)
+
+    def exec_detached(self, cmd: Sequence[str], *, user: str = "postgres") -> None:
+        _guard(self.container)
+        self.container.exec_run(list(cmd), user=user, detach=True)
 
     def logs(self, tail: int = 200) -> str:
         parts = []
@@ -257,6 +261,9 @@ class DockerRuntime:
         remove_run(self.client, self.run_id, self.scope)
         self._nodes.clear()
 
+    def reap(self, *, everything: bool = False) -> ReapReport:
+        return reap(self.client, everything=everything)
+
 
 def _remove_containers(containers: list[Container]) -> int:
     def rm(c: Container) -> int:
@@ -330,3 +337,17 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
     if total.total:
         log.info("reaped %d leftover resources in %.2f s", total.total, time.monotonic() - t0)
     return total
+
+
+def docker_runtime(runtime: object, what: str) -> DockerRuntime:
+    """``runtime`` as the Docker runtime, for what only Docker offers (networks, namespaces)."""
+    if not isinstance(runtime, DockerRuntime):
+        raise SetupError(f"{what} needs the docker runtime, not {getattr(runtime, 'name', type(runtime).__name__)!r}")
+    return runtime
+
+
+def docker_node(node: object, what: str) -> DockerNode:
+    """``node`` as a container, for what only a container offers (its namespaces, its pid)."""
+    if not isinstance(node, DockerNode):
+        raise SetupError(f"{what} needs a Docker container, not {node!r}")
+    return node
