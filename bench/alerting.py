@@ -29,6 +29,7 @@ from harness.environment import PrometheusSettings
 from harness.history import Note
 from harness.images import build_images
 from harness.labels import new_run_id
+from harness.monitor.expect import expect_alert
 
 
 def _row(name: str, xs: list[float]) -> tuple[str, ...]:
@@ -61,7 +62,7 @@ def main() -> None:
                 ready.append(next(n.at.t for n in d.history.of(Note) if n.name == "monitor.prometheus") - t0)
                 time.sleep(2)
                 d.inject("kill", "the primary")
-                d.expect_alert("database down", 30, "critical")
+                expect_alert(d, "database down", 30, "critical")
                 split = detection_split(d.history)
                 assert split is not None
                 splits.append(split)

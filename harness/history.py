@@ -68,7 +68,7 @@ class ProbeOp(_Event):
     """
 
     kind: Literal["probe"] = "probe"
-    probe: Literal["write", "read", "fanout"]  # fanout: a write to every node (split-brain, issue 4)
+    probe: Literal["write", "read", "fanout"]  # fanout: a write to every node (split-brain)
     seq: int
     node: str | None
     outcome: Literal["ok", "fail", "timeout"]

@@ -51,6 +51,7 @@ from harness import labels
 from harness.environment import ENVIRONMENTS_DIR, Environment, PrometheusSettings
 from harness.errors import EnvironmentFileError, SetupError, WaitTimeout
 from harness.history import AlertEvent, History, Sample, Stamp, now
+from harness.monitor.expect import alert_key
 from harness.wait import wait_until
 
 if TYPE_CHECKING:
@@ -74,11 +75,6 @@ EXPORTER_QUERIES = ENVIRONMENTS_DIR / "alerts" / "exporter-queries.yml"
 MONITOR_NODE = "monitor"
 PROMETHEUS_PORT, ALERTMANAGER_PORT, FIRST_EXPORTER_PORT = 9090, 9093, 9187
 _SEVERITIES = ("critical", "warning", "info")
-
-
-def alert_key(name: str) -> str:
-    """An alert's name without case, spaces or signs: "database down" and DatabaseDown match."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def parse_time(text: str) -> float:

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from psycopg import sql as psql
 
-from harness.errors import CommandFailed, SetupError
+from harness.errors import SetupError
 from harness.history import ActionEvent, now
-from harness.topology.base import ManagedPostgres, Promotable, Topology, need
+from harness.topology.base import Promotable, Restartable, Topology, need
 from harness.topology.pg import lsn_int, sql, sql_one
-from harness.topology.streaming import PGDATA, StreamingCluster
 
 __all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica"]
 
@@ -93,42 +92,6 @@ def failover_to_most_advanced(topology: Topology,
     return best
 
 
-def rejoin_as_replica(cluster: StreamingCluster, name: str) -> str:
+def rejoin_as_replica(cluster: Topology, name: str) -> str:
     """Bring a deposed primary back as a standby of the current primary (pg_rewind, else rebuild)."""
-    need(cluster, ManagedPostgres, "a rejoin run by the harness (pg_rewind)")
-    t0 = now()
-    primary = cluster.primary
-    node = cluster.node(name)
-    if not node.is_running():
-        node.start()
-    if cluster.postgres_running(name):
-        cluster.pg_ctl(name, "-m", "fast", "-w", "stop")
-    source = f"host={primary} port=5432 user=postgres dbname=postgres"
-    # A just-promoted primary records its new timeline in pg_control only at its next
-    # checkpoint; without one pg_rewind sees one timeline and wrongly says "no rewind required".
-    sql(cluster.address(primary), "CHECKPOINT", timeout=60)
-    res = node.exec(["pg_rewind", "--target-pgdata", PGDATA, "--source-server", source, "--no-sync"], timeout=300)
-    how = "pg_rewind"
-    if res.exit_code != 0:
-        log.warning("pg_rewind of %s failed, rebuilding from a base backup: %s", name, res.output[-500:])
-        how = "rebuild (pg_rewind failed)"
-        rebuild = node.exec(["sh", "-c",
-                             f"find {PGDATA} -mindepth 1 -delete && "
-                             f"pg_basebackup --no-sync -X stream -D {PGDATA} -d '{source}'"], timeout=600)
-        if rebuild.exit_code != 0:
-            cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
-                                            detail=rebuild.output[-500:]))
-            raise CommandFailed(name, "pg_basebackup", rebuild.exit_code, rebuild.output)
-    elif "no rewind required" in res.output:
-        how = "pg_rewind (no rewind required)"
-    cluster.configure_standby(name, primary)
-    cluster.pg_ctl(name, "-w", "-t", "60", "start")
-    try:
-        cluster.wait_streaming(timeout=60, expect=[name])
-    except Exception as exc:
-        cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
-                                        detail=f"{how}, but it does not stream: {exc}"))
-        raise
-    cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="ok",
-                                    detail=f"{how} onto {primary}"))
-    return how
+    return need(cluster, Restartable, f"starting {name} again").start_again(name, deposed=True)

@@ -22,6 +22,7 @@ from harness import labels
 from harness.errors import ForeignResource, SetupError
 from harness.runtime.base import ExecResult, ReapReport
 from harness.runtime.docker_client import docker_client
+from harness.runtime.hostdirs import reap_host_dirs
 from harness.runtime.volumes import (
     CONTAINER_PATHS,
     Kind,
@@ -179,7 +180,7 @@ class DockerRuntime:
         return f"pgh-{self.run_id}-{self.scope}-{name}"
 
     def create_network(self, suffix: str) -> str:
-        """Another network of this run and scope (a region, issue 6), labelled and removed with the rest."""
+        """Another network of this run and scope (a region), labelled and removed with the rest."""
         name = f"{self.network_name}-{suffix}"
         self.client.networks.create(name, driver="bridge", labels=self._labels, check_duplicate=True)
         return name
@@ -327,10 +328,8 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
             total = ReapReport(total.containers + r.containers, total.networks + r.networks, total.volumes + r.volumes)
     # Loop volumes of dead runs whose containers are already gone (their state files say whose).
     total = ReapReport(total.containers, total.networks, total.volumes + reap_volumes(everything=everything))
-    # Backup repositories of dead runs (host folders mounted into their nodes) go the same way.
-    from harness.backup.repo import reap_repositories
-
-    total = ReapReport(total.containers, total.networks, total.volumes + reap_repositories(everything=everything))
+    # Host folders of dead runs (backup repositories mounted into their nodes) go the same way.
+    total = ReapReport(total.containers, total.networks, total.volumes + reap_host_dirs(everything=everything))
     if everything:
         for run_id in labels.kept_runs():
             labels.unkeep(run_id)

@@ -1,4 +1,4 @@
-"""Steps of disaster recovery across two regions (issue 6).
+"""Steps of disaster recovery across two regions.
 
 Region names are parameters ("east", "west"); a name the deployment does not have is an
 error naming the ones it has. Numbers come from :mod:`harness.checkers.dr` and
@@ -25,10 +25,10 @@ from harness.recovery.regions import (
     promote_dr_region,
     region_comes_back,
     regions_of,
-    repeat_region_drill,
     set_wan,
     use_two_regions,
 )
+from harness.repetition import repeat_region_drill
 from harness.steps.types import parse
 from harness.topology.regions import RegionCluster
 

@@ -86,7 +86,7 @@ class HarnessRun:
             "runtime": "docker",
             "started": self.started,
             "scenarios": scenarios,
-            "backups": _backup_totals(scenarios),  # issue 5: the run-wide backup success rate
+            "backups": _backup_totals(scenarios),  # the run-wide backup success rate
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")

@@ -6,8 +6,8 @@ kind and :func:`create` for the instance, so adding a topology touches neither. 
 a kind before the topology starts (``Drill.choose_topology("patroni", settings=...)``): the
 options they pass reach the factory unchanged.
 
-The built-in kinds register when :mod:`harness.topology.kinds` is imported (the registry
-imports it on first use).
+The built-in kinds register when :mod:`harness.topology.kinds` is imported, which the
+``harness.topology`` package does.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ class TopologyKind:
 
 
 _KINDS: dict[str, TopologyKind] = {}
-_LOADED = False
 
 
 def register(kind: TopologyKind) -> TopologyKind:
@@ -52,15 +51,7 @@ def register(kind: TopologyKind) -> TopologyKind:
     return kind
 
 
-def _load() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        import harness.topology.kinds  # noqa: F401 - registers the built-in kinds
-
-
 def kinds() -> list[TopologyKind]:
-    _load()
     return sorted(_KINDS.values(), key=lambda k: (-k.priority, k.kind))
 
 

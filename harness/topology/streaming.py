@@ -291,9 +291,7 @@ class StreamingCluster:
     def start_again(self, name: str, *, deposed: bool) -> str:
         """Boot a killed or stopped node; a deposed primary rejoins as a replica (pg_rewind)."""
         if deposed:
-            from harness.recovery.failover import rejoin_as_replica
-
-            return rejoin_as_replica(self, name)
+            return self.rejoin(name)
         t0 = now()
         self.start_postgres(name)
         self.wait_ready(name)
@@ -302,6 +300,45 @@ class StreamingCluster:
 
     def release(self) -> list[str]:
         return []
+
+    def rejoin(self, name: str) -> str:
+        """Bring a deposed primary back as a standby of the current primary (pg_rewind, else rebuild)."""
+        t0 = now()
+        primary = self.primary
+        node = self.node(name)
+        if not node.is_running():
+            node.start()
+        if self.postgres_running(name):
+            self.pg_ctl(name, "-m", "fast", "-w", "stop")
+        source = f"host={primary} port=5432 user=postgres dbname=postgres"
+        # A just-promoted primary records its new timeline in pg_control only at its next
+        # checkpoint; without one pg_rewind sees one timeline and wrongly says "no rewind required".
+        sql(self.address(primary), "CHECKPOINT", timeout=60)
+        res = node.exec(["pg_rewind", "--target-pgdata", PGDATA, "--source-server", source, "--no-sync"], timeout=300)
+        how = "pg_rewind"
+        if res.exit_code != 0:
+            log.warning("pg_rewind of %s failed, rebuilding from a base backup: %s", name, res.output[-500:])
+            how = "rebuild (pg_rewind failed)"
+            rebuild = node.exec(["sh", "-c",
+                                 f"find {PGDATA} -mindepth 1 -delete && "
+                                 f"pg_basebackup --no-sync -X stream -D {PGDATA} -d '{source}'"], timeout=600)
+            if rebuild.exit_code != 0:
+                self.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
+                                             detail=rebuild.output[-500:]))
+                raise CommandFailed(name, "pg_basebackup", rebuild.exit_code, rebuild.output)
+        elif "no rewind required" in res.output:
+            how = "pg_rewind (no rewind required)"
+        self.configure_standby(name, primary)
+        self.pg_ctl(name, "-w", "-t", "60", "start")
+        try:
+            self.wait_streaming(timeout=60, expect=[name])
+        except Exception as exc:
+            self.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
+                                         detail=f"{how}, but it does not stream: {exc}"))
+            raise
+        self.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="ok",
+                                     detail=f"{how} onto {primary}"))
+        return how
 
     def wait_one_primary(self, timeout: float) -> str:
         def one() -> str | None:

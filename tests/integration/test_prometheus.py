@@ -15,6 +15,8 @@ from harness.drill import Drill
 from harness.environment import PrometheusSettings
 from harness.errors import EnvironmentFileError, SetupError
 from harness.history import AlertEvent, FaultEvent, Sample
+from harness.monitor.choose import use_prometheus
+from harness.monitor.expect import expect_alert
 from harness.monitor.prometheus import ALERTMANAGER_PORT, PrometheusMonitor, check_rules
 from harness.runtime.docker_client import docker_client
 from harness.wait import wait_until
@@ -61,7 +63,7 @@ def test_a_drill_with_a_bad_rules_file_fails_fast_and_leaves_nothing_running(dri
 
 
 def test_a_killed_primary_is_delivered_by_alertmanager_with_its_detection_split(drill: Drill) -> None:
-    drill.use_prometheus()
+    use_prometheus(drill)
     drill.start_probes(0.05)
     mon = drill.monitor
     assert isinstance(mon, PrometheusMonitor)
@@ -70,7 +72,7 @@ def test_a_killed_primary_is_delivered_by_alertmanager_with_its_detection_split(
                timeout=10, what="samples of every node")
     time.sleep(1)
     drill.inject("kill", "the primary")
-    alert = drill.expect_alert("database down", 15, "critical")
+    alert = expect_alert(drill, "database down", 15, "critical")
     assert (alert.node, alert.source) == ("node1", "prometheus")
     assert alert.active_at is not None and alert.fired_at is not None
     # An independent view: Alertmanager's own API lists the alert it delivered.
