@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 from harness.monitor.rules import AlertRule, AlertRules, load_rules
 from harness.monitor.sampler import Monitor
 
-__all__ = ["AlertMonitor", "AlertRule", "AlertRules", "Monitor", "load_rules"]
+__all__ = ["AlertMonitor", "Announces", "AlertRule", "AlertRules", "Monitor", "load_rules"]
 
 
 @runtime_checkable
@@ -37,3 +37,10 @@ class AlertMonitor(Protocol):
     def firing(self) -> set[tuple[str, str]]:
         """(alert, node) pairs firing now."""
         ...
+
+
+@runtime_checkable
+class Announces(Protocol):
+    """A monitor that takes an operator's announcement (a maintenance window) as an alert."""
+
+    def announce(self, alert: str, severity: str, node: str, minutes: float) -> None: ...

@@ -13,6 +13,8 @@ from harness.checkers.alerting import detection_split
 from harness.checkers.detection import detection
 from harness.errors import SetupError, TargetMissed, WaitTimeout
 from harness.history import AlertEvent, FaultEvent, now
+from harness.monitor import Announces
+from harness.monitor.rules import alert_key
 from harness.topology.pg import sql
 from harness.wait import wait_until
 
@@ -32,11 +34,6 @@ def psql_ident(name: str) -> str:
 
 def psql_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def alert_key(name: str) -> str:
-    """An alert's name without case, spaces or signs: "database down" and DatabaseDown match."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def _alerts(drill: Drill, phase: str) -> list[AlertEvent]:
@@ -71,10 +68,8 @@ def expect_alert(drill: Drill, name: str, timeout: float, severity: str | None =
 
 def maintenance_window(drill: Drill, minutes: float) -> None:
     """An announced maintenance window: an info alert on every node, as an operator would raise."""
-    from harness.monitor.prometheus import PrometheusMonitor
-
     monitor = _require_monitor(drill)
-    if isinstance(monitor, PrometheusMonitor):  # posted to Alertmanager, recorded when it delivers
+    if isinstance(monitor, Announces):  # real alerting: posted to Alertmanager, recorded when it delivers
         for name in drill.cluster.names:
             monitor.announce("MaintenanceWindow", "info", name, minutes)
         return

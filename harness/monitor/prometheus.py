@@ -51,7 +51,7 @@ from harness import labels
 from harness.environment import ENVIRONMENTS_DIR, Environment, PrometheusSettings
 from harness.errors import EnvironmentFileError, SetupError, WaitTimeout
 from harness.history import AlertEvent, History, Sample, Stamp, now
-from harness.monitor.expect import alert_key
+from harness.monitor.rules import alert_key
 from harness.wait import wait_until
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import pytest
 from harness.checkers.alerting import detection_split
 from harness.environment import load_environment
 from harness.history import AlertEvent, FaultEvent, History, Stamp
-from harness.monitor.expect import alert_key
+from harness.monitor.rules import alert_key
 from harness.monitor.prometheus import (
     DEFAULT_PROMETHEUS_RULES,
     AlertReceiver,
