@@ -22,6 +22,7 @@ import pytest
 
 from harness import labels
 from harness.checkers.load import load_phases
+from harness.cost import CostMeter
 from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.result import METRICS, ScenarioResult, fmt_value, target_text
@@ -179,6 +180,7 @@ def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[D
         request.node.stash[RESULT] = res
         harness_run.results.append(res)
     d = Drill(harness_run.run_id, harness_run.new_scope(), res.directory)
+    d.part(CostMeter)  # what the drill cost: CPU, memory, writes, network per container
     request.node.stash[DRILL] = d
     try:
         yield d
