@@ -5,6 +5,7 @@ from __future__ import annotations
 from pytest_bdd import given, then, when
 
 from harness.drill import Drill
+from harness.logscan import LogScan
 from harness.monitor.choose import use_prometheus
 from harness.monitor.expect import (
     change_setting,
@@ -56,3 +57,8 @@ def _(drill: Drill, limit: float) -> None:
 @given("alerts are evaluated by Prometheus")
 def _(drill: Drill) -> None:
     use_prometheus(drill)
+
+
+@given("PANIC in the logs is expected")
+def _(drill: Drill) -> None:
+    drill.part(LogScan).panic_expected = True

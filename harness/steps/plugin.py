@@ -23,6 +23,7 @@ import pytest
 from harness import labels
 from harness.checkers.load import load_phases
 from harness.cost import CostMeter
+from harness.logscan import LogScan, unexpected
 from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.result import METRICS, ScenarioResult, fmt_value, target_text
@@ -181,6 +182,7 @@ def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[D
         harness_run.results.append(res)
     d = Drill(harness_run.run_id, harness_run.new_scope(), res.directory)
     d.part(CostMeter)  # what the drill cost: CPU, memory, writes, network per container
+    d.part(LogScan)  # the servers' logs, counted; an unexpected PANIC fails the scenario
     request.node.stash[DRILL] = d
     try:
         yield d
@@ -244,6 +246,24 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scen
     d = request.node.stash.get(DRILL, None)
     if d is not None:
         _finish(request.node, d)
+        _judge_logs(d)
+
+
+def _judge_logs(d: Drill) -> None:
+    """Attach the servers' log counts; an unexpected PANIC or BUG fails a scenario whose steps passed."""
+    scan = d.maybe_part(LogScan)
+    if scan is None or scan.summary is None:
+        return
+    try:
+        import allure
+
+        allure.attach(scan.report, name="server logs: counts and first occurrences",
+                      attachment_type=allure.attachment_type.TEXT)
+    except ImportError:  # pragma: no cover
+        pass
+    why = unexpected(scan.summary)
+    if why is not None and not d.step_failed:
+        raise TargetMissed("server logs", why, "no PANIC, no BUG")
 
 
 def _attach(d: Drill, res: ScenarioResult | None) -> None:
