@@ -382,7 +382,11 @@ def report(
         return
     target = out or (REPORTS / "html")
     try:
-        index = render_allure(chosen / "allure-results", target, history_file=REPORTS / "allure-history.jsonl")
+        from harness.report.headline import run_headline  # the run's numbers as the report's title
+
+        title = run_headline(chosen)
+        index = render_allure(chosen / "allure-results", target, history_file=REPORTS / "allure-history.jsonl",
+                              **({"name": f"PostgreSQL resilience: {title}"} if title else {}))
     except HarnessError as exc:
         _fail(exc)
         return

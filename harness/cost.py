@@ -130,16 +130,18 @@ class CostMeter:
             return  # the fake runtime has no containers to measure
         self._runtime = runtime
         self._t0 = time.monotonic()
-        self.sample()
         self._thread = threading.Thread(target=self._run, name="cost", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        # The first answer comes from this thread too: the probes' first writes are not kept waiting.
+        while True:
             try:
                 self.sample()
             except Exception:  # noqa: BLE001 - a missed round only makes the last answer older
                 log.debug("cost sampling failed", exc_info=True)
+            if self._stop.wait(self.interval_s):
+                return
 
     def sample(self) -> None:
         assert self._runtime is not None
