@@ -101,7 +101,7 @@ class CostMeter:
 
     section = "cost"
 
-    def __init__(self, interval_s: float = 1.0) -> None:
+    def __init__(self, interval_s: float = 2.0) -> None:
         self.interval_s = interval_s
         self._runtime: DockerRuntime | None = None
         self._first: dict[str, dict[str, float | None]] = {}

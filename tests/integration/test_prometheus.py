@@ -62,6 +62,7 @@ def test_a_drill_with_a_bad_rules_file_fails_fast_and_leaves_nothing_running(dri
     assert docker_client().containers.list(all=True, filters=flt) == []
 
 
+@pytest.mark.slow  # features/monitoring/alerting.feature runs the same path in the default suite
 def test_a_killed_primary_is_delivered_by_alertmanager_with_its_detection_split(drill: Drill) -> None:
     use_prometheus(drill)
     drill.start_probes(0.05)
