@@ -26,7 +26,9 @@ from harness.errors import HarnessError
 from harness.report import verdict
 
 if TYPE_CHECKING:
+    from harness.gameday.live import LiveState
     from harness.gameday.session import Session
+    from harness.report.metrics import MetricsServer
 
 __all__ = ["app", "main"]
 
@@ -176,6 +178,7 @@ def drill(
     keep: Annotated[bool, typer.Option(help="leave the topology running afterwards (until `harness clean`)")] = False,
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
     interactive: Annotated[bool, typer.Option(help="manual runbook steps prompt you and time your answer")] = False,
+    metrics_port: Annotated[int, typer.Option(help="serve /metrics on this loopback port (0: any free one)")] = 0,
 ) -> None:
     """Run one scenario live: topology, current step, faults, probes, alerts and running numbers.
 
@@ -216,10 +219,11 @@ def drill(
         code = subprocess.call([*cmd, "-s"], env=env)
         raise typer.Exit(code)
     log_path = run_dir / "drill.log"
-    with log_path.open("w") as log_file:
+    state = LiveState(run_dir)
+    metrics = _metrics_server(state, metrics_port)  # a dashboard can watch the game day
+    with metrics, log_path.open("w") as log_file:
         # Its own process group: Ctrl-C reaches the drill once, through us, never twice.
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        state = LiveState(run_dir)
         interrupted = False
         with Live(render(state), console=console, refresh_per_second=4, transient=False) as live:
             while proc.poll() is None:
@@ -244,6 +248,20 @@ def drill(
         except typer.Exit:  # the report could not be rendered (said above); the drill's verdict stands
             pass
     raise typer.Exit(130 if interrupted else proc.returncode)
+
+
+def _metrics_server(state: LiveState, port: int) -> MetricsServer:
+    """/metrics on loopback from the live journals (harness.gameday.metrics); exits on a port in use."""
+    from harness.gameday.metrics import live_registry
+    from harness.report.metrics import MetricsServer
+
+    try:
+        server = MetricsServer(live_registry(state), port)
+    except HarnessError as exc:
+        _fail(exc)
+        raise
+    console.print(f"metrics: {server.url}")
+    return server
 
 
 def _status_table(session: Session) -> Table:
@@ -278,6 +296,8 @@ def up(
     environment: Annotated[str, typer.Argument(help="environment file or name")] = "streaming",
     replicas: Annotated[int | None, typer.Option(help="override the number of replicas")] = None,
     sync: Annotated[bool, typer.Option("--sync", help="synchronous replication")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="then stay in the foreground serving /metrics on this loopback port (0: any) until Ctrl-C")] = None,
 ) -> None:
     """Stand a topology up and leave it running for manual experiments (`harness down` removes it)."""
     from harness.gameday.session import Session
@@ -289,6 +309,17 @@ def up(
         return
     console.print(_status_table(session))
     console.print("connect: psql -h ADDRESS -U postgres   |   harness inject kill the-primary   |   harness down")
+    if metrics_port is not None:  # the journal inject/heal/failover write to, as /metrics
+        from harness.gameday import LiveState
+
+        state = LiveState(session.directory, pattern="journal.jsonl")
+        with _metrics_server(state, metrics_port):
+            try:
+                while True:
+                    state.poll()
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                console.print("stopped serving /metrics; the topology keeps running (`harness down` removes it)")
 
 
 @app.command()
@@ -430,14 +461,20 @@ def _render(run_dir: Path, target: Path) -> None:
 
     summary = run_dir / "summary.html"
     try:
+        from harness.report.headline import run_headline  # the run's numbers as the report's title
+
+        title = run_headline(run_dir)
         index = render_allure(run_dir / "allure-results", target, history_file=REPORTS / "allure-history.jsonl",
-                              beside=summary)
+                              beside=summary, **({"name": f"PostgreSQL resilience: {title}"} if title else {}))
     except HarnessError as exc:
         _fail(exc)
         return
     console.print(f"report of run {run_dir.name}: {index}")
     if summary.is_file():
         console.print(f"summary (start here): {index.parent / summary.name}")
+
+
+__import__("harness.commands.trend", fromlist=["register"]).register(app, REPORTS)  # harness trend
 
 
 @app.command()
@@ -471,7 +508,7 @@ def images_build(force: Annotated[bool, typer.Option(help="rebuild even when the
         for name in stack or ["bookworm"]:
             for spec in build_images(force=force, stack=name):
                 state = f"built in {spec.seconds:.1f} s" if spec.built else "up to date"
-                console.print(f"{spec.name:5} {spec.tag}  {state}")
+                console.print(f"{spec.name:7} {spec.tag}  {state}")
     except HarnessError as exc:
         _fail(exc)
 
@@ -490,6 +527,14 @@ def env_check(path: str) -> None:
 
     kind = choose(env)
     what = kind.describe_env(env) if kind.describe_env else kind.kind
+    if env.monitor.prometheus is not None:  # real alerting: the rules file must pass promtool
+        from harness.monitor.prometheus import check_rules, prometheus_rules_path
+
+        try:
+            what += f", {check_rules(prometheus_rules_path(env))} Prometheus rules"
+        except HarnessError as exc:
+            _fail(exc)
+            return
     console.print(f"{env.source}: ok ({what})")
 
 

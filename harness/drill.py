@@ -37,7 +37,8 @@ from harness.faults import Fault, FaultSet
 from harness.gameday.expect import check_steady_state
 from harness.gameday.guards import AbortCondition, Guard
 from harness.history import ActionEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
-from harness.monitor import Monitor, load_rules
+from harness.monitor import AlertMonitor
+from harness.monitor.choose import new_monitor
 from harness.parts import ClientPath, DirectPath, EndsWithWindow, Part, ReportsSection, StartsWithProbes
 from harness.recovery import failover_to_most_advanced
 from harness.result import METRICS, ScenarioResult
@@ -262,8 +263,9 @@ class Drill:
             return None
 
     @property
-    def monitor(self) -> Monitor | None:
-        return self.maybe_part(Monitor)
+    def monitor(self) -> AlertMonitor | None:
+        """The harness's own Monitor, or real alerting's PrometheusMonitor (monitor.prometheus)."""
+        return self.maybe_part(AlertMonitor)
 
     @property
     def load(self) -> LoadProcess | None:
@@ -290,14 +292,13 @@ class Drill:
         kw = dict(table=p.table, interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
                   max_duration_s=p.max_duration_s)
         starting = not self._window_open
+        if self.monitor is None and self.env.monitor.enabled:
+            # Before the window opens: Prometheus takes seconds to be ready, which is no outage.
+            monitor = self.add_part(new_monitor(self.env, cluster, self.history, self._runtime, self.directory))
+            monitor.start()
         if starting:
             self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
             self._window_open = True
-        if self.monitor is None and self.env.monitor.enabled:
-            monitor = self.add_part(Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
-                                            timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s,
-                                            disk_usage=cluster.disk_usage))
-            monitor.start()
         if self.guard is None and self.abort_conditions:
             self.guard = Guard(self.history, self.abort_conditions, interval_s=p.interval_ms / 1000,
                                max_duration_s=p.max_duration_s)

@@ -20,6 +20,7 @@ __all__ = [
     "BackupSection",
     "Environment",
     "ProbeSettings",
+    "PrometheusSettings",
     "TopologySpec",
     "VolumeSettings",
     "default_environment",
@@ -92,6 +93,25 @@ class ProbeSettings(_Strict):
                                 self.interval_ms / 1000)
 
 
+class PrometheusSettings(_Strict):
+    """Real alerting: Prometheus, Alertmanager and one postgres_exporter per node (the
+    monitoring image) evaluate ``rules`` instead of the harness's own rule loop; the timeline
+    and the live view read Prometheus's numbers. Short intervals suit a drill."""
+
+    rules: str | None = None
+    """A Prometheus rules file (checked with promtool), relative to the environment file's folder; none: the default tiers (default.rules.yml)."""
+    scrape_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """Prometheus's scrape_interval."""
+    evaluation_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """Prometheus's evaluation_interval (how often the rules are evaluated)."""
+    group_wait_s: float = Field(default=0.1, ge=0, le=600)
+    """Alertmanager's group_wait: its wait before a new group's first notification."""
+    group_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    """Alertmanager's group_interval."""
+    ready_timeout_s: float = Field(default=30, gt=0, le=600)
+    """How long the monitoring container may take until every exporter reports its node up."""
+
+
 class MonitorSettings(_Strict):
     """The monitor that samples every node and evaluates the alert rules (environments/alerts/)."""
 
@@ -101,6 +121,8 @@ class MonitorSettings(_Strict):
     """Time between two samples of a node."""
     timeout_s: float = Field(default=1.0, gt=0, le=60)
     """A sample that takes longer counts as no answer from the node."""
+    prometheus: PrometheusSettings | None = None
+    """Real alerting: Prometheus, Alertmanager and postgres_exporter in a container of their own."""
 
 
 class VolumeSettings(_Strict):

@@ -140,6 +140,13 @@ class AlertEvent(_Event):
     node: str
     phase: Literal["firing", "resolved"]
     detail: str = ""
+    # Real alerting (harness.monitor.prometheus): who evaluated the rule, and Prometheus's own
+    # times: active_at, when an evaluation first saw the condition; fired_at, when the alert
+    # went firing (after its `for:`; Alertmanager's startsAt). ``at`` is when the harness's
+    # receiver got Alertmanager's notification.
+    source: Literal["harness", "prometheus"] = "harness"
+    active_at: Stamp | None = None
+    fired_at: Stamp | None = None
 
 
 class LoadSample(_Event):

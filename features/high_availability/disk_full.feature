@@ -9,6 +9,7 @@ Feature: Disk full on the primary
   @failover @async_replication
   Scenario: The WAL disk of the primary fills up: it PANICs, the harness fails over and it rejoins
     Given a PostgreSQL cluster with 1 primary and 2 async replicas
+    And PANIC in the logs is expected
     And the write probe is running every 50 ms
     When I wait 1 seconds
     And I fill the WAL disk of the primary
@@ -27,6 +28,7 @@ Feature: Disk full on the primary
   @async_replication
   Scenario: The WAL disk of the primary fills up and is freed: a restart brings writes back without a failover
     Given a PostgreSQL cluster with 1 primary and 1 async replica
+    And PANIC in the logs is expected
     And the write probe is running every 50 ms
     When I fill the WAL disk of the primary
     Then the primary is down within 30 seconds

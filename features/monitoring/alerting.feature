@@ -1,8 +1,13 @@
 @failover @alerting
 Feature: Alerting notices the failures a drill injects
-  The monitor samples every node once a second and runs the default alert rules
-  (environments/alerts/default.yaml). A dead primary must raise a critical alert quickly,
-  and the replicas' broken replication must clear once the harness has failed over.
+  Prometheus scrapes one postgres_exporter per node every second and evaluates the default
+  alert rules (environments/alerts/default.rules.yml); Alertmanager delivers them to the
+  harness's receiver, and the steps judge what it delivered. A dead primary must raise a
+  critical alert quickly, and the replicas' broken replication must clear once the harness
+  has failed over.
+
+  Background:
+    Given alerts are evaluated by Prometheus
 
   Scenario: A dead primary raises "database down" and failover clears "replication broken"
     Given a PostgreSQL cluster with 1 primary and 2 async replicas

@@ -33,14 +33,15 @@ class _Journal:
 class LiveState:
     """Everything the view shows, updated by reading whatever the journals gained."""
 
-    def __init__(self, run_dir: Path, interval_s: float = 0.05) -> None:
+    def __init__(self, run_dir: Path, interval_s: float = 0.05, pattern: str = "scenarios/*/journal.jsonl") -> None:
         self.run_dir = run_dir
         self.interval_s = interval_s
+        self.pattern = pattern  # `harness up`'s journal is run_dir/journal.jsonl
         self.journals: dict[Path, _Journal] = {}
         self.started = time.monotonic()
 
     def poll(self) -> None:
-        for path in sorted(self.run_dir.glob("scenarios/*/journal.jsonl")):
+        for path in sorted(self.run_dir.glob(self.pattern)):
             j = self.journals.setdefault(path, _Journal(path))
             with path.open("rb") as f:
                 f.seek(j.offset)

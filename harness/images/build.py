@@ -1,4 +1,4 @@
-"""Build the node image of a named stack from ``environments/images`` with no container registry.
+"""Build the node image of a named stack, and the monitoring image, from ``environments/images`` with no container registry.
 
 A stack is a Debian release and the packages taken from it (``environments/images/stacks/
 <name>.env``: ``bookworm`` is Debian 12 with PostgreSQL 15 and Patroni 3.0.2, ``trixie`` is
@@ -43,6 +43,7 @@ __all__ = [
     "image_for",
     "known_stacks",
     "load_stack",
+    "monitor_image",
     "node_image",
     "stack_of",
 ]
@@ -127,6 +128,12 @@ def node_image(stack: str = DEFAULT_STACK) -> str:
     """The tag the stack's node image has (or will have) for the current build files."""
     s = load_stack(stack)
     return f"{REPO}/node:{stack}-{_hash_dir(IMAGES_DIR / 'node', base_tag(stack) + s.text)}"
+
+
+def monitor_image() -> str:
+    """The tag of the monitoring image (Prometheus, Alertmanager, postgres_exporter), on the
+    default stack's base whatever stack the nodes run: it watches them over the network."""
+    return f"{REPO}/monitor:{_hash_dir(IMAGES_DIR / 'monitor', base_tag(DEFAULT_STACK))}"
 
 
 def stack_of(env: Environment | None = None) -> str:
@@ -238,6 +245,15 @@ def build_images(force: bool = False, stack: str = DEFAULT_STACK) -> list[ImageS
     if built:
         _build_base(client, base, s)
     specs.append(ImageSpec("base", base, built, time.monotonic() - t0))
+    if stack == DEFAULT_STACK:
+        # The monitoring image (real alerting), built before the node image: callers take the
+        # node image's spec as the last one.
+        monitor = monitor_image()
+        t0 = time.monotonic()
+        built = force or not _image_exists(client, monitor)
+        if built:
+            docker_build(client, IMAGES_DIR / "monitor", monitor, {"BASE": base})
+        specs.append(ImageSpec("monitor", monitor, built, time.monotonic() - t0))
     node = node_image(stack)
     t0 = time.monotonic()
     built = force or not _image_exists(client, node)

@@ -9,15 +9,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from harness.checkers.alerting import detection_split
 from harness.checkers.detection import detection
 from harness.errors import SetupError, TargetMissed, WaitTimeout
 from harness.history import AlertEvent, FaultEvent, now
+from harness.monitor import Announces
+from harness.monitor.rules import alert_key
 from harness.topology.pg import sql
 from harness.wait import wait_until
 
 if TYPE_CHECKING:
     from harness.drill import Drill
-    from harness.monitor.sampler import Monitor
+    from harness.monitor import AlertMonitor
 
 __all__ = ["change_setting", "expect_alert", "expect_no_alert", "expect_resolved", "maintenance_window",
            "require_detection"]
@@ -37,7 +40,7 @@ def _alerts(drill: Drill, phase: str) -> list[AlertEvent]:
     return [a for a in drill.history.of(AlertEvent) if a.phase == phase]
 
 
-def _require_monitor(drill: Drill) -> Monitor:
+def _require_monitor(drill: Drill) -> AlertMonitor:
     if drill.monitor is None:
         raise SetupError("no monitor is running: start the probes (Given the write probe is running) "
                          "with monitor.enabled in the environment")
@@ -51,7 +54,7 @@ def expect_alert(drill: Drill, name: str, timeout: float, severity: str | None =
 
     def fired() -> AlertEvent | None:
         for a in _alerts(drill, "firing"):
-            if a.alert.lower() == name.lower() and a.at.t >= since and (severity is None or a.severity == severity):
+            if alert_key(a.alert) == alert_key(name) and a.at.t >= since and (severity is None or a.severity == severity):
                 return a
         return None
 
@@ -65,7 +68,11 @@ def expect_alert(drill: Drill, name: str, timeout: float, severity: str | None =
 
 def maintenance_window(drill: Drill, minutes: float) -> None:
     """An announced maintenance window: an info alert on every node, as an operator would raise."""
-    _require_monitor(drill)
+    monitor = _require_monitor(drill)
+    if isinstance(monitor, Announces):  # real alerting: posted to Alertmanager, recorded when it delivers
+        for name in drill.cluster.names:
+            monitor.announce("MaintenanceWindow", "info", name, minutes)
+        return
     for name in drill.cluster.names:
         drill.history.add(AlertEvent(at=now(), alert="maintenance window", severity="info", node=name,
                                      phase="firing", detail=f"{minutes:g} min announced"))
@@ -92,7 +99,7 @@ def expect_resolved(drill: Drill, name: str, timeout: float) -> None:
     monitor = _require_monitor(drill)
 
     def clear() -> bool:
-        return not any(rule.lower() == name.lower() for rule, _ in monitor.engine.firing)
+        return not any(alert_key(rule) == alert_key(name) for rule, _ in monitor.firing)
 
     try:
         wait_until(clear, timeout=timeout, interval=0.1, what=f"alert {name!r} to resolve")
@@ -104,6 +111,9 @@ def require_detection(drill: Drill, limit_s: float) -> float:
     _require_monitor(drill)
     result = detection(drill.history)
     drill.history.note("detection", result.reason)
+    split = detection_split(drill.history)
+    if split is not None:  # real alerting: where the time went
+        drill.history.note("detection.split", split.describe())
     value = result.value_s
     if value is None or value >= limit_s:
         got = "nothing detected it" if value is None else f"{value:.3f} s ({result.reason})"

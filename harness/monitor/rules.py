@@ -19,13 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.errors import EnvironmentFileError
 from harness.history import AlertEvent, Sample, now
 
-__all__ = ["AlertRule", "AlertRules", "RuleEngine", "load_rules", "DEFAULT_RULES"]
+__all__ = ["AlertRule", "AlertRules", "RuleEngine", "alert_key", "load_rules", "DEFAULT_RULES"]
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "environments" / "alerts" / "default.yaml"
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
 }
 _WHEN = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def alert_key(name: str) -> str:
+    """An alert's name without case, spaces or signs: "database down" and DatabaseDown match."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 class AlertRule(BaseModel):

@@ -78,6 +78,11 @@ class Monitor:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def firing(self) -> set[tuple[str, str]]:
+        """(rule, node) pairs firing now."""
+        return self.engine.firing
+
     # A drill part: the drill adds it when the probes start and stops it on close.
     def __enter__(self) -> Monitor:
         return self

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pytest_bdd import then, when
+from pytest_bdd import given, then, when
 
 from harness.drill import Drill
+from harness.logscan import LogScan
+from harness.monitor.choose import use_prometheus
 from harness.monitor.expect import (
     change_setting,
     expect_alert,
@@ -57,3 +59,15 @@ def _(drill: Drill, name: str, timeout: float) -> None:
 def _(drill: Drill, limit: float) -> None:
     """From the fault to the first alert about a node it touched is under the limit."""
     require_detection(drill, limit)
+
+
+@given("alerts are evaluated by Prometheus")
+def _(drill: Drill) -> None:
+    """Prometheus, Alertmanager and postgres_exporter judge the alert steps instead of the harness's own rules."""
+    use_prometheus(drill)
+
+
+@given("PANIC in the logs is expected")
+def _(drill: Drill) -> None:
+    """A PANIC in the servers' logs does not fail this scenario (a drill that provokes one)."""
+    drill.part(LogScan).panic_expected = True

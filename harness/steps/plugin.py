@@ -23,6 +23,8 @@ import pytest
 
 from harness import labels
 from harness.checkers.load import load_phases
+from harness.cost import CostMeter
+from harness.logscan import LogScan, unexpected
 from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.report import verdict
@@ -106,6 +108,9 @@ class HarnessRun:
             write_summaries(self.directory, data)
         except Exception:  # noqa: BLE001 - summary.json is the record; the views are extras
             pass
+        from harness.report.metrics import write_metrics  # the same numbers as metrics.prom (OpenMetrics)
+
+        write_metrics(self.directory, data)
         return path
 
 
@@ -203,6 +208,8 @@ def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[D
         harness_run.results.append(res)
     d = Drill(harness_run.run_id, harness_run.new_scope(), res.directory)
     add_stack_parts(d)  # stacks: split-brain checking by default, the versions section
+    d.part(CostMeter)  # what the drill cost: CPU, memory, writes, network per container
+    d.part(LogScan)  # the servers' logs, counted; an unexpected PANIC fails the scenario
     request.node.stash[DRILL] = d
     try:
         yield d
@@ -273,6 +280,7 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scen
     if d is None:
         return
     _finish(request.node, d)
+    _judge_logs(d)
     # One verdict: every step passed but the drill missed a default target (judged only now,
     # at close): the scenario fails here, inside pytest-bdd's call, as a Then step would.
     res = request.node.stash.get(RESULT, None)
@@ -280,6 +288,23 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scen
         miss = verdict.default_target_miss(res.violations)
         if miss is not None:
             raise miss
+
+
+def _judge_logs(d: Drill) -> None:
+    """Attach the servers' log counts; an unexpected PANIC or BUG fails a scenario whose steps passed."""
+    scan = d.maybe_part(LogScan)
+    if scan is None or scan.summary is None:
+        return
+    try:
+        import allure
+
+        allure.attach(scan.report, name="server logs: counts and first occurrences",
+                      attachment_type=allure.attachment_type.TEXT)
+    except ImportError:  # pragma: no cover
+        pass
+    why = unexpected(scan.summary)
+    if why is not None and not d.step_failed:
+        raise TargetMissed("server logs", why, "no PANIC, no BUG")
 
 
 def _attach(d: Drill, res: ScenarioResult | None) -> None:
@@ -308,8 +333,11 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
                 v = getattr(m, spec.key, None)
                 if spec.optional and v is None:
                     continue  # a number only some drills have (an HA manager's phases, ...)
-                allure.dynamic.parameter(spec.key, fmt_value(spec, v) if v is None or isinstance(v, list)
-                                         else round(v, 4) if isinstance(v, float) else v)
+                # "write RTO: 0.170 s, target < 10 s"; kept out of the history id, which must not
+                # change with the numbers.
+                target = target_text(spec, d.targets.model_dump())
+                allure.dynamic.parameter(spec.label, fmt_value(spec, v) + (f", target {target}" if target else ""),
+                                         excluded=True)
             if m.backup is not None:
                 b = m.backup
                 allure.dynamic.parameter("backup_success_rate", "n/a" if b.success_rate is None else round(b.success_rate, 4))
