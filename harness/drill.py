@@ -51,6 +51,8 @@ def psql_ident(name: str) -> str:
 def psql_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 from harness.monitor import Monitor, load_rules
+from harness.clients.part import ClientsPart
+from harness.environment import ClientsSection
 from harness.topology.streaming import StreamingCluster
 from harness.wait import wait_until
 from harness.workload import ReadProbe, WriteProbe
@@ -124,6 +126,8 @@ class Drill:
         self.guard: Guard | None = None
         self.write_probe: WriteProbe | None = None
         self.read_probe: ReadProbe | None = None
+        self.clients: ClientsPart | None = None  # the client path (harness.clients), made with the probes
+        self._clients_settings: ClientsSection | None = None  # set by a step; else the environment's
         self._measurements: Measurements | None = None
         self._window_open = False
         self.finished = False  # closed and reported (the plugin closes once)
@@ -137,6 +141,7 @@ class Drill:
         if self._cluster is not None and self._cluster.started and topology:
             self.history.note("topology.replaced", "a later Given changed the topology: starting it again")
             self._stop_probes()
+            self._close_clients()
             self._cluster.teardown()
             self._cluster = None
             if self._runtime is not None:
@@ -205,12 +210,21 @@ class Drill:
             self.guard = Guard(self.history, self.abort_conditions, interval_s=p.interval_ms / 1000,
                                max_duration_s=p.max_duration_s)
             self.guard.start()
+        clients = self.client_part()  # None on the direct path: the probes below are the ideal
         if self.write_probe is None:
-            self.write_probe = WriteProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
+            if clients is not None:
+                self.write_probe, path_read = clients.probes(kw, reads=reads)
+                self.read_probe = self.read_probe or path_read
+            else:
+                self.write_probe = WriteProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
             self.write_probe.start()
+            if self.read_probe is not None and not self.read_probe.running:
+                self.read_probe.start()
         if reads and self.read_probe is None:
             self.read_probe = ReadProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
             self.read_probe.start()
+        if clients is not None:
+            clients.start_beside(self._primary_endpoint, kw, reads=reads)
         # Steady state first: the window starts with an acknowledged write.
         wait_until(lambda: any(o.outcome == "ok" and o.probe == "write" for o in self.history.of(ProbeOp)),
                    timeout=10, what="the first acknowledged probe write")
@@ -223,8 +237,12 @@ class Drill:
         create_schema(cluster.address(cluster.primary))
 
         def endpoint() -> str | None:
+            if self.clients is not None and self.clients.real:  # the client path's service address
+                return self.clients.load_conninfo()
             ep = self._primary_endpoint()
             return ep[1] if ep else None
+
+        self.client_part()
 
         self.load = LoadProcess(self.history, self.directory, endpoint, profile=profile, users=users,
                                 ramp_s=ramp_s, max_duration_s=self.env.probe.max_duration_s)
@@ -260,6 +278,8 @@ class Drill:
         return after
 
     def _stop_probes(self) -> None:
+        if self.clients is not None:
+            self.clients.stop_probes()
         for probe in (self.write_probe, self.read_probe):
             if probe is not None:
                 probe.stop()
@@ -587,7 +607,7 @@ class Drill:
     def measurements(self) -> Measurements:
         if self._measurements is None:
             self.end_window()
-            self._measurements = measure(self.history, self.env.probe.interval_ms / 1000)
+            self._measurements = self._measure_paths()
         return self._measurements
 
     def require(self, **target: Any) -> Measurements:
@@ -644,6 +664,7 @@ class Drill:
             self.load.stop()
         if self.toxiproxy is not None:
             self.toxiproxy.stop()
+        problems += self._close_clients()
         if self._cluster is not None:
             self._save_logs()
             release = getattr(self._cluster, "release", None)  # issue 6: the WAN link's delayer
@@ -794,3 +815,60 @@ class Drill:
             self.history.note("fanout.final_read.failed", str(exc)[:300])
             return
         self.history.note(*fanout_final_read_note(survivor, ((str(r[0]), int(r[1])) for r in rows)))
+
+    # -- the client path (harness.clients) ---------------------------------------------------
+    # The probes and the load go through the path chosen in the environment (clients:) or by
+    # a step; the direct probes run beside a real path. Everything else is in harness.clients.
+
+    def use_client_path(self, path: str | None = None, **settings: Any) -> None:
+        """Choose the client path (before the probes start); ``settings``: ClientsSection fields,
+        or ``haproxy=``/``pgbouncer=`` dicts of their fields."""
+        from harness.clients.part import default_clients
+        from harness.environment import HaproxySettings, PgbouncerSettings
+
+        if self.clients is not None:
+            raise SetupError("the client path must be chosen before the probes start")
+        current = self._clients_settings or self.env.clients
+        if current is None:
+            kind = "patroni" if getattr(self, "_patroni", None) is not None or self.env.patroni else "streaming"
+            current = default_clients(kind)
+        update: dict[str, Any] = dict(settings)
+        if path is not None:
+            update["path"] = path
+        for key, model in (("haproxy", HaproxySettings), ("pgbouncer", PgbouncerSettings)):
+            if key in update:
+                update[key] = model.model_validate(getattr(current, key).model_dump() | update[key])
+        self._clients_settings = current.model_validate(current.model_dump() | {
+            k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()})
+
+    def client_part(self) -> ClientsPart | None:
+        """The running client path part, started on first use; None for the direct path."""
+        from harness.clients.part import ClientsPart, default_clients
+
+        if self.clients is None:
+            cluster = self.cluster
+            settings = self._clients_settings or self.env.clients or default_clients(getattr(cluster, "kind", ""))
+            assert self._runtime is not None
+            part = ClientsPart(settings, self._runtime, cluster, self.history, table=self.env.probe.table,
+                               max_duration_s=self.env.probe.max_duration_s)
+            try:
+                part.start(self.monitor.engine if self.monitor is not None else None)
+            except BaseException:
+                part.close(self.directory)
+                raise
+            self.clients = part
+            self.history.note("client_path.chosen", part.name)
+        return self.clients if self.clients.real else None
+
+    def _close_clients(self) -> list[str]:
+        part, self.clients = self.clients, None
+        return part.close(self.directory) if part is not None else []
+
+    def _measure_paths(self) -> Measurements:
+        from harness.checkers.paths import main_path_events, path_measures
+
+        interval = self.env.probe.interval_ms / 1000
+        main = self.clients.name if self.clients is not None else "direct"
+        events = list(self.history.events())
+        m = measure(main_path_events(events, main), interval)
+        return m.model_copy(update={"client_path": main, "paths": path_measures(events, main, interval)})

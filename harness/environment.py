@@ -18,6 +18,7 @@ from harness.errors import EnvironmentFileError
 __all__ = [
     "ENVIRONMENTS_DIR",
     "BackupSection",
+    "ClientsSection",
     "Environment",
     "ProbeSettings",
     "TopologySpec",
@@ -157,6 +158,47 @@ class BackupSection(_Strict):
     repo_size_mb: int | None = Field(default=None, ge=64, le=1_048_576)  # its own volume of that size
 
 
+# -- the client path: how the probes and the load reach the database ------------------------
+
+
+class HaproxySettings(_Strict):
+    """HAProxy's health checks of every node (``inter``, ``fall``, ``rise`` of its servers)."""
+
+    inter_ms: int = Field(default=500, ge=50, le=60_000)  # between two checks of a server
+    fall: int = Field(default=2, ge=1, le=100)  # failed checks in a row before a server is down
+    rise: int = Field(default=1, ge=1, le=100)  # passed checks in a row before it is up again
+    timeout_check_ms: int = Field(default=500, ge=10, le=60_000)  # a check with no answer fails
+    timeout_connect_ms: int = Field(default=1000, ge=10, le=60_000)  # a client's connect to a server
+
+
+class PgbouncerSettings(_Strict):
+    """PgBouncer's pool in front of HAProxy's read-write listener."""
+
+    pool_mode: Literal["session", "transaction", "statement"] = "transaction"
+    default_pool_size: int = Field(default=20, ge=1, le=10_000)  # server connections per pool
+    reserve_pool_size: int = Field(default=0, ge=0, le=10_000)
+    max_client_conn: int = Field(default=200, ge=1, le=100_000)
+    query_wait_timeout_s: int = Field(default=5, ge=0, le=86_400)  # a client waiting for a server gives up
+    server_connect_timeout_s: int = Field(default=2, ge=1, le=3600)
+    server_login_retry_s: int = Field(default=1, ge=1, le=3600)  # after a failed server login
+
+
+class ClientsSection(_Strict):
+    """The client path: ``direct`` (the harness's own view, the ideal), ``libpq`` (a multi-host
+    connection string), ``haproxy``, or ``pgbouncer+haproxy`` (``pgbouncer`` for short)."""
+
+    path: Literal["direct", "libpq", "haproxy", "pgbouncer+haproxy", "pgbouncer"] = "direct"
+    beside_direct: bool = True  # with a real path, the ideal probe runs beside it
+    connect_timeout_s: int = Field(default=2, ge=1, le=600)  # libpq's connect_timeout
+    settle_s: float = Field(default=30, gt=0, le=600)  # the path must reach a node within this
+    haproxy: HaproxySettings = HaproxySettings()
+    pgbouncer: PgbouncerSettings = PgbouncerSettings()
+
+    @property
+    def kind(self) -> str:
+        return "pgbouncer+haproxy" if self.path == "pgbouncer" else self.path
+
+
 class Environment(_Strict):
     name: str
     description: str = ""
@@ -171,6 +213,8 @@ class Environment(_Strict):
     backup: BackupSection = BackupSection()  # issue 5
     regions: RegionsSection | None = None  # issue 6: two regions joined by a WAN link
     auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
+    # The client path; None: HAProxy on a Patroni topology (as Patroni is deployed), else direct.
+    clients: ClientsSection | None = None
     source: str = Field("", exclude=True)
 
     def with_topology(self, **changes: Any) -> Environment:

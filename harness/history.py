@@ -67,6 +67,7 @@ class ProbeOp(_Event):
     end: Stamp
     error: str | None = None
     value: int | None = None  # for reads: the highest sequence number seen
+    path: str | None = None  # the client path it went through (None: the drill's only one)
 
 
 class FaultEvent(_Event):

@@ -19,6 +19,7 @@ from harness.checkers.verdict import Status, combine
 from harness.checkers.detection import DetectionResult, detection
 from harness.checkers.dr import DrMeasures, dr_measures
 from harness.checkers.failover import HA_VIEW, FailoverPhases, failover_phases
+from harness.checkers.paths import PathMeasure
 from harness.history import AlertEvent, Event, History, Note, ProbeOp
 
 __all__ = ["Measurements", "measure"]
@@ -55,6 +56,10 @@ class Measurements(BaseModel):
     ha_rto_minus_ttl_s: float | None = None  # how far the write RTO is above the ttl
     # Issue 6, two regions: DR RTO, fail back outages, RPO exposure, MTTR over repetitions.
     dr: DrMeasures | None = None
+    # The client path the probes went through, and one row per path that ran (the ideal
+    # "direct" beside a real path): set by the drill from harness.checkers.paths.
+    client_path: str = "direct"
+    paths: list[PathMeasure] = []
 
 
 class _Checked(Protocol):

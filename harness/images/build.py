@@ -26,7 +26,7 @@ import docker.errors
 from harness.errors import ImageBuildError
 from harness.runtime.docker_client import docker_client
 
-__all__ = ["IMAGES_DIR", "ImageSpec", "build_images", "node_image"]
+__all__ = ["IMAGES_DIR", "ImageSpec", "build_images", "clients_image", "node_image"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,11 @@ def base_tag() -> str:
 def node_image() -> str:
     """The tag the node image has (or will have) for the current build files."""
     return f"{REPO}/node:{_hash_dir(IMAGES_DIR / 'node', base_tag())}"
+
+
+def clients_image() -> str:
+    """The tag of the client-path image (HAProxy, PgBouncer) for the current build files."""
+    return f"{REPO}/clients:{_hash_dir(IMAGES_DIR / 'clients', base_tag())}"
 
 
 def _host_mirror() -> str:
@@ -134,8 +139,8 @@ def _build_base(client: docker.DockerClient, tag: str) -> None:
         raise ImageBuildError(f"docker import did not produce {tag}")
 
 
-def _build_node(client: docker.DockerClient, tag: str, base: str) -> None:
-    ctx = IMAGES_DIR / "node"
+def _build_node(client: docker.DockerClient, tag: str, base: str, folder: str = "node") -> None:
+    ctx = IMAGES_DIR / folder
     try:
         _, logs = client.images.build(
             path=str(ctx),
@@ -171,6 +176,13 @@ def build_images(force: bool = False) -> list[ImageSpec]:
     specs.append(ImageSpec("node", node, built, time.monotonic() - t0))
     # A stable alias so a person can `docker run pgharness/node:latest` by hand.
     client.images.get(node).tag(f"{REPO}/node", "latest")
+    # The client path's image (HAProxy and PgBouncer), from the same base.
+    clients = clients_image()
+    t0 = time.monotonic()
+    built = force or not _image_exists(client, clients)
+    if built:
+        _build_node(client, clients, base, "clients")
+    specs.append(ImageSpec("clients", clients, built, time.monotonic() - t0))
     return specs
 
 

@@ -42,6 +42,7 @@ pytest_plugins = [
     "harness.steps.backup",
     "harness.steps.patroni",
     "harness.steps.dr",
+    "harness.steps.clients",  # the client path: HAProxy, PgBouncer, libpq multi-host
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()

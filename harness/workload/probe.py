@@ -45,6 +45,8 @@ class Probe:
     """Base: a bounded loop of operations on a fixed schedule."""
 
     kind: Literal["write", "read"] = "write"
+    #: The client path its operations are recorded under (None: the drill's only path).
+    path: str | None = None
 
     def __init__(
         self,
@@ -260,7 +262,7 @@ class Probe:
     def _record(self, seq: int, start: Stamp, node: str | None, outcome: Literal["ok", "fail", "timeout"],
                 error: str | None, value: int | None = None) -> None:
         self.history.add(ProbeOp(at=start, end=now(), probe=self.kind, seq=seq, node=node, outcome=outcome,
-                                 error=error, value=value))
+                                 error=error, value=value, path=self.path))
 
 
 class _Moved(Exception):

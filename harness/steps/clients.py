@@ -1,0 +1,109 @@
+"""Steps of the client path: how the probes and the load reach the database, its faults, its numbers."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, then, when
+
+from harness.clients import checks
+from harness.drill import Drill
+from harness.steps.types import parse
+
+
+@given(parse("clients connect through HAProxy"))
+def _(drill: Drill) -> None:
+    drill.use_client_path("haproxy")
+
+
+@given(parse("clients connect through PgBouncer and HAProxy"))
+@given(parse("clients connect through PgBouncer"))
+def _(drill: Drill) -> None:
+    drill.use_client_path("pgbouncer+haproxy")
+
+
+@given(parse("clients connect with a multi-host connection string"))
+def _(drill: Drill) -> None:
+    drill.use_client_path("libpq")
+
+
+@given(parse("clients connect directly to the primary"))
+def _(drill: Drill) -> None:
+    drill.use_client_path("direct")
+
+
+@given(parse('clients connect through the client path "{path}"'))
+def _(drill: Drill, path: str) -> None:
+    drill.use_client_path(path)
+
+
+@given(parse("HAProxy checks every {interval:Duration} and marks a server down after {fall:d} failed checks"))
+def _(drill: Drill, interval: float, fall: int) -> None:
+    drill.use_client_path(haproxy={"inter_ms": round(interval * 1000), "fall": fall})
+
+
+@given(parse("PgBouncer allows {size:d} server connections"))
+def _(drill: Drill, size: int) -> None:
+    drill.use_client_path(pgbouncer={"default_pool_size": size})
+
+
+@when(parse("I kill HAProxy"))
+def _(drill: Drill) -> None:
+    checks.path_fault(drill, "kill", "haproxy")
+
+
+@when(parse("I kill PgBouncer"))
+def _(drill: Drill) -> None:
+    checks.path_fault(drill, "kill", "pgbouncer")
+
+
+@when(parse("I freeze HAProxy"))
+def _(drill: Drill) -> None:
+    checks.path_fault(drill, "freeze", "haproxy")
+
+
+@when(parse("I freeze PgBouncer"))
+def _(drill: Drill) -> None:
+    checks.path_fault(drill, "freeze", "pgbouncer")
+
+
+@when(parse("I restart PgBouncer"))
+def _(drill: Drill) -> None:
+    checks.path_fault(drill, "restart", "pgbouncer")
+
+
+@when(parse("I restart HAProxy"))
+def _(drill: Drill) -> None:
+    checks.path_fault(drill, "restart", "haproxy")
+
+
+@when(parse("HAProxy runs again"))
+@when(parse("I start HAProxy again"))
+@when(parse("I thaw HAProxy"))
+def _(drill: Drill) -> None:
+    checks.heal_component(drill, "haproxy")
+
+
+@when(parse("PgBouncer runs again"))
+@when(parse("I start PgBouncer again"))
+@when(parse("I thaw PgBouncer"))
+def _(drill: Drill) -> None:
+    checks.heal_component(drill, "pgbouncer")
+
+
+@when(parse("all server connections of PgBouncer are taken"))
+def _(drill: Drill) -> None:
+    checks.take_pool(drill)
+
+
+@when(parse("the server connections of PgBouncer are given back"))
+def _(drill: Drill) -> None:
+    checks.heal_component(drill, "pgbouncer")
+
+
+@then(parse("the write RTO through the client path is under {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    checks.require_path_rto(drill, limit)
+
+
+@then(parse("the client path added at most {limit:Duration} to the write RTO"))
+def _(drill: Drill, limit: float) -> None:
+    checks.require_path_added(drill, limit)
