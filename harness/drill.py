@@ -198,6 +198,7 @@ class Drill:
         p = self.env.probe
         kw = dict(table=p.table, interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
                   max_duration_s=p.max_duration_s)
+        clients = self.client_part()  # before the window: the path's start is no outage
         if not self._window_open:
             self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
             self._window_open = True
@@ -210,8 +211,7 @@ class Drill:
             self.guard = Guard(self.history, self.abort_conditions, interval_s=p.interval_ms / 1000,
                                max_duration_s=p.max_duration_s)
             self.guard.start()
-        clients = self.client_part()  # None on the direct path: the probes below are the ideal
-        if self.write_probe is None:
+        if self.write_probe is None:  # through the client path (None: direct, the ideal)
             if clients is not None:
                 self.write_probe, path_read = clients.probes(kw, reads=reads)
                 self.read_probe = self.read_probe or path_read
@@ -852,7 +852,7 @@ class Drill:
             part = ClientsPart(settings, self._runtime, cluster, self.history, table=self.env.probe.table,
                                max_duration_s=self.env.probe.max_duration_s)
             try:
-                part.start(self.monitor.engine if self.monitor is not None else None)
+                part.start(lambda: self.monitor.engine if self.monitor is not None else None)
             except BaseException:
                 part.close(self.directory)
                 raise

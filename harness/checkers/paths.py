@@ -58,9 +58,11 @@ def outages(events: list[Event], probe: str, interval_s: float, threshold_s: flo
     ``probe`` operation was acknowledged, inside the drill window: slow acknowledgements and
     hung attempts are outage as much as failed ones. The last one may run to the window's end."""
     start, end = _window(events)
-    acks = sorted(e.end.t for e in events if isinstance(e, ProbeOp) and e.probe == probe and e.outcome == "ok")
+    mine = [e for e in events if isinstance(e, ProbeOp) and e.probe == probe]
+    acks = sorted(e.end.t for e in mine if e.outcome == "ok")
     if start is None or not acks:
         return []
+    start = max(start, min(e.at.t for e in mine))  # a probe started beside the others a little later
     end = end if end is not None else acks[-1]
     limit = max(threshold_s, 3 * interval_s)
     marks = [start, *(t for t in acks if start <= t <= end), end]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.checkers.paths import PathMeasure, path_added_s
+from harness.checkers.paths import path_added_s
 from harness.clients.faults import FreezeComponent, KillComponent, RestartComponent, TakePool
 from harness.errors import SetupError, TargetMissed
 from harness.faults import Fault
@@ -15,7 +15,8 @@ from harness.faults import Fault
 if TYPE_CHECKING:
     from harness.drill import Drill
 
-__all__ = ["heal_component", "path_fault", "require_path_added", "require_path_rto", "take_pool"]
+__all__ = ["heal_component", "path_fault", "require_path_added", "require_path_rto", "require_writes_to_primary",
+           "take_pool", "writes_by_node"]
 
 _FAULTS: dict[str, type[KillComponent] | type[FreezeComponent] | type[RestartComponent]] = {
     "kill": KillComponent, "freeze": FreezeComponent, "restart": RestartComponent}
@@ -62,31 +63,63 @@ def take_pool(drill: Drill) -> Fault:
     return drill.apply(TakePool(part.load_conninfo(), size))
 
 
-def _rows(drill: Drill) -> list[PathMeasure]:
+def require_path_rto(drill: Drill, limit_s: float, *, path: str | None = None, at_least: bool = False) -> float:
+    """The write RTO through ``path`` (default: the drill's) is under ``limit_s`` (or at least it)."""
     m = drill.measurements()
-    return m.paths
-
-
-def require_path_rto(drill: Drill, limit_s: float) -> float:
-    m = drill.measurements()
-    row = next((p for p in m.paths if p.path == m.client_path), None)
+    name = path or m.client_path
+    row = next((p for p in m.paths if p.path == name), None)
     if row is None:
-        raise SetupError(f"no probe ran through the client path {m.client_path}")
-    if row.rto_write_s is None or row.rto_write_s >= limit_s:
-        got = "service never came back" if row.rto_write_s is None else f"{row.rto_write_s:.2f} s"
-        raise TargetMissed(f"write RTO through {m.client_path}", got, f"< {limit_s:g} s")
-    return row.rto_write_s
+        ran = ", ".join(p.path for p in m.paths) or "none"
+        raise SetupError(f"no probe ran through the client path {name} (paths that ran: {ran})")
+    value = row.rto_write_s
+    if at_least:
+        if value is not None and value < limit_s:
+            raise TargetMissed(f"write RTO through {name}", f"{value:.2f} s", f">= {limit_s:g} s")
+    elif value is None or value >= limit_s:
+        got = "service never came back" if value is None else f"{value:.2f} s"
+        raise TargetMissed(f"write RTO through {name}", got, f"< {limit_s:g} s")
+    return value if value is not None else float("inf")
 
 
-def require_path_added(drill: Drill, limit_s: float) -> float:
+def writes_by_node(drill: Drill) -> dict[str, int]:
+    """Acknowledged writes through the drill's path after the first fault, by the node that ran
+    them (each write names its server): after a split brain, which writes went where."""
+    from harness.history import FaultEvent, ProbeOp
+
+    m = drill.measurements()
+    faults = [f for f in drill.history.of(FaultEvent) if f.phase == "inject"]
+    since = (faults[0].began or faults[0].at).t if faults else -float("inf")
+    counts: dict[str, int] = {}
+    for op in drill.history.of(ProbeOp):
+        if op.probe == "write" and op.outcome == "ok" and (op.path or m.client_path) == m.client_path \
+                and op.at.t > since:
+            counts[op.node or "unknown"] = counts.get(op.node or "unknown", 0) + 1
+    drill.history.note("client_path.writes", f"through {m.client_path} after the fault: "
+                       + (", ".join(f"{n}: {c}" for n, c in sorted(counts.items())) or "none acknowledged"))
+    return counts
+
+
+def require_writes_to_primary(drill: Drill) -> dict[str, int]:
+    counts = writes_by_node(drill)
+    primary = drill.cluster.primary
+    elsewhere = {n: c for n, c in counts.items() if n != primary}
+    if elsewhere or not counts:
+        got = ", ".join(f"{c} to {n}" for n, c in sorted(counts.items())) or "no acknowledged write"
+        raise TargetMissed("writes through the client path after the fault", got, f"all to {primary}")
+    return counts
+
+
+def require_path_added(drill: Drill, limit_s: float, *, at_least: bool = False) -> float:
     m = drill.measurements()
     if m.client_path == "direct":
-        raise SetupError("the client path is direct: nothing to compare with the ideal (choose a path)")
+        return 0.0  # the ideal adds nothing to itself
     added = path_added_s(m.paths, m.client_path)
     if added is None:
         have = ", ".join(f"{p.path}: {p.rto_write_s}" for p in m.paths)
         raise TargetMissed(f"write RTO added by {m.client_path}", f"not measured ({have or 'no direct probe beside it'})",
                            f"<= {limit_s:g} s")
-    if added > limit_s:
+    if at_least and added < limit_s:
+        raise TargetMissed(f"write RTO added by {m.client_path}", f"{added:.2f} s", f">= {limit_s:g} s")
+    if not at_least and added > limit_s:
         raise TargetMissed(f"write RTO added by {m.client_path}", f"{added:.2f} s", f"<= {limit_s:g} s")
     return added

@@ -47,12 +47,12 @@ def start_component(runtime: DockerRuntime, name: str, config: str, *, ready: Ca
         return "ready" if ready(node) else None
 
     try:
-        got = wait_until(state, timeout=settle_s, interval=0.1, what=what)
+        got = wait_until(state, timeout=settle_s, interval=0.1, what=f"{name} to {what}")
     except WaitTimeout as exc:
         text = component_log(node)
         remove_component(node)
-        raise SetupError(f"client path: {name} did not {what.removeprefix(name).strip()} within {settle_s:g} s "
-                         f"({exc}); its log:\n{text}") from exc
+        raise SetupError(f"client path: {name} did not {what} within {settle_s:g} s (clients.settle_s) "
+                         f"({exc}); its log:\n{text or '(empty)'}") from exc
     if got == "exited":
         text = component_log(node)
         remove_component(node)

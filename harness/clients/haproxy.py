@@ -187,7 +187,7 @@ class HaproxyPath:
 
     def __enter__(self) -> HaproxyPath:
         self.node = start_component(self.runtime, "haproxy", self.config, ready=self._writable,
-                                    settle_s=self.settle_s, what="haproxy to send a write to a primary")
+                                    settle_s=self.settle_s, what="send a write to a primary")
         self.view = HaproxyView(self.history, self.address(), max_duration_s=self.max_duration_s)
         self.view.start()
         self.history.note("client_path", f"haproxy at {self.address()}: read-write :{RW_PORT}, read-only :{RO_PORT}; "

@@ -8,6 +8,7 @@ gone). For ``direct`` it makes nothing: the drill's own probes are the path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ class ClientsPart:
     def real(self) -> bool:
         return self.name != "direct"
 
-    def start(self, engine: RuleEngine | None) -> None:
+    def start(self, engine: Callable[[], RuleEngine | None]) -> None:
         if not self.real or self.path is not None:
             return
         if self.cluster.kind not in ("streaming", "patroni"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 import psycopg
@@ -86,7 +86,7 @@ def show_pools(address: str) -> list[dict[str, object]]:
 class PoolSampler:
     """Samples PgBouncer's pool into the history and the monitor's rule engine."""
 
-    def __init__(self, history: History, address: str, pool_size: int, engine: RuleEngine | None, *,
+    def __init__(self, history: History, address: str, pool_size: int, engine: Callable[[], RuleEngine | None], *,
                  interval_s: float = 0.5, max_duration_s: float = 3600) -> None:
         self.history, self.address, self.pool_size, self.engine = history, address, pool_size, engine
         self.interval_s, self.max_duration_s = interval_s, max_duration_s
@@ -113,8 +113,9 @@ class PoolSampler:
             if s.role == "down":
                 continue  # "database down" is about nodes; PgBouncer's own outage shows in the probes
             self.history.add(s)
-            if self.engine is not None:
-                for alert in self.engine.feed(s):
+            engine = self.engine()  # the drill's monitor, once it runs
+            if engine is not None:
+                for alert in engine.feed(s):
                     self.history.add(alert)
 
     def stop(self) -> None:
@@ -162,7 +163,7 @@ class PgbouncerPath:
         self.haproxy.__enter__()
         try:
             self.node = start_component(self.runtime, "pgbouncer", self.config, ready=self._writable,
-                                        settle_s=self.settle_s, what="pgbouncer to send a write to a primary")
+                                        settle_s=self.settle_s, what="send a write to a primary")
         except BaseException:
             self.haproxy.__exit__(None, None, None)
             raise

@@ -107,3 +107,24 @@ def _(drill: Drill, limit: float) -> None:
 @then(parse("the client path added at most {limit:Duration} to the write RTO"))
 def _(drill: Drill, limit: float) -> None:
     checks.require_path_added(drill, limit)
+
+
+@then(parse("the write RTO through the client path is at least {limit:Duration}"))
+def _(drill: Drill, limit: float) -> None:
+    checks.require_path_rto(drill, limit, at_least=True)
+
+
+@then(parse('the write RTO through the "{path}" path is under {limit:Duration}'))
+def _(drill: Drill, path: str, limit: float) -> None:
+    checks.require_path_rto(drill, limit, path=path)
+
+
+@then(parse("the client path added at least {limit:Duration} to the write RTO"))
+def _(drill: Drill, limit: float) -> None:
+    checks.require_path_added(drill, limit, at_least=True)
+
+
+@then(parse("the writes through the client path after the failover went to the new primary"))
+@then(parse("the writes through the client path after the fault went to the primary"))
+def _(drill: Drill) -> None:
+    checks.require_writes_to_primary(drill)
