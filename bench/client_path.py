@@ -23,9 +23,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.clients.part import use_client_path
 from harness.drill import Drill
 from harness.images import build_images
 from harness.labels import new_run_id
+from harness.topology.patroni import patroni_of, use_patroni
 
 
 def one(topology: str, spec: str, directory: Path, scope: str) -> tuple[float | None, float | None]:
@@ -34,18 +36,18 @@ def one(topology: str, spec: str, directory: Path, scope: str) -> tuple[float | 
     d = Drill(new_run_id(), scope, directory)
     try:
         if topology == "patroni":
-            d.use_patroni(nodes=3, etcd_members=1, ttl=20, loop_wait=2, retry_timeout=5)
+            use_patroni(d, nodes=3, etcd_members=1, ttl=20, loop_wait=2, retry_timeout=5)
         haproxy: dict[str, int] = {}
         if checks:
             inter, _, fall = checks.partition("x")
             haproxy = {"inter_ms": int(inter), "fall": int(fall or 2)}
-        d.use_client_path(path, haproxy=haproxy) if haproxy else d.use_client_path(path)
+        use_client_path(d, path, haproxy=haproxy) if haproxy else use_client_path(d, path)
         d.start_probes(0.05)
         time.sleep(1.5)
         if topology == "patroni":
-            old = d.patroni.primary
+            old = patroni_of(d).primary
             d.inject("kill", "the leader")
-            d.patroni.wait_new_leader(old, 90)
+            patroni_of(d).wait_new_leader(old, 90)
         else:
             d.inject("kill", "the primary")
             d.failover()

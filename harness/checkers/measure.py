@@ -18,9 +18,9 @@ from harness.checkers.rto import injected_fault, rto
 from harness.checkers.verdict import Status, combine
 from harness.checkers.detection import DetectionResult, detection
 from harness.checkers.dr import DrMeasures, dr_measures
-from harness.checkers.failover import HA_VIEW, FailoverPhases, failover_phases
-from harness.checkers.paths import PathMeasure
-from harness.history import AlertEvent, Event, History, Note, ProbeOp
+from harness.checkers.failover import FailoverPhases, failover_phases
+from harness.checkers.paths import PathMeasure, chosen_path, path_measures
+from harness.history import AlertEvent, Event, HaView, History, ProbeOp
 
 __all__ = ["Measurements", "measure"]
 
@@ -57,7 +57,7 @@ class Measurements(BaseModel):
     # Issue 6, two regions: DR RTO, fail back outages, RPO exposure, MTTR over repetitions.
     dr: DrMeasures | None = None
     # The client path the probes went through, and one row per path that ran (the ideal
-    # "direct" beside a real path): set by the drill from harness.checkers.paths.
+    # "direct" beside a real path), from harness.checkers.paths.
     client_path: str = "direct"
     paths: list[PathMeasure] = []
 
@@ -109,7 +109,7 @@ def measure(
             problems.append(f"detection checker crashed: {type(exc).__name__}: {exc}")
 
     phases: FailoverPhases | None = None
-    if fault is not None and any(isinstance(e, Note) and e.name == HA_VIEW for e in events):
+    if fault is not None and any(isinstance(e, HaView) for e in events):
         try:
             phases = failover_phases(events, fault)
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number
@@ -127,6 +127,7 @@ def measure(
     except Exception as exc:  # noqa: BLE001 - reported, never a silent number
         problems.append(f"DR checker crashed: {type(exc).__name__}: {exc}")
 
+    rows = _paths(events, probe_interval_s, problems)
     return Measurements(
         rto_write_s=rto_w.value_s if rto_w is not None else None,
         rto_read_s=rto_r.value_s if rto_r is not None else None,
@@ -154,4 +155,14 @@ def measure(
                             and phases.new_leader is not None  # only a failover's RTO is about the ttl
                             and rto_w is not None and rto_w.value_s is not None else None),
         dr=dr,
+        client_path=chosen_path(events),
+        paths=rows,
     )
+
+
+def _paths(events: list[Event], interval_s: float, problems: list[str]) -> list[PathMeasure]:
+    try:
+        return path_measures(events, interval_s)
+    except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+        problems.append(f"client path checker crashed: {type(exc).__name__}: {exc}")
+        return []

@@ -19,7 +19,7 @@ import psycopg
 
 from harness.runtime.docker import DockerNode
 
-__all__ = ["PATHS", "ClientPath", "Cluster", "conninfo_for", "node_addresses"]
+__all__ = ["PATHS", "ServicePath", "Cluster", "conninfo_for", "node_addresses"]
 
 #: The path names, as written in the environment file and in summary.json.
 PATHS = ("direct", "libpq", "haproxy", "pgbouncer+haproxy")
@@ -37,7 +37,7 @@ class Cluster(Protocol):
     def address(self, name: str) -> str: ...
 
 
-class ClientPath(Protocol):
+class ServicePath(Protocol):
     name: str  # one of PATHS
 
     def write_conninfo(self) -> str:
@@ -53,7 +53,7 @@ class ClientPath(Protocol):
     def logs(self) -> dict[str, str]:
         """Each component's log (for the report, and for an error that names it)."""
 
-    def __enter__(self) -> ClientPath: ...
+    def __enter__(self) -> ServicePath: ...
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None: ...
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from harness.checkers.paths import path_added_s
 from harness.clients.faults import FreezeComponent, KillComponent, RestartComponent, TakePool
+from harness.clients.part import ClientsPart
 from harness.errors import SetupError, TargetMissed
 from harness.faults import Fault
 
@@ -22,21 +23,18 @@ _FAULTS: dict[str, type[KillComponent] | type[FreezeComponent] | type[RestartCom
     "kill": KillComponent, "freeze": FreezeComponent, "restart": RestartComponent}
 
 
-def _part(drill: Drill) -> object:
-    drill.cluster  # noqa: B018 - the topology starts first
-    part = drill.client_part()
-    if part is None:
+def _part(drill: Drill) -> ClientsPart:
+    part = drill.maybe_part(ClientsPart)
+    if part is None or not part.real:
         raise SetupError("this drill's client path is direct: it runs no HAProxy or PgBouncer "
                          "(Given clients connect through HAProxy)")
+    part.primary_endpoint(drill.cluster)  # started on first use
     return part
 
 
 def path_fault(drill: Drill, kind: str, component: str) -> Fault:
     """Kill, freeze or restart ``component`` ("haproxy" or "pgbouncer") of the client path."""
-    from harness.clients.part import ClientsPart
-
     part = _part(drill)
-    assert isinstance(part, ClientsPart)
     fault = _FAULTS[kind](part.component(component))
     return drill.apply(fault)
 
@@ -54,13 +52,10 @@ def heal_component(drill: Drill, component: str) -> list[str]:
 
 def take_pool(drill: Drill) -> Fault:
     """Take every server connection of PgBouncer's pool with sessions idle in a transaction."""
-    from harness.clients.part import ClientsPart
-
     part = _part(drill)
-    assert isinstance(part, ClientsPart)
     part.component("pgbouncer")
     size = part.settings.pgbouncer.default_pool_size + part.settings.pgbouncer.reserve_pool_size
-    return drill.apply(TakePool(part.load_conninfo(), size))
+    return drill.apply(TakePool(part.service_conninfo(), size))
 
 
 def require_path_rto(drill: Drill, limit_s: float, *, path: str | None = None, at_least: bool = False) -> float:
@@ -84,16 +79,19 @@ def require_path_rto(drill: Drill, limit_s: float, *, path: str | None = None, a
 def writes_by_node(drill: Drill) -> dict[str, int]:
     """Acknowledged writes through the drill's path after the first fault, by the node that ran
     them (each write names its server): after a split brain, which writes went where."""
+    from harness.checkers.paths import node_addresses, served_node
     from harness.history import FaultEvent, ProbeOp
 
     m = drill.measurements()
+    events = drill.history.events()
+    addresses = node_addresses(events)
     faults = [f for f in drill.history.of(FaultEvent) if f.phase == "inject"]
     since = (faults[0].began or faults[0].at).t if faults else -float("inf")
     counts: dict[str, int] = {}
     for op in drill.history.of(ProbeOp):
-        if op.probe == "write" and op.outcome == "ok" and (op.path or m.client_path) == m.client_path \
-                and op.at.t > since:
-            counts[op.node or "unknown"] = counts.get(op.node or "unknown", 0) + 1
+        if op.probe == "write" and op.outcome == "ok" and op.at.t > since:
+            node = served_node(op, addresses) or "unknown"
+            counts[node] = counts.get(node, 0) + 1
     drill.history.note("client_path.writes", f"through {m.client_path} after the fault: "
                        + (", ".join(f"{n}: {c}" for n, c in sorted(counts.items())) or "none acknowledged"))
     return counts

@@ -1,32 +1,47 @@
-"""The client-path part of a drill: the path, its probes, its samplers, its faults' targets.
+"""The client-path part of a drill: where the probes and the load connect, and the ideal beside it.
 
-The drill asks it for the write and read probes (through the path), starts the ``direct``
-probes beside them (the ideal, writing to a table of their own so that both keep their
-sequence numbers), and closes it before the runtime is removed (logs saved, containers
-gone). For ``direct`` it makes nothing: the drill's own probes are the path.
+It is a drill part (:mod:`harness.parts`) implementing the seam's ``ClientPath`` (harness.parts): the drill's
+own write and read probes and the locust load ask it for the primary's endpoint before every
+attempt, and on a real path it answers with the path's service address (a connection string)
+under a fixed label, so that they follow the service the way an application does, never the
+harness's view. The fan-out probe still reaches every node directly.
+
+On a real path it also starts the ``direct`` probes beside the drill's (recorded as
+``direct-write``/``direct-read``, into a table of their own), the ideal the path is measured
+against, and records which path was chosen (``ClientPathChosen``) and the nodes' addresses
+(``NodeAddresses``: each operation through a path names its server's address).
+
+Which path: the steps' choice (:func:`use_client_path`), else the environment file's
+``clients:``, else HAProxy on a Patroni topology (as Patroni is deployed) and direct on the
+others. The path starts on first use (the first probe attempt, or when the probes start),
+after the topology; a failed start is a SetupError naming the component, with its log, and
+nothing of it is left running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from harness.clients.base import ClientPath, Cluster, node_addresses
+from harness.clients.base import ServicePath, node_addresses
 from harness.clients.haproxy import HaproxyPath
 from harness.clients.libpq import LibpqPath
 from harness.clients.pgbouncer import PgbouncerPath, PoolSampler
-from harness.clients.probes import PathReadProbe, PathWriteProbe
 from harness.environment import ClientsSection
 from harness.errors import SetupError
-from harness.history import History
-from harness.monitor.rules import RuleEngine
+from harness.history import ClientPathChosen, NodeAddresses, now
 from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.topology.pg import sql
-from harness.workload.probe import Endpoint, Probe, ReadProbe, WriteProbe
+from harness.workload.probe import Probe, ReadProbe, WriteProbe
 
-__all__ = ["ClientsPart", "default_clients"]
+if TYPE_CHECKING:
+    from harness.drill import Drill
+    from harness.topology.base import Topology
+
+__all__ = ["ClientsPart", "default_clients", "use_client_path"]
 
 
 def default_clients(kind: str) -> ClientsSection:
@@ -34,98 +49,184 @@ def default_clients(kind: str) -> ClientsSection:
     return ClientsSection(path="haproxy" if kind == "patroni" else "direct")
 
 
+def use_client_path(drill: Drill, path: str | None = None, **settings: Any) -> ClientsPart:
+    """Choose the drill's client path (before it starts); ``settings``: ClientsSection fields,
+    ``haproxy=``/``pgbouncer=`` as dicts of their fields. A bad value is a SetupError naming it."""
+    part = drill.maybe_part(ClientsPart)
+    if part is None:
+        part = drill.add_part(ClientsPart(drill))
+    part.configure(path, **settings)
+    return part
+
+
 class ClientsPart:
-    def __init__(self, settings: ClientsSection, runtime: DockerRuntime, cluster: Cluster, history: History,
-                 *, table: str, max_duration_s: float) -> None:
-        self.settings, self.runtime, self.cluster, self.history = settings, runtime, cluster, history
-        self.name = settings.kind
-        self.table, self.max_duration_s = table, max_duration_s
-        self.path: ClientPath | None = None
+    def __init__(self, drill: Drill, settings: ClientsSection | None = None) -> None:
+        self.drill = drill
+        self._chosen = settings  # None: decided when the path starts (environment, topology kind)
+        self._settings: ClientsSection | None = None
+        self.path: ServicePath | None = None
         self.sampler: PoolSampler | None = None
         self.beside: list[Probe] = []
         self._stack = ExitStack()
-        self._addresses: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._closed = False
+
+    @classmethod
+    def for_drill(cls, drill: Drill) -> ClientsPart:
+        return cls(drill)
+
+    # -- choice ------------------------------------------------------------------------------
+
+    def configure(self, path: str | None = None, **changes: Any) -> None:
+        if self._settings is not None:
+            raise SetupError("the client path must be chosen before the probes start")
+        from pydantic import ValidationError
+
+        base = self._chosen or self.drill.env.clients or default_clients(self.drill.topology_kind)
+        data = base.model_dump()
+        if path is not None:
+            data["path"] = path
+        for key in ("haproxy", "pgbouncer"):
+            if key in changes:
+                data[key] = {**data[key], **changes.pop(key)}
+        data.update(changes)
+        try:
+            self._chosen = ClientsSection.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise SetupError(f"clients.{where}: {first['msg']} (got {first.get('input')!r})") from None
+
+    @property
+    def settings(self) -> ClientsSection:
+        if self._settings is not None:
+            return self._settings
+        return self._chosen or self.drill.env.clients or default_clients(self.drill.topology_kind)
+
+    @property
+    def name(self) -> str:
+        return self.settings.kind
 
     @property
     def real(self) -> bool:
         return self.name != "direct"
 
-    def start(self, engine: Callable[[], RuleEngine | None]) -> None:
-        if not self.real or self.path is not None:
-            return
-        if self.cluster.kind not in ("streaming", "patroni"):
-            raise SetupError(f"clients.path {self.name}: supported on the streaming and Patroni topologies only")
-        s = self.settings
-        path: ClientPath
-        if self.name == "libpq":
-            path = LibpqPath(self.cluster, connect_timeout_s=s.connect_timeout_s)
+    # -- the seam: where clients connect -----------------------------------------------------
+
+    def endpoint(self, topology: Topology, node: str) -> str:
+        return topology.address(node)  # a client that wants one node (the fan-out) reaches it directly
+
+    def primary_endpoint(self, topology: Topology) -> tuple[str, str]:
+        if self._settings is None or self._settings.kind != "direct":
+            self._start(topology)
+        if self.path is None:  # direct: the harness's own view, the ideal
+            primary = topology.primary
+            return primary, topology.address(primary)
+        return self.name, self.path.write_conninfo()
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    def _start(self, topology: Topology) -> None:
+        with self._lock:
+            if self._error is not None:
+                raise SetupError(f"client path {self.name} did not start: {self._error}")
+            if self._settings is not None or self._closed:
+                return
+            settings = self.settings
+            try:
+                if settings.kind != "direct":
+                    self._start_path(topology, settings)
+            except BaseException as exc:
+                self._error = exc
+                self._stack.close()
+                self.path = None
+                raise
+            self._settings = settings
+
+    def _start_path(self, topology: Topology, s: ClientsSection) -> None:
+        if topology.kind not in ("streaming", "patroni"):
+            raise SetupError(f"clients.path {s.kind}: supported on the streaming and Patroni topologies only, "
+                             f"not {topology.kind}")
+        history, max_s = self.drill.history, self.drill.env.probe.max_duration_s
+        path: ServicePath
+        if s.kind == "libpq":
+            path = LibpqPath(topology, connect_timeout_s=s.connect_timeout_s)
         else:
-            ha = HaproxyPath(self.runtime, self.cluster, self.history, s.haproxy, connect_timeout_s=s.connect_timeout_s,
-                             settle_s=s.settle_s, max_duration_s=self.max_duration_s)
-            path = ha if self.name == "haproxy" else PgbouncerPath(
-                self.runtime, ha, self.history, s.pgbouncer, connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s)
+            runtime = topology.runtime
+            if not isinstance(runtime, DockerRuntime):
+                raise SetupError(f"clients.path {s.kind}: HAProxy and PgBouncer run on the Docker runtime only")
+            ha = HaproxyPath(runtime, topology, history, s.haproxy, connect_timeout_s=s.connect_timeout_s,
+                             settle_s=s.settle_s, max_duration_s=max_s)
+            path = ha if s.kind == "haproxy" else PgbouncerPath(
+                runtime, ha, history, s.pgbouncer, connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s)
         self._stack.enter_context(path)
         self.path = path
         if isinstance(path, PgbouncerPath):
-            self.sampler = PoolSampler(self.history, path.address(), s.pgbouncer.default_pool_size, engine,
-                                       max_duration_s=self.max_duration_s)
+            self.sampler = PoolSampler(history, path.address(), s.pgbouncer.default_pool_size,
+                                       lambda: self.drill.monitor.engine if self.drill.monitor is not None else None,
+                                       max_duration_s=max_s)
             self.sampler.start()
-        self._addresses = node_addresses(self.cluster)
+        history.add(NodeAddresses(at=now(), addresses=node_addresses(topology)))
+        history.add(ClientPathChosen(at=now(), path=s.kind, detail=f"write service: {path.write_conninfo()}"))
         if s.beside_direct:
-            primary = self._node_address(self.cluster.primary)
-            sql(primary, f"CREATE TABLE IF NOT EXISTS {self.table}_direct "
+            primary = topology.address(topology.primary)
+            sql(primary, f"CREATE TABLE IF NOT EXISTS {self.drill.env.probe.table}_direct "
                          "(seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
 
-    def _node_address(self, name: str) -> str:
-        return self.cluster.address(name)
-
-    def node_of(self, address: str) -> str | None:
-        if address not in self._addresses:
-            self._addresses = node_addresses(self.cluster)
-        return self._addresses.get(address)
-
-    def _budget(self) -> float:
-        return self.path.attempt_budget_s() if isinstance(self.path, LibpqPath) else 0.0
-
-    def probes(self, kw: dict[str, Any], *, reads: bool) -> tuple[WriteProbe, ReadProbe | None]:
-        """The write probe (and read probe) through the path."""
-        assert self.path is not None
-        path = self.path
-        w = PathWriteProbe(self.history, self.name, path.write_conninfo, self.node_of,
-                           connect_budget_s=self._budget(), **kw)
-        r = PathReadProbe(self.history, self.name, path.read_conninfo, self.node_of,
-                          connect_budget_s=self._budget(), **kw) if reads else None
-        return w, r
-
-    def start_beside(self, endpoint: Endpoint, kw: dict[str, Any], *, reads: bool) -> None:
-        """The ideal's probes beside the path's, recorded under the path ``direct``."""
-        if not self.settings.beside_direct or self.beside:
+    def probes_started(self, drill: Drill) -> None:
+        """Start the path now (a failed start fails the step), then the ideal's probes beside it."""
+        topology = drill.cluster
+        self._start(topology)
+        if self.path is None or not self.settings.beside_direct or self.beside:
             return
-        kinds: list[type[Probe]] = [WriteProbe, ReadProbe] if reads else [WriteProbe]
-        for kind in kinds:
-            probe = kind(self.history, endpoint, **{**kw, "table": f"{self.table}_direct"})
-            probe.path = "direct"
+        p = drill.env.probe
+
+        def ideal() -> tuple[str, str] | None:
+            try:
+                primary = topology.primary
+                return primary, topology.address(primary)
+            except Exception:  # noqa: BLE001 - a node that is down has no address; the attempt fails
+                return None
+
+        for kind in (WriteProbe, ReadProbe):
+            probe = kind(drill.history, ideal, table=f"{p.table}_direct", interval_s=p.interval_ms / 1000,
+                         timeout_s=p.timeout_ms / 1000, max_duration_s=p.max_duration_s)
+            probe.path, probe.beside = "direct", True
             probe.start()
             self.beside.append(probe)
 
-    def stop_probes(self) -> None:
+    def window_ending(self, drill: Drill) -> None:
         for probe in self.beside:
             probe.stop()
-
-    def load_conninfo(self) -> str:
-        assert self.path is not None
-        return self.path.write_conninfo()
+        if self.path is not None and drill.topology_started:
+            drill.history.add(NodeAddresses(at=now(), addresses=node_addresses(drill.cluster)))
 
     def component(self, name: str) -> DockerNode:
         comps = self.path.components if self.path is not None else {}
         if name not in comps:
             raise SetupError(f"this drill's client path ({self.name}) has no {name}"
-                             f"{' (it runs ' + ', '.join(comps) + ')' if comps else ''}")
+                             + (f" (it runs {', '.join(comps)})" if comps else ""))
         return comps[name]
 
-    def close(self, directory: Path) -> list[str]:
-        problems: list[str] = []
-        self.stop_probes()
+    def service_conninfo(self) -> str:
+        if self.path is None:
+            raise SetupError(f"the client path {self.name} runs no service")
+        return self.path.write_conninfo()
+
+    # -- the part ----------------------------------------------------------------------------
+
+    def __enter__(self) -> ClientsPart:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close(self.drill.directory)
+
+    def close(self, directory: Path) -> None:
+        with self._lock:
+            self._closed = True
+        for probe in self.beside:
+            probe.stop()
         if self.sampler is not None:
             self.sampler.stop()
         if self.path is not None:
@@ -133,9 +234,5 @@ class ClientsPart:
             logs.mkdir(parents=True, exist_ok=True)
             for name, text in self.path.logs().items():
                 (logs / f"{name}.log").write_text(text)
-        try:
-            self._stack.close()
-        except Exception as exc:  # noqa: BLE001 - the runtime's teardown removes the rest
-            problems.append(f"client path {self.name}: {exc!r}")
+        self._stack.close()
         self.path = None
-        return problems

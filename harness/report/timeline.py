@@ -69,12 +69,11 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     closes = [e.at.t for e in events if isinstance(e, Note) and e.name == "window_end"]
     ends = [o.end.t for o in events if isinstance(o, ProbeOp)]
     end = closes[-1] if closes else max(ends, default=t0 + 1)
-    # A real client path's probes, and the ideal's (direct) beside them, drawn apart.
+    # A real client path's probes, and the ideal's (direct-write) beside them, drawn apart.
     main = measurements.client_path if measurements is not None else "direct"
-    on_path = [e for e in events if isinstance(e, ProbeOp) and (e.path or main) == main]
-    beside = [e for e in events if isinstance(e, ProbeOp) and e.probe == "write" and (e.path or main) != main]
-    writes = [e for e in on_path if e.probe == "write"]
-    reads = [e for e in on_path if e.probe == "read"]
+    beside = [e for e in events if isinstance(e, ProbeOp) and e.probe == "direct-write"]
+    writes = [e for e in events if isinstance(e, ProbeOp) and e.probe == "write"]
+    reads = [e for e in events if isinstance(e, ProbeOp) and e.probe == "read"]
 
     samples = [e for e in events if isinstance(e, Sample) and t0 <= e.at.t <= end]
     fig, (ax, ax2, ax3) = plt.subplots(3, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 1, 1.4])

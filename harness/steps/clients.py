@@ -5,44 +5,45 @@ from __future__ import annotations
 from pytest_bdd import given, then, when
 
 from harness.clients import checks
+from harness.clients.part import use_client_path
 from harness.drill import Drill
 from harness.steps.types import parse
 
 
 @given(parse("clients connect through HAProxy"))
 def _(drill: Drill) -> None:
-    drill.use_client_path("haproxy")
+    use_client_path(drill, "haproxy")
 
 
 @given(parse("clients connect through PgBouncer and HAProxy"))
 @given(parse("clients connect through PgBouncer"))
 def _(drill: Drill) -> None:
-    drill.use_client_path("pgbouncer+haproxy")
+    use_client_path(drill, "pgbouncer+haproxy")
 
 
 @given(parse("clients connect with a multi-host connection string"))
 def _(drill: Drill) -> None:
-    drill.use_client_path("libpq")
+    use_client_path(drill, "libpq")
 
 
 @given(parse("clients connect directly to the primary"))
 def _(drill: Drill) -> None:
-    drill.use_client_path("direct")
+    use_client_path(drill, "direct")
 
 
 @given(parse('clients connect through the client path "{path}"'))
 def _(drill: Drill, path: str) -> None:
-    drill.use_client_path(path)
+    use_client_path(drill, path)
 
 
 @given(parse("HAProxy checks every {interval:Duration} and marks a server down after {fall:d} failed checks"))
 def _(drill: Drill, interval: float, fall: int) -> None:
-    drill.use_client_path(haproxy={"inter_ms": round(interval * 1000), "fall": fall})
+    use_client_path(drill, haproxy={"inter_ms": round(interval * 1000), "fall": fall})
 
 
 @given(parse("PgBouncer allows {size:d} server connections"))
 def _(drill: Drill, size: int) -> None:
-    drill.use_client_path(pgbouncer={"default_pool_size": size})
+    use_client_path(drill, pgbouncer={"default_pool_size": size})
 
 
 @when(parse("I kill HAProxy"))

@@ -8,7 +8,14 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["conninfo", "first_answer", "port_open", "sql", "sql_one", "streaming_replicas", "writable_among"]
+__all__ = ["conninfo", "first_answer", "lsn_int", "port_open", "sql", "sql_one", "streaming_replicas",
+           "writable_among"]
+
+
+def lsn_int(lsn: str) -> int:
+    """A text LSN ("0/3000148") as a number, to compare and subtract WAL positions."""
+    hi, lo = lsn.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
 
 
 def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:
@@ -24,7 +31,10 @@ def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:
 
 
 def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:
-    """``host`` is a node address, or ``address:port`` for something in front of it (a proxy)."""
+    """``host`` is a node address, or ``address:port`` for something in front of it (a proxy),
+    or a whole connection string (a client path's: several hosts, target_session_attrs)."""
+    if "=" in host:
+        return host
     addr, _, port = host.partition(":")
     return psycopg.conninfo.make_conninfo(
         host=addr, port=int(port or 5432), user="postgres", dbname=dbname, connect_timeout=max(1, int(timeout)),

@@ -45,8 +45,10 @@ class Probe:
     """Base: a bounded loop of operations on a fixed schedule."""
 
     kind: Literal["write", "read"] = "write"
-    #: The client path its operations are recorded under (None: the drill's only path).
+    #: The client path its operations are recorded under (None: the drill's own).
     path: str | None = None
+    #: The ideal's probe beside a client path: recorded as direct-write / direct-read.
+    beside: bool = False
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class Probe:
         self.started_at: Stamp | None = None
         self.stopped_at: Stamp | None = None
         self.error: BaseException | None = None
+        self._servers: dict[int, str] = {}  # seq -> address of the server that answered it
 
     # -- control -----------------------------------------------------------------------------
 
@@ -250,8 +253,10 @@ class Probe:
 
     async def _connect_and_run(self, host: str, seq: int, held: _Held) -> int | None:
         if held.conn is None:
+            # No prepared statements: behind PgBouncer in transaction mode the next statement
+            # may run on another server connection.
             held.conn = await psycopg.AsyncConnection.connect(
-                conninfo(host, timeout=max(1.0, self.timeout_s)), autocommit=True
+                conninfo(host, timeout=max(1.0, self.timeout_s)), autocommit=True, prepare_threshold=None
             )
         held.sent = True
         return await self._operation(held.conn, seq)
@@ -261,8 +266,13 @@ class Probe:
 
     def _record(self, seq: int, start: Stamp, node: str | None, outcome: Literal["ok", "fail", "timeout"],
                 error: str | None, value: int | None = None) -> None:
-        self.history.add(ProbeOp(at=start, end=now(), probe=self.kind, seq=seq, node=node, outcome=outcome,
-                                 error=error, value=value, path=self.path))
+        server = self._servers.pop(seq, None)
+        kind: Literal["write", "read", "direct-write", "direct-read"] = self.kind
+        if self.beside:
+            kind = "direct-write" if self.kind == "write" else "direct-read"
+        self.history.add(ProbeOp(at=start, end=now(), probe=kind, seq=seq, node=node, outcome=outcome,
+                                 error=error, value=value, path=self.path,
+                                 server=server if outcome == "ok" else None))
 
 
 class _Moved(Exception):
@@ -300,7 +310,12 @@ class WriteProbe(Probe):
     kind: Literal["write", "read"] = "write"
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
-        await conn.execute(f"INSERT INTO {self.table} (seq) VALUES (%s)", (seq,))  # type: ignore[arg-type,unused-ignore]
+        # The server names itself: behind a client path that is which node the write went to.
+        cur = await conn.execute(f"INSERT INTO {self.table} (seq) VALUES (%s) RETURNING host(inet_server_addr())",  # type: ignore[arg-type,unused-ignore]
+                                 (seq,))
+        row = await cur.fetchone()
+        if row is not None and row[0] is not None:
+            self._servers[seq] = str(row[0])
         return None
 
 
@@ -310,7 +325,9 @@ class ReadProbe(Probe):
     kind: Literal["write", "read"] = "read"
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
-        cur = await conn.execute(f"SELECT max(seq) FROM {self.table}")  # type: ignore[arg-type,unused-ignore]
+        cur = await conn.execute(f"SELECT max(seq), host(inet_server_addr()) FROM {self.table}")  # type: ignore[arg-type,unused-ignore]
         row = await cur.fetchone()
+        if row is not None and row[1] is not None:
+            self._servers[seq] = str(row[1])
         value = row[0] if row else None
         return int(value) if isinstance(value, int) else None

@@ -11,6 +11,7 @@ import pytest
 from harness import labels
 from harness.clients.haproxy import RO_PORT, RW_PORT
 from harness.clients.pgbouncer import PORT as PGBOUNCER_PORT
+from harness.clients.part import ClientsPart, use_client_path
 from harness.drill import Drill
 from harness.errors import SetupError
 from harness.runtime.docker_client import docker_client
@@ -42,10 +43,9 @@ def components(run_id: str) -> list[str]:
 
 
 def test_haproxy_and_pgbouncer_send_writes_to_the_primary_and_follow_a_failover(drill: Drill, run_id: str) -> None:
-    drill.use_client_path("pgbouncer+haproxy")
-    part = drill.client_part()
-    assert part is not None
+    part = use_client_path(drill, "pgbouncer+haproxy")
     c = drill.cluster
+    part.primary_endpoint(c)  # starts the path
     haproxy = part.component("haproxy").address()
     bouncer = part.component("pgbouncer").address()
     primary = c.address(c.primary)
@@ -71,15 +71,16 @@ def test_haproxy_and_pgbouncer_send_writes_to_the_primary_and_follow_a_failover(
 
 def test_a_path_that_is_not_ready_in_the_settle_time_names_it_with_its_log_and_leaves_nothing(
         drill: Drill, run_id: str) -> None:
-    drill.use_client_path("haproxy", settle_s=0.2)
+    use_client_path(drill, "haproxy", settle_s=0.2)
     with pytest.raises(SetupError, match=r"(?s)client path: haproxy did not send a write to a primary within 0.2 s.*its log") as exc:
         drill.start_probes()
     assert "haproxy" in str(exc.value)
     assert components(run_id) == []
-    assert drill.clients is None
+    part = drill.maybe_part(ClientsPart)
+    assert part is not None and part.path is None
 
 
 def test_an_unknown_path_is_refused_before_anything_starts(drill: Drill) -> None:
-    with pytest.raises(Exception, match="path"):
-        drill.use_client_path("nginx")
+    with pytest.raises(SetupError, match="clients.path: Input should be 'direct'"):
+        use_client_path(drill, "nginx")
     assert not drill.topology_started
