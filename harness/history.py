@@ -29,14 +29,17 @@ __all__ = [
     "FanoutRead",
     "HaSettings",
     "HaView",
+    "RecoveryTargetMarked",
     "RepetitionMark",
     "RunbookStepTaken",
+    "TableDropped",
     "LoadSample",
     "Sample",
     "Event",
     "FaultEvent",
     "FinalRead",
     "History",
+    "MetricReading",
     "Note",
     "ProbeOp",
     "Stamp",
@@ -70,9 +73,9 @@ class ProbeOp(_Event):
     """
 
     kind: Literal["probe"] = "probe"
-    # direct-write/-read: the ideal's probes beside a client path (harness.clients); every
-    # checker of "write" and "read" leaves them out, harness.checkers.paths reads them.
-    probe: Literal["write", "read", "fanout", "direct-write", "direct-read"]  # fanout: a write to every node (split-brain, issue 4)
+    # fanout: a write to every node (split-brain); direct-write/-read: the ideal's probes beside
+    # a client path (harness.clients): every checker of "write" and "read" leaves them out.
+    probe: Literal["write", "read", "fanout", "direct-write", "direct-read"]
     seq: int
     node: str | None
     outcome: Literal["ok", "fail", "timeout"]
@@ -223,6 +226,41 @@ class BackupFallback(_Event):
     with_archive: bool = False
 
 
+class MetricReading(_Event):
+    """One server-side number a step watches (replication lag bytes, WAL retained, archive failures)."""
+
+    kind: Literal["reading"] = "reading"
+    metric: str
+    node: str
+    value: int
+
+
+class TableDropped(_Event):
+    """An accidental DROP TABLE: what a point-in-time recovery must stop before."""
+
+    kind: Literal["table_dropped"] = "table_dropped"
+    table: str
+    node: str
+    xid: int  # stop before it (recovery_target_xid, exclusive)
+    lsn_before: str
+    lsn_after: str
+    time_before: str  # ISO timestamps of the server
+    time_after: str
+    wall_before: float  # Unix seconds, just before the DROP
+
+
+class RecoveryTargetMarked(_Event):
+    """A recovery target made on the primary (a named restore point, a time, an LSN), to restore to later."""
+
+    kind: Literal["recovery_target"] = "recovery_target"
+    target_kind: str  # name, time, lsn, xid, immediate, latest
+    value: str = ""
+    exclusive: bool = False
+    wall_before: float | None = None
+    wall_after: float | None = None
+    backup_set: str = ""
+
+
 class RepetitionMark(_Event):
     """Repetition ``index`` of ``of`` of a repeated drill begins (its slice runs to the next mark)."""
 
@@ -272,8 +310,8 @@ class NodeAddresses(_Event):
 
 Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
-    | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | ClientPathChosen
-    | NodeAddresses,
+    | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | TableDropped
+    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
