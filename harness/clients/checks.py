@@ -16,8 +16,8 @@ from harness.faults import Fault
 if TYPE_CHECKING:
     from harness.drill import Drill
 
-__all__ = ["heal_component", "path_fault", "require_path_added", "require_path_rto", "require_writes_to_primary",
-           "take_pool", "writes_by_node"]
+__all__ = ["heal_component", "path_fault", "require_path_added", "require_path_downtime", "require_path_rto",
+           "require_writes_to_primary", "take_pool", "writes_by_node"]
 
 _FAULTS: dict[str, type[KillComponent] | type[FreezeComponent] | type[RestartComponent]] = {
     "kill": KillComponent, "freeze": FreezeComponent, "restart": RestartComponent}
@@ -76,6 +76,19 @@ def require_path_rto(drill: Drill, limit_s: float, *, path: str | None = None, a
     return value if value is not None else float("inf")
 
 
+def require_path_downtime(drill: Drill, limit_s: float, *, path: str) -> float:
+    """The total write outage through ``path`` in the window is under ``limit_s``."""
+    m = drill.measurements()
+    row = next((p for p in m.paths if p.path == path), None)
+    if row is None:
+        ran = ", ".join(p.path for p in m.paths) or "none"
+        raise SetupError(f"no probe ran through the client path {path} (paths that ran: {ran})")
+    if row.downtime_s is None or row.downtime_s >= limit_s:
+        got = "no write acknowledged" if row.downtime_s is None else f"{row.downtime_s:.2f} s"
+        raise TargetMissed(f"write downtime through {path}", got, f"< {limit_s:g} s")
+    return row.downtime_s
+
+
 def writes_by_node(drill: Drill) -> dict[str, int]:
     """Acknowledged writes through the drill's path after the first fault, by the node that ran
     them (each write names its server): after a split brain, which writes went where."""
@@ -86,7 +99,8 @@ def writes_by_node(drill: Drill) -> dict[str, int]:
     events = drill.history.events()
     addresses = node_addresses(events)
     faults = [f for f in drill.history.of(FaultEvent) if f.phase == "inject"]
-    since = (faults[0].began or faults[0].at).t if faults else -float("inf")
+    # Sent after the fault took effect (its ``at``): one sent in its window may still land.
+    since = faults[0].at.t if faults else -float("inf")
     counts: dict[str, int] = {}
     for op in drill.history.of(ProbeOp):
         if op.probe == "write" and op.outcome == "ok" and op.at.t > since:

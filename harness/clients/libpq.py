@@ -44,10 +44,6 @@ class LibpqPath:
     def read_conninfo(self) -> str:
         return self._conninfo("prefer-standby")
 
-    def attempt_budget_s(self) -> float:
-        """The longest a connect through this string may take: every host's connect_timeout."""
-        return float(self.connect_timeout_s * len(self.hosts))
-
     @property
     def components(self) -> Mapping[str, DockerNode]:
         return {}

@@ -129,3 +129,8 @@ def _(drill: Drill, limit: float) -> None:
 @then(parse("the writes through the client path after the fault went to the primary"))
 def _(drill: Drill) -> None:
     checks.require_writes_to_primary(drill)
+
+
+@then(parse('the write downtime through the "{path}" path is under {limit:Duration}'))
+def _(drill: Drill, path: str, limit: float) -> None:
+    checks.require_path_downtime(drill, limit, path=path)

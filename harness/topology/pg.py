@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["conninfo", "first_answer", "lsn_int", "port_open", "sql", "sql_one", "streaming_replicas",
+__all__ = ["connect_budget_s", "conninfo", "first_answer", "lsn_int", "port_open", "sql", "sql_one", "streaming_replicas",
            "writable_among"]
 
 
@@ -40,6 +40,16 @@ def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:
         host=addr, port=int(port or 5432), user="postgres", dbname=dbname, connect_timeout=max(1, int(timeout)),
         application_name="pgharness",
     )
+
+
+def connect_budget_s(host: str) -> float:
+    """How long a connect to ``host`` may take before its last host is tried: connect_timeout
+    for each host before the last of a multi-host connection string, 0 for one host."""
+    if "=" not in host:
+        return 0.0
+    params = psycopg.conninfo.conninfo_to_dict(host)
+    hosts = str(params.get("host") or "").split(",")
+    return float(params.get("connect_timeout") or 0) * max(0, len(hosts) - 1)
 
 
 def sql(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float = 2) -> list[tuple[Any, ...]]:
