@@ -9,7 +9,7 @@ kill on Patroni (ttl 20, loop_wait 2, retry_timeout 5). Every drill runs the pat
 and the direct probes beside them, so each run gives the path's write RTO and the ideal's
 for the same kill; the table shows the median and the spread (min-max) of both and of their
 difference (what the path added). ``haproxy@2000x3`` is HAProxy checking every 2000 ms and
-marking a server down after 3 failed checks (the default is 500 ms and 2).
+marking a server down after 3 failed checks (the default is 1000 ms and 2).
 """
 
 from __future__ import annotations

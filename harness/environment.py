@@ -164,10 +164,12 @@ class BackupSection(_Strict):
 class HaproxySettings(_Strict):
     """HAProxy's health checks of every node (``inter``, ``fall``, ``rise`` of its servers)."""
 
-    inter_ms: int = Field(default=500, ge=50, le=60_000)  # between two checks of a server
+    inter_ms: int = Field(default=1000, ge=50, le=60_000)  # between two checks of a server
     fall: int = Field(default=2, ge=1, le=100)  # failed checks in a row before a server is down
     rise: int = Field(default=1, ge=1, le=100)  # passed checks in a row before it is up again
-    timeout_check_ms: int = Field(default=500, ge=10, le=60_000)  # a check with no answer fails
+    # A check with no answer in this time fails. Patroni's REST API on a busy machine can take
+    # over half a second: at 500 ms a healthy leader was marked down for a second.
+    timeout_check_ms: int = Field(default=2000, ge=10, le=60_000)
     timeout_connect_ms: int = Field(default=1000, ge=10, le=60_000)  # a client's connect to a server
 
 

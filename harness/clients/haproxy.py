@@ -84,9 +84,15 @@ def haproxy_config(kind: str, names: list[str], s: HaproxySettings) -> str:
         "    resolve_retries 2",
         "    timeout resolve 500ms",
         "    timeout retry 500ms",
+        # A node started again may have a new address: picked up within a second. But Docker
+        # drops a killed container's name from its DNS at once, which no real dead host does:
+        # the last address is kept, so that the checks, not the DNS, find the server down.
         "    hold valid 1s",
-        "    hold nx 1s",
-        "    hold obsolete 1s",
+        "    hold nx 1h",
+        "    hold obsolete 1h",
+        "    hold refused 1h",
+        "    hold timeout 1h",
+        "    hold other 1h",
         "listen stats",
         "    mode http",
         f"    bind *:{STATS_PORT}",
