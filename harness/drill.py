@@ -66,10 +66,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "scenario"
 
 
-#: Targets fields by the measurement they bound (from the metric list: no second list here).
-_BOUND = {m.target: m.key for m in METRICS if m.target is not None}
-
-
 class Drill:
     def __init__(self, run_id: str, scope: str, directory: Path, env: Environment | None = None) -> None:
         self.run_id = run_id
@@ -187,8 +183,7 @@ class Drill:
 
     def add_part(self, part: T) -> T:
         """Enter ``part`` on the drill's exit stack; it is closed on close, newest first."""
-        entered = part.__enter__()  # type: ignore[attr-defined]
-        assert entered is not None
+        part.__enter__()  # type: ignore[attr-defined]
         exit_ = part.__exit__  # type: ignore[attr-defined]
 
         def close(et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> bool:
@@ -566,7 +561,8 @@ class Drill:
         self.targets = self.targets.with_(**target)
         self.asserted.update(target)
         m = self.measurements()
-        wanted = {_BOUND[k] for k in target}
+        bound = {m.target: m.key for m in METRICS if m.target is not None}  # Targets field -> measurement
+        wanted = {bound[k] for k in target}
         misses = [v for v in evaluate(m, self.targets) if v.name in wanted]
         if misses:
             extra = f" ({'; '.join(m.problems)})" if m.problems else ""
