@@ -25,6 +25,7 @@ from rich.table import Table
 
 from harness.clients.part import use_client_path
 from harness.drill import Drill
+from harness.errors import HarnessError
 from harness.images import build_images
 from harness.labels import new_run_id
 from harness.topology.patroni import patroni_of, use_patroni
@@ -72,7 +73,7 @@ def main() -> None:
     ap.add_argument("--paths", default="libpq,haproxy,pgbouncer+haproxy,haproxy@2000x3")
     args = ap.parse_args()
     build_images()
-    console = Console()
+    console = Console(width=160)
     table = Table(title=f"write RTO (s) per client path: median (min-max) over {args.runs} runs")
     for col in ("topology", "path", "runs", "path RTO", "direct RTO (same drills)", "added by the path"):
         table.add_column(col)
@@ -82,16 +83,21 @@ def main() -> None:
                 got, ideal, added, missing = [], [], [], 0
                 for i in range(args.runs):
                     t0 = time.monotonic()
-                    rto, direct = one(topology, spec, Path(tmp) / f"{topology}-{spec}-{i}", f"b{i}")
-                    console.log(f"{topology} {spec} run {i + 1}: path {rto}, direct {direct} "
-                                f"({time.monotonic() - t0:.0f} s)")
+                    try:
+                        rto, direct = one(topology, spec, Path(tmp) / f"{topology}-{spec}-{i}", f"b{i}")
+                    except HarnessError as exc:  # a busy machine's Docker hiccup: said, not hidden
+                        print(f"{topology} {spec} run {i + 1}: failed: {str(exc)[:200]}", flush=True)
+                        missing += 1
+                        continue
+                    print(f"{topology} {spec} run {i + 1}: path {rto}, direct {direct} "
+                          f"({time.monotonic() - t0:.0f} s)", flush=True)
                     if rto is None or direct is None:
                         missing += 1
                         continue
                     got.append(rto)
                     ideal.append(direct)
                     added.append(rto - direct)
-                table.add_row(topology, spec, f"{len(got)}" + (f" (+{missing} unrecovered)" if missing else ""),
+                table.add_row(topology, spec, f"{len(got)}" + (f" (+{missing} failed or unrecovered)" if missing else ""),
                               _fmt(got), _fmt(ideal), _fmt(added))
     console.print(table)
 

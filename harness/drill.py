@@ -38,7 +38,15 @@ from harness.gameday.expect import check_steady_state
 from harness.gameday.guards import AbortCondition, Guard
 from harness.history import ActionEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
 from harness.monitor import Monitor, load_rules
-from harness.parts import ClientPath, DirectPath, EndsWithWindow, Part, ReportsSection, StartsWithProbes
+from harness.parts import (
+    ClientPath,
+    DirectPath,
+    EndsWithWindow,
+    Part,
+    ReportsSection,
+    StartsBeforeWindow,
+    StartsWithProbes,
+)
 from harness.recovery import failover_to_most_advanced
 from harness.result import METRICS, ScenarioResult
 from harness.runtime.preflight import check_host_disk
@@ -279,6 +287,9 @@ class Drill:
                   max_duration_s=p.max_duration_s)
         starting = not self._window_open
         if starting:
+            for part in list(self._parts):
+                if isinstance(part, StartsBeforeWindow):
+                    part.before_window(self)
             self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
             self._window_open = True
         if self.monitor is None and self.env.monitor.enabled:

@@ -30,7 +30,7 @@ Feature: The client path: the outage as an application sees it
 
   # HAProxy keeps a dead server in the read-write pool until `fall` checks `inter` apart
   # failed: with 2 s and 3 checks that is seconds after the harness has already promoted.
-  @async_replication
+  @async_replication @slow
   Scenario: Slow HAProxy checks: the path adds the checks' time to the outage
     Given a PostgreSQL cluster with 1 primary and 2 async replicas
     And clients connect through HAProxy
@@ -43,7 +43,7 @@ Feature: The client path: the outage as an application sees it
     Then the write RTO through the client path is under 30 seconds
     And the client path added at least 1 seconds to the write RTO
 
-  @patroni
+  @patroni @slow
   Scenario: Kill the Patroni leader: HAProxy follows Patroni's REST API
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3

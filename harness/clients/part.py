@@ -13,8 +13,8 @@ against, and records which path was chosen (``ClientPathChosen``) and the nodes'
 
 Which path: the steps' choice (:func:`use_client_path`), else the environment file's
 ``clients:``, else HAProxy on a Patroni topology (as Patroni is deployed) and direct on the
-others. The path starts on first use (the first probe attempt, or when the probes start),
-after the topology; a failed start is a SetupError naming the component, with its log, and
+others. The path starts right before the measured window opens (``before_window``), or on first use
+(a load started before the probes); a failed start is a SetupError naming the component, with its log, and
 nothing of it is left running.
 """
 
@@ -173,6 +173,10 @@ class ClientsPart:
             primary = topology.address(topology.primary)
             sql(primary, f"CREATE TABLE IF NOT EXISTS {self.drill.env.probe.table}_direct "
                          "(seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+
+    def before_window(self, drill: Drill) -> None:
+        """Start the path before the window opens: its start is no outage of the service."""
+        self._start(drill.cluster)
 
     def probes_started(self, drill: Drill) -> None:
         """Start the path now (a failed start fails the step), then the ideal's probes beside it."""
