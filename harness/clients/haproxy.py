@@ -109,15 +109,25 @@ def haproxy_config(kind: str, names: list[str], s: HaproxySettings) -> str:
     return "\n".join(out) + "\n"
 
 
-def server_states(address: str, timeout: float = 0.5) -> dict[str, dict[str, str]]:
-    """HAProxy's view, from its stats page: listener -> server -> status (UP, DOWN, ...)."""
+def all_checked(address: str) -> bool:
+    """Every server has had a health check (HAProxy counts a server up until its first check)."""
+    return all(not st.startswith("UP") or "checked" in st for servers in server_states(address, checked=True).values()
+               for st in servers.values())
+
+
+def server_states(address: str, timeout: float = 0.5, *, checked: bool = False) -> dict[str, dict[str, str]]:
+    """HAProxy's view, from its stats page: listener -> server -> status (UP, DOWN, ...);
+    with ``checked``, " checked" is added to a status whose server has had a check."""
     with urllib.request.urlopen(f"http://{address}:{STATS_PORT}/;csv", timeout=timeout) as resp:  # noqa: S310 - our container
         text = resp.read().decode()
     out: dict[str, dict[str, str]] = {}
     for row in csv.DictReader(io.StringIO(text.lstrip("# "))):
         px, sv = row.get("pxname", ""), row.get("svname", "")
         if px in ("rw", "ro") and sv not in ("FRONTEND", "BACKEND"):
-            out.setdefault(px, {})[sv] = row.get("status", "")
+            status = row.get("status", "")
+            if checked and "INI" not in row.get("check_status", "INI"):  # "* INI": the first one still runs
+                status += " checked"
+            out.setdefault(px, {})[sv] = status
     return out
 
 
@@ -179,6 +189,8 @@ class HaproxyPath:
         return conninfo_for([self.address()], RO_PORT, timeout_s=self.connect_timeout_s, app="pgharness-haproxy")
 
     def _writable(self, node: DockerNode) -> bool:
+        if not all_checked(node.address()):
+            return False
         info = conninfo_for([node.address()], RW_PORT, timeout_s=self.connect_timeout_s, app="pgharness-check")
         with psycopg.connect(info, autocommit=True) as conn:
             row = conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()
