@@ -84,6 +84,13 @@ class ProbeOp(_Event):
     value: int | None = None  # for reads: the highest sequence number seen
     path: str | None = None  # the client path it went through (None: the drill's own, see ClientPathChosen)
     server: str | None = None  # the address of the server that ran it (inet_server_addr), when answered
+    # Which run of the probe made it: a probe restarted mid-run is a new instance, so an
+    # operation is keyed by (instance, seq). "" in journals written before instances existed.
+    instance: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.instance, self.seq)
 
 
 class FaultEvent(_Event):

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.checkers.availability import WINDOW_END, WINDOW_START
+
+from harness.checkers.window import WINDOW_END, WINDOW_START
 from harness.history import ClientPathChosen, Event, FaultEvent, NodeAddresses, Note, ProbeOp
 
 __all__ = ["PathMeasure", "chosen_path", "node_addresses", "outage_rto", "outages", "path_added_s", "path_measures",
