@@ -39,7 +39,15 @@ from harness.gameday.guards import AbortCondition, Guard
 from harness.history import ActionEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
 from harness.monitor import AlertMonitor
 from harness.monitor.choose import new_monitor
-from harness.parts import ClientPath, DirectPath, EndsWithWindow, Part, ReportsSection, StartsWithProbes
+from harness.parts import (
+    ClientPath,
+    DirectPath,
+    EndsWithWindow,
+    Part,
+    ReportsSection,
+    StartsBeforeWindow,
+    StartsWithProbes,
+)
 from harness.recovery import failover_to_most_advanced
 from harness.result import METRICS, ScenarioResult
 from harness.runtime.preflight import check_host_disk
@@ -297,6 +305,9 @@ class Drill:
             monitor = self.add_part(new_monitor(self.env, cluster, self.history, self._runtime, self.directory))
             monitor.start()
         if starting:
+            for part in list(self._parts):
+                if isinstance(part, StartsBeforeWindow):
+                    part.before_window(self)
             self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
             self._window_open = True
         if self.guard is None and self.abort_conditions:

@@ -18,6 +18,7 @@ from harness.errors import EnvironmentFileError
 __all__ = [
     "ENVIRONMENTS_DIR",
     "BackupSection",
+    "ClientsSection",
     "Environment",
     "ProbeSettings",
     "PrometheusSettings",
@@ -281,6 +282,65 @@ class OwnConfigSection(_Strict):
     """A pgbackrest.conf fragment ([global] or the stanza's options)."""
 
 
+# -- the client path: how the probes and the load reach the database ------------------------
+
+
+class HaproxySettings(_Strict):
+    """HAProxy's health checks of every node (``inter``, ``fall``, ``rise`` of its servers)."""
+
+    inter_ms: int = Field(default=1000, ge=50, le=60_000)
+    """Milliseconds between two checks of a server."""
+    fall: int = Field(default=2, ge=1, le=100)
+    """Failed checks in a row before a server is marked down."""
+    rise: int = Field(default=1, ge=1, le=100)
+    """Passed checks in a row before a server is up again."""
+    timeout_check_ms: int = Field(default=2000, ge=10, le=60_000)
+    """A check with no answer in this time fails (Patroni's REST API on a busy machine took over 500 ms)."""
+    timeout_connect_ms: int = Field(default=1000, ge=10, le=60_000)
+    """How long HAProxy waits to connect a client to a server."""
+
+
+class PgbouncerSettings(_Strict):
+    """PgBouncer's pool in front of HAProxy's read-write listener."""
+
+    pool_mode: Literal["session", "transaction", "statement"] = "transaction"
+    """When a server connection goes back to the pool."""
+    default_pool_size: int = Field(default=20, ge=1, le=10_000)
+    """Server connections per pool."""
+    reserve_pool_size: int = Field(default=0, ge=0, le=10_000)
+    """Extra server connections when clients wait."""
+    max_client_conn: int = Field(default=200, ge=1, le=100_000)
+    """Client connections PgBouncer accepts."""
+    query_wait_timeout_s: int = Field(default=5, ge=0, le=86_400)
+    """A client waiting this long for a server connection gets an error."""
+    server_connect_timeout_s: int = Field(default=2, ge=1, le=3600)
+    """How long PgBouncer waits to connect to a server."""
+    server_login_retry_s: int = Field(default=1, ge=1, le=3600)
+    """The wait after a failed server login before the next."""
+
+
+class ClientsSection(_Strict):
+    """The client path: ``direct`` (the harness's own view, the ideal), ``libpq`` (a multi-host
+    connection string), ``haproxy``, or ``pgbouncer+haproxy`` (``pgbouncer`` for short)."""
+
+    path: Literal["direct", "libpq", "haproxy", "pgbouncer+haproxy", "pgbouncer"] = "direct"
+    """How the probes and the load reach the database (docs/client-paths.md)."""
+    beside_direct: bool = True
+    """With a real path, run the ideal's probes beside it (measurements.paths)."""
+    connect_timeout_s: int = Field(default=2, ge=1, le=600)
+    """libpq's connect_timeout of every connection through the path."""
+    settle_s: float = Field(default=30, gt=0, le=600)
+    """The path must send a write to a primary within this, or the drill fails naming it."""
+    haproxy: HaproxySettings = HaproxySettings()
+    """HAProxy's health checks."""
+    pgbouncer: PgbouncerSettings = PgbouncerSettings()
+    """PgBouncer's pool."""
+
+    @property
+    def kind(self) -> str:
+        return "pgbouncer+haproxy" if self.path == "pgbouncer" else self.path
+
+
 class Environment(_Strict):
     """An environment file: what a drill stands up and the targets it is judged against."""
 
@@ -316,6 +376,8 @@ class Environment(_Strict):
     """A pg_auto_failover topology (a monitor and its nodes) instead of plain streaming."""
     config: OwnConfigSection | None = None
     """The team's own postgresql.conf, pg_hba, Patroni and pgBackRest files."""
+    clients: ClientsSection | None = None
+    """The client path; none: HAProxy on a Patroni topology (as Patroni is deployed), else direct."""
     source: str = Field("", exclude=True)
     """The file it was read from (set by the loader, not written in a file)."""
 

@@ -22,6 +22,8 @@ __all__ = [
     "ActionEvent",
     "AlertEvent",
     "BackupFallback",
+    "ClientPathChosen",
+    "NodeAddresses",
     "BackupStop",
     "BackupTaken",
     "FanoutRead",
@@ -71,13 +73,17 @@ class ProbeOp(_Event):
     """
 
     kind: Literal["probe"] = "probe"
-    probe: Literal["write", "read", "fanout"]  # fanout: a write to every node (split-brain)
+    # fanout: a write to every node (split-brain); direct-write/-read: the ideal's probes beside
+    # a client path (harness.clients): every checker of "write" and "read" leaves them out.
+    probe: Literal["write", "read", "fanout", "direct-write", "direct-read"]
     seq: int
     node: str | None
     outcome: Literal["ok", "fail", "timeout"]
     end: Stamp
     error: str | None = None
     value: int | None = None  # for reads: the highest sequence number seen
+    path: str | None = None  # the client path it went through (None: the drill's own, see ClientPathChosen)
+    server: str | None = None  # the address of the server that ran it (inet_server_addr), when answered
     # Which run of the probe made it: a probe restarted mid-run is a new instance, so an
     # operation is keyed by (instance, seq). "" in journals written before instances existed.
     instance: str = ""
@@ -300,10 +306,26 @@ class RunbookStepTaken(_Event):
     detail: str = ""
 
 
+class ClientPathChosen(_Event):
+    """The probes and the load go through this client path (harness.clients): direct, libpq,
+    haproxy or pgbouncer+haproxy; ``detail`` says how it is set up."""
+
+    kind: Literal["client_path"] = "client_path"
+    path: str
+    detail: str = ""
+
+
+class NodeAddresses(_Event):
+    """Each node's address at this moment (a client path's operations name the server's address)."""
+
+    kind: Literal["node_addresses"] = "node_addresses"
+    addresses: dict[str, str]  # address -> node
+
+
 Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
     | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | TableDropped
-    | RecoveryTargetMarked | MetricReading,
+    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

@@ -11,6 +11,8 @@ Hooks a part may offer (each is optional; the drill checks with ``isinstance``):
 
 - :class:`StartsWithProbes`: ``probes_started(drill)`` when the probes start (at once when
   the part is added to a drill whose probes already run).
+- :class:`StartsBeforeWindow`: ``before_window(drill)`` when the probes are about to start,
+  before the window opens (the topology runs).
 - :class:`EndsWithWindow`: ``window_ending(drill)`` right before the measured window's final
   read (stop a probe of its own, read what the survivor holds).
 - :class:`ReportsSection`: ``section`` (a name) and ``result_section()``, a pydantic model or
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
     from harness.drill import Drill
     from harness.topology.base import Topology
 
-__all__ = ["ClientPath", "DirectPath", "EndsWithWindow", "Part", "PartBase", "ReportsSection", "StartsWithProbes"]
+__all__ = ["ClientPath", "DirectPath", "EndsWithWindow", "Part", "PartBase", "ReportsSection", "StartsBeforeWindow",
+           "StartsWithProbes"]
 
 
 class Part(Protocol):
@@ -59,6 +62,14 @@ class PartBase:
 @runtime_checkable
 class StartsWithProbes(Protocol):
     def probes_started(self, drill: Drill) -> None: ...
+
+
+@runtime_checkable
+class StartsBeforeWindow(Protocol):
+    """Called when the probes are about to start, before the measured window opens (after
+    the topology started): a part whose start is no outage (a client path's containers)."""
+
+    def before_window(self, drill: Drill) -> None: ...
 
 
 @runtime_checkable

@@ -60,7 +60,10 @@ Feature: Automatic failover with Patroni and etcd
   # Patroni 3.0.2 has no watchdog here: with its daemon gone nothing demotes PostgreSQL. The
   # leader key expires after ttl, a replica is promoted, and the orphan keeps acknowledging
   # writes until Patroni runs again on it (then it demotes and rewinds it). The harness must
-  # see both primaries and count the orphan's rewound writes as lost.
+  # see both primaries and count the orphan's rewound writes as lost. Clients go through
+  # HAProxy (the default on Patroni): the orphan's REST API died with Patroni, so HAProxy stops
+  # sending to it at once and the clients wait for the new leader (about the ttl); only the
+  # fan-out probe, which writes to every node, still reaches the orphan.
   Scenario: Kill Patroni but not PostgreSQL on the leader: the orphan primary is caught
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -76,7 +79,10 @@ Feature: Automatic failover with Patroni and etcd
     And the failover phases are recorded
 
   # Measured here: a write outage of about 2 s (the old leader shuts down with a checkpoint,
-  # then the candidate promotes), well under the ttl, and nothing lost.
+  # then the candidate promotes), well under the ttl, and nothing lost. Through HAProxy (the
+  # default on Patroni) its checks come on top: the old leader answers 503 on /primary at once
+  # but stays in the pool until fall checks inter apart failed, the new one joins after rise
+  # (measured under a loaded machine: 4-6 s through HAProxy, of a 12-15 s window).
   Scenario: Planned switchover through the REST API: a short write outage, nothing lost
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -85,7 +91,7 @@ Feature: Automatic failover with Patroni and etcd
     And I switch over to replica 1
     Then a new leader is elected within 30 seconds
     And the old leader rejoins as a replica within 60 seconds
-    And the write RTO is under 5 seconds
+    And the write RTO is under 10 seconds
     And there was never more than one writable primary
     And no acknowledged write is lost
     And the failover phases are recorded
@@ -98,7 +104,7 @@ Feature: Automatic failover with Patroni and etcd
     And I fail over to replica 2 with patronictl
     Then a new leader is elected within 30 seconds
     And the old leader rejoins as a replica within 60 seconds
-    And the write RTO is under 5 seconds
+    And the write RTO is under 10 seconds
     And there was never more than one writable primary
 
   # docker pause freezes the whole leader (Patroni and PostgreSQL). Its key expires after

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.checkers.rto import injected_fault
 from harness.checkers.verdict import Status
+from harness.checkers.paths import node_addresses, served_node
 from harness.history import Event, FaultEvent, HaSettings, HaView, History, ProbeOp, Stamp
 
 __all__ = ["FailoverPhases", "LeaderChange", "View", "failover_phases", "views"]
@@ -116,8 +117,9 @@ def failover_phases(history: History | Iterable[Event], fault: FaultEvent | None
 
     first_write: float | None = None
     if new is not None and elected is not None:
+        addresses = node_addresses(events)  # behind a client path a write names its server's address
         acks = sorted(e.end.t for e in events if isinstance(e, ProbeOp) and e.probe == "write"
-                      and e.outcome == "ok" and e.node == new and e.end.t > t_f)
+                      and e.outcome == "ok" and served_node(e, addresses) == new and e.end.t > t_f)
         first_write = acks[0] - t_f if acks else None
 
     rejoin: float | None = None

@@ -16,6 +16,7 @@ from harness.checkers.backup import BackupMeasures, backup_measures
 from harness.checkers.detection import DetectionResult, detect
 from harness.checkers.dr import DrMeasures, dr_measures
 from harness.checkers.failover import FailoverPhases, failover_phases
+from harness.checkers.paths import PathMeasure, chosen_path, path_measures
 from harness.checkers.outages import FaultMeasure, Outage, OutageResult, faults_in_window, fault_measures, \
     outage_threshold, outages
 from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
@@ -66,6 +67,10 @@ class Measurements(BaseModel):
     outage_threshold_s: float | None = None
     faults: list[FaultMeasure] = Field(default_factory=list)  # in injection order
     outages: list[Outage] = Field(default_factory=list)  # write outages in the window
+    # The client path the probes went through, and one row per path that ran (the ideal
+    # "direct" beside a real path), from harness.checkers.paths.
+    client_path: str = "direct"
+    paths: list[PathMeasure] = []
 
 
 class _Checked(Protocol):
@@ -165,6 +170,7 @@ def measure(
     except Exception as exc:  # noqa: BLE001 - reported, never a silent number
         problems.append(f"DR checker crashed: {type(exc).__name__}: {exc}")
 
+    rows = _paths(events, probe_interval_s, problems)
     rpo_s = loss.window_s if loss is not None else None
     return Measurements(
         rto_write_s=rto_write,
@@ -200,4 +206,14 @@ def measure(
         outage_threshold_s=threshold,
         faults=per_fault,
         outages=w_out.outages if w_out is not None else [],
+        client_path=chosen_path(events),
+        paths=rows,
     )
+
+
+def _paths(events: list[Event], interval_s: float, problems: list[str]) -> list[PathMeasure]:
+    try:
+        return path_measures(events, interval_s)
+    except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+        problems.append(f"client path checker crashed: {type(exc).__name__}: {exc}")
+        return []

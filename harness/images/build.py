@@ -1,4 +1,4 @@
-"""Build the node image of a named stack, and the monitoring image, from ``environments/images`` with no container registry.
+"""Build the node image of a named stack, and the monitoring and client-path images, from ``environments/images`` with no container registry.
 
 A stack is a Debian release and the packages taken from it (``environments/images/stacks/
 <name>.env``: ``bookworm`` is Debian 12 with PostgreSQL 15 and Patroni 3.0.2, ``trixie`` is
@@ -40,6 +40,7 @@ __all__ = [
     "ImageSpec",
     "Stack",
     "build_images",
+    "clients_image",
     "image_for",
     "known_stacks",
     "load_stack",
@@ -134,6 +135,11 @@ def monitor_image() -> str:
     """The tag of the monitoring image (Prometheus, Alertmanager, postgres_exporter), on the
     default stack's base whatever stack the nodes run: it watches them over the network."""
     return f"{REPO}/monitor:{_hash_dir(IMAGES_DIR / 'monitor', base_tag(DEFAULT_STACK))}"
+
+
+def clients_image() -> str:
+    """The tag of the client-path image (HAProxy, PgBouncer), on the default stack's base."""
+    return f"{REPO}/clients:{_hash_dir(IMAGES_DIR / 'clients', base_tag(DEFAULT_STACK))}"
 
 
 def stack_of(env: Environment | None = None) -> str:
@@ -254,6 +260,13 @@ def build_images(force: bool = False, stack: str = DEFAULT_STACK) -> list[ImageS
         if built:
             docker_build(client, IMAGES_DIR / "monitor", monitor, {"BASE": base})
         specs.append(ImageSpec("monitor", monitor, built, time.monotonic() - t0))
+        # The client path's image (HAProxy and PgBouncer).
+        clients = clients_image()
+        t0 = time.monotonic()
+        built = force or not _image_exists(client, clients)
+        if built:
+            docker_build(client, IMAGES_DIR / "clients", clients, {"BASE": base})
+        specs.append(ImageSpec("clients", clients, built, time.monotonic() - t0))
     node = node_image(stack)
     t0 = time.monotonic()
     built = force or not _image_exists(client, node)

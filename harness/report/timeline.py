@@ -72,6 +72,9 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     closes = [e.at.t for e in events if isinstance(e, Note) and e.name == "window_end"]
     ends = [o.end.t for o in events if isinstance(o, ProbeOp)]
     end = closes[-1] if closes else max(ends, default=t0 + 1)
+    # A real client path's probes, and the ideal's (direct-write) beside them, drawn apart.
+    main = measurements.client_path if measurements is not None else "direct"
+    beside = [e for e in events if isinstance(e, ProbeOp) and e.probe == "direct-write"]
     writes = [e for e in events if isinstance(e, ProbeOp) and e.probe == "write"]
     reads = [e for e in events if isinstance(e, ProbeOp) and e.probe == "read"]
 
@@ -102,6 +105,10 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     # Lower panel: did each write succeed? (1 = acknowledged), and the lost acknowledged writes.
     ax2.step([o.at.t - t0 for o in writes], [1 if o.outcome == "ok" else 0 for o in writes], where="post",
              color="#2a9d8f", lw=1)
+    if beside:  # the ideal beside the path, a little below it
+        ax2.step([o.at.t - t0 for o in beside], [0.9 if o.outcome == "ok" else 0.1 for o in beside], where="post",
+                 color="#6c757d", lw=1, ls="--", label="writes through direct (the ideal)")
+        ax2.plot([], [], color="#2a9d8f", lw=1, label=f"writes through {main}")
     ax2.set_ylim(-0.15, 1.3)
     ax2.set_yticks([0, 1], ["fail", "ok"])
     # Bottom panel: what the monitor saw: replication lag per replica, and disk use per node.
@@ -139,7 +146,7 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     if lost_ops:
         ax2.plot([o.end.t - t0 for o in lost_ops], [1.15] * len(lost_ops), "v", color="black", ms=5,
                  label=f"lost acknowledged writes ({len(lost_seqs)})")
-    if lost_ops or fired:
+    if lost_ops or fired or beside:
         ax2.legend(loc="upper right", fontsize=7)
 
     if measurements is not None:

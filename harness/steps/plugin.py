@@ -25,6 +25,7 @@ from harness import labels
 from harness.checkers.load import load_phases
 from harness.cost import CostMeter
 from harness.logscan import LogScan, unexpected
+from harness.clients.part import ClientsPart
 from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
 from harness.report import verdict
@@ -50,6 +51,7 @@ pytest_plugins = [
     "harness.steps.patroni",
     "harness.steps.dr",
     "harness.steps.stacks",  # stacks: Given the stack, Patroni from PyPI, take-backs
+    "harness.steps.clients",  # the client path: HAProxy, PgBouncer, libpq multi-host
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()
@@ -210,6 +212,8 @@ def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[D
     add_stack_parts(d)  # stacks: split-brain checking by default, the versions section
     d.part(CostMeter)  # what the drill cost: CPU, memory, writes, network per container
     d.part(LogScan)  # the servers' logs, counted; an unexpected PANIC fails the scenario
+    # The client path (harness.clients): the environment's, else HAProxy on Patroni, else direct.
+    d.add_part(ClientsPart(d))
     request.node.stash[DRILL] = d
     try:
         yield d

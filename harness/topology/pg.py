@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["conninfo", "first_answer", "lsn_int", "port_open", "sql", "sql_one", "streaming_replicas",
+__all__ = ["connect_budget_s", "conninfo", "first_answer", "lsn_int", "port_open", "sql", "sql_one", "streaming_replicas",
            "writable_among"]
 
 
@@ -31,12 +31,25 @@ def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:
 
 
 def conninfo(host: str, *, timeout: float = 2, dbname: str = "postgres") -> str:
-    """``host`` is a node address, or ``address:port`` for something in front of it (a proxy)."""
+    """``host`` is a node address, or ``address:port`` for something in front of it (a proxy),
+    or a whole connection string (a client path's: several hosts, target_session_attrs)."""
+    if "=" in host:
+        return host
     addr, _, port = host.partition(":")
     return psycopg.conninfo.make_conninfo(
         host=addr, port=int(port or 5432), user="postgres", dbname=dbname, connect_timeout=max(1, int(timeout)),
         application_name="pgharness",
     )
+
+
+def connect_budget_s(host: str) -> float:
+    """How long a connect to ``host`` may take before its last host is tried: connect_timeout
+    for each host before the last of a multi-host connection string, 0 for one host."""
+    if "=" not in host:
+        return 0.0
+    params = psycopg.conninfo.conninfo_to_dict(host)
+    hosts = str(params.get("host") or "").split(",")
+    return float(params.get("connect_timeout") or 0) * max(0, len(hosts) - 1)
 
 
 def sql(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float = 2) -> list[tuple[Any, ...]]:

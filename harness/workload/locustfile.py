@@ -90,9 +90,12 @@ class PostgresUser(User):
         ep = _endpoint()
         if self.conn is None or self.conn.closed or ep != self.at:
             self._drop()
-            host, _, port = ep.partition(":")
-            self.conn = psycopg.connect(host=host, port=int(port or 5432), user="postgres", dbname="postgres",
-                                        connect_timeout=2, autocommit=True, application_name="pgharness-load")
+            if "=" in ep:  # a client path's connection string (HAProxy, PgBouncer, libpq multi-host)
+                self.conn = psycopg.connect(ep, autocommit=True, prepare_threshold=None)
+            else:
+                host, _, port = ep.partition(":")
+                self.conn = psycopg.connect(host=host, port=int(port or 5432), user="postgres", dbname="postgres",
+                                            connect_timeout=2, autocommit=True, application_name="pgharness-load")
             self.at = ep
         return self.conn
 

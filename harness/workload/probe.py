@@ -41,7 +41,7 @@ import psycopg
 from psycopg import errors as pgerr
 
 from harness.history import History, ProbeOp, Stamp, now
-from harness.topology.pg import conninfo
+from harness.topology.pg import conninfo, connect_budget_s
 
 __all__ = ["Endpoint", "Probe", "ReadProbe", "WriteProbe"]
 
@@ -55,6 +55,10 @@ class Probe:
     """Base: a bounded loop of operations on a fixed schedule."""
 
     kind: Literal["write", "read"] = "write"
+    #: The client path its operations are recorded under (None: the drill's own).
+    path: str | None = None
+    #: The ideal's probe beside a client path: recorded as direct-write / direct-read.
+    beside: bool = False
 
     def __init__(
         self,
@@ -93,6 +97,7 @@ class Probe:
         self.started_at: Stamp | None = None
         self.stopped_at: Stamp | None = None
         self.error: BaseException | None = None
+        self._servers: dict[int, str] = {}  # seq -> address of the server that answered it
 
     # -- control -----------------------------------------------------------------------------
 
@@ -211,8 +216,10 @@ class Probe:
     async def _open(self, node: str, host: str) -> None:
         """Open one connection to ``node`` into the idle pool (its error is the waiters')."""
         try:
+            # No prepared statements: behind PgBouncer in transaction mode the next statement
+            # may run on another server connection.
             conn = await psycopg.AsyncConnection.connect(conninfo(host, timeout=max(1.0, self.timeout_s)),
-                                                         autocommit=True)
+                                                         autocommit=True, prepare_threshold=None)
         finally:
             if self._connecting.get(node) is asyncio.current_task():
                 self._connecting.pop(node, None)
@@ -296,7 +303,9 @@ class Probe:
         node, host = target
         self._conn_node = node
         held: _Held = _Held(None)
-        deadline = time.monotonic() + self.timeout_s
+        # A multi-host connection string (a client path's) may spend connect_timeout on each
+        # host before the last: that wait is the client's, and the outage it causes is measured.
+        deadline = time.monotonic() + self.timeout_s + connect_budget_s(host)
         task = asyncio.ensure_future(self._connect_and_run(node, host, seq, held, deadline))
         try:
             while True:
@@ -349,8 +358,13 @@ class Probe:
 
     def _record(self, seq: int, start: Stamp, node: str | None, outcome: Literal["ok", "fail", "timeout"],
                 error: str | None, value: int | None = None) -> None:
-        self.history.add(ProbeOp(at=start, end=now(), probe=self.kind, seq=seq, node=node, outcome=outcome,
-                                 error=error, value=value, instance=self.instance))
+        server = self._servers.pop(seq, None)
+        kind: Literal["write", "read", "direct-write", "direct-read"] = self.kind
+        if self.beside:
+            kind = "direct-write" if self.kind == "write" else "direct-read"
+        self.history.add(ProbeOp(at=start, end=now(), probe=kind, seq=seq, node=node, outcome=outcome,
+                                 error=error, value=value, instance=self.instance, path=self.path,
+                                 server=server if outcome == "ok" else None))
 
 
 class _Moved(Exception):
@@ -388,7 +402,12 @@ class WriteProbe(Probe):
     kind: Literal["write", "read"] = "write"
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
-        await conn.execute(f"INSERT INTO {self.table} (seq) VALUES (%s)", (seq,))  # type: ignore[arg-type,unused-ignore]
+        # The server names itself: behind a client path that is which node the write went to.
+        cur = await conn.execute(f"INSERT INTO {self.table} (seq) VALUES (%s) RETURNING host(inet_server_addr())",  # type: ignore[arg-type,unused-ignore]
+                                 (seq,))
+        row = await cur.fetchone()
+        if row is not None and row[0] is not None:
+            self._servers[seq] = str(row[0])
         return None
 
 
@@ -398,7 +417,9 @@ class ReadProbe(Probe):
     kind: Literal["write", "read"] = "read"
 
     async def _operation(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seq: int) -> int | None:
-        cur = await conn.execute(f"SELECT max(seq) FROM {self.table}")  # type: ignore[arg-type,unused-ignore]
+        cur = await conn.execute(f"SELECT max(seq), host(inet_server_addr()) FROM {self.table}")  # type: ignore[arg-type,unused-ignore]
         row = await cur.fetchone()
+        if row is not None and row[1] is not None:
+            self._servers[seq] = str(row[1])
         value = row[0] if row else None
         return int(value) if isinstance(value, int) else None

@@ -1,0 +1,95 @@
+@failover @client_path
+Feature: The client path: the outage as an application sees it
+  The probes usually ask the harness where the primary is before every attempt: that is
+  the ideal client, which knows what the harness knows. An application reaches the database
+  through a service address instead: HAProxy checking each node's role, PgBouncer in front of
+  it, or a libpq connection string that lists every host. Here the write and read probes go
+  through the path and the direct probes run beside them, so each drill reports the real
+  path's outage next to the ideal's (measurements.paths in summary.json).
+
+  @async_replication
+  Scenario Outline: Kill the primary and fail over: the outage through <path> beside the ideal
+    Given a PostgreSQL cluster with 1 primary and 2 async replicas
+    And clients connect through the client path "<path>"
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I kill the primary
+    And the harness fails over to the most advanced replica
+    And I wait 3 seconds
+    Then the cluster has exactly one primary within 30 seconds
+    And the write RTO through the client path is under 30 seconds
+    And the client path added at most 10 seconds to the write RTO
+    And the writes through the client path after the failover went to the new primary
+
+    Examples:
+      | path              |
+      | direct            |
+      | libpq             |
+      | haproxy           |
+      | pgbouncer+haproxy |
+
+  # HAProxy keeps a dead server in the read-write pool until `fall` checks `inter` apart
+  # failed: with 2 s and 3 checks that is seconds after the harness has already promoted.
+  @async_replication @slow
+  Scenario: Slow HAProxy checks: the path adds the checks' time to the outage
+    Given a PostgreSQL cluster with 1 primary and 2 async replicas
+    And clients connect through HAProxy
+    And HAProxy checks every 2 seconds and marks a server down after 3 failed checks
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I kill the primary
+    And the harness fails over to the most advanced replica
+    And I wait 3 seconds
+    Then the write RTO through the client path is under 30 seconds
+    And the client path added at least 1 seconds to the write RTO
+
+  @patroni @slow
+  Scenario: Kill the Patroni leader: HAProxy follows Patroni's REST API
+    Given a Patroni cluster with 3 nodes and a 1-member etcd
+    And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I kill the leader
+    Then a new leader is elected within 30 seconds
+    And the write RTO through the client path is under 30 seconds
+    And the client path added at most 10 seconds to the write RTO
+
+  Scenario: Kill HAProxy: no write gets through until it runs again, the ideal saw nothing
+    Given a PostgreSQL cluster with 1 primary and 2 async replicas
+    And clients connect through HAProxy
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I kill HAProxy
+    And I wait 2 seconds
+    And I start HAProxy again
+    And I wait 2 seconds
+    Then the write RTO through the client path is under 30 seconds
+    And the write RTO through the client path is at least 2 seconds
+    And the write downtime through the "direct" path is under 2 seconds
+
+  Scenario: Restart PgBouncer: its clients reconnect
+    Given a PostgreSQL cluster with 1 primary and 2 async replicas
+    And clients connect through PgBouncer and HAProxy
+    And PgBouncer allows 20 server connections
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I restart PgBouncer
+    And I wait 2 seconds
+    Then the write RTO through the client path is under 30 seconds
+    And the write downtime through the "direct" path is under 2 seconds
+
+  @alerting
+  Scenario: Sessions idle in a transaction take PgBouncer's pool: the pool-exhausted warning fires
+    Given a PostgreSQL cluster with 1 primary and 2 async replicas
+    And clients connect through PgBouncer and HAProxy
+    And PgBouncer allows 5 server connections
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And all server connections of PgBouncer are taken
+    Then a warning alert "connection pool exhausted" fires within 10 seconds
+    When I wait 2 seconds
+    And the server connections of PgBouncer are given back
+    And I wait 2 seconds
+    Then the write RTO through the client path is at least 2 seconds
+    And the write RTO through the client path is under 30 seconds
+    And the write downtime through the "direct" path is under 2 seconds

@@ -1,0 +1,137 @@
+"""What the client-path steps do with a drill: faults on the path's components, its targets.
+
+Kept here (not in the drill) so that the drill only knows a part named ``clients``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.checkers.paths import path_added_s
+from harness.clients.faults import FreezeComponent, KillComponent, RestartComponent, TakePool
+from harness.clients.part import ClientsPart
+from harness.errors import SetupError, TargetMissed
+from harness.faults import Fault
+
+if TYPE_CHECKING:
+    from harness.drill import Drill
+
+__all__ = ["heal_component", "path_fault", "require_path_added", "require_path_downtime", "require_path_rto",
+           "require_writes_to_primary", "take_pool", "writes_by_node"]
+
+_FAULTS: dict[str, type[KillComponent] | type[FreezeComponent] | type[RestartComponent]] = {
+    "kill": KillComponent, "freeze": FreezeComponent, "restart": RestartComponent}
+
+
+def _part(drill: Drill) -> ClientsPart:
+    part = drill.maybe_part(ClientsPart)
+    if part is None or not part.real:
+        raise SetupError("this drill's client path is direct: it runs no HAProxy or PgBouncer "
+                         "(Given clients connect through HAProxy)")
+    part.primary_endpoint(drill.cluster)  # started on first use
+    return part
+
+
+def path_fault(drill: Drill, kind: str, component: str) -> Fault:
+    """Kill, freeze or restart ``component`` ("haproxy" or "pgbouncer") of the client path."""
+    part = _part(drill)
+    fault = _FAULTS[kind](part.component(component))
+    return drill.apply(fault)
+
+
+def heal_component(drill: Drill, component: str) -> list[str]:
+    """Heal the faults on ``component`` (start it again, thaw it)."""
+    done = []
+    for fault in [f for f in drill.faults.active if f.target == component]:
+        drill.faults.heal(fault)
+        done.append(fault.name)
+    if not done:
+        raise SetupError(f"no fault on {component} to undo")
+    return done
+
+
+def take_pool(drill: Drill) -> Fault:
+    """Take every server connection of PgBouncer's pool with sessions idle in a transaction."""
+    part = _part(drill)
+    part.component("pgbouncer")
+    size = part.settings.pgbouncer.default_pool_size + part.settings.pgbouncer.reserve_pool_size
+    return drill.apply(TakePool(part.service_conninfo(), size))
+
+
+def require_path_rto(drill: Drill, limit_s: float, *, path: str | None = None, at_least: bool = False) -> float:
+    """The write RTO through ``path`` (default: the drill's) is under ``limit_s`` (or at least it)."""
+    m = drill.measurements()
+    name = path or m.client_path
+    row = next((p for p in m.paths if p.path == name), None)
+    if row is None:
+        ran = ", ".join(p.path for p in m.paths) or "none"
+        raise SetupError(f"no probe ran through the client path {name} (paths that ran: {ran})")
+    value = row.rto_write_s
+    if at_least:
+        if value is not None and value < limit_s:
+            raise TargetMissed(f"write RTO through {name}", f"{value:.2f} s", f">= {limit_s:g} s")
+    elif value is None or value >= limit_s:
+        got = "service never came back" if value is None else f"{value:.2f} s"
+        raise TargetMissed(f"write RTO through {name}", got, f"< {limit_s:g} s")
+    return value if value is not None else float("inf")
+
+
+def require_path_downtime(drill: Drill, limit_s: float, *, path: str) -> float:
+    """The total write outage through ``path`` in the window is under ``limit_s``."""
+    m = drill.measurements()
+    row = next((p for p in m.paths if p.path == path), None)
+    if row is None:
+        ran = ", ".join(p.path for p in m.paths) or "none"
+        raise SetupError(f"no probe ran through the client path {path} (paths that ran: {ran})")
+    if row.downtime_s is None or row.downtime_s >= limit_s:
+        got = "no write acknowledged" if row.downtime_s is None else f"{row.downtime_s:.2f} s"
+        raise TargetMissed(f"write downtime through {path}", got, f"< {limit_s:g} s")
+    return row.downtime_s
+
+
+def writes_by_node(drill: Drill) -> dict[str, int]:
+    """Acknowledged writes through the drill's path after the first fault, by the node that ran
+    them (each write names its server): after a split brain, which writes went where."""
+    from harness.checkers.paths import node_addresses, served_node
+    from harness.history import FaultEvent, ProbeOp
+
+    m = drill.measurements()
+    events = drill.history.events()
+    addresses = node_addresses(events)
+    faults = [f for f in drill.history.of(FaultEvent) if f.phase == "inject"]
+    # Sent after the fault took effect (its ``at``): one sent in its window may still land.
+    since = faults[0].at.t if faults else -float("inf")
+    counts: dict[str, int] = {}
+    for op in drill.history.of(ProbeOp):
+        if op.probe == "write" and op.outcome == "ok" and op.at.t > since:
+            node = served_node(op, addresses) or "unknown"
+            counts[node] = counts.get(node, 0) + 1
+    drill.history.note("client_path.writes", f"through {m.client_path} after the fault: "
+                       + (", ".join(f"{n}: {c}" for n, c in sorted(counts.items())) or "none acknowledged"))
+    return counts
+
+
+def require_writes_to_primary(drill: Drill) -> dict[str, int]:
+    counts = writes_by_node(drill)
+    primary = drill.cluster.primary
+    elsewhere = {n: c for n, c in counts.items() if n != primary}
+    if elsewhere or not counts:
+        got = ", ".join(f"{c} to {n}" for n, c in sorted(counts.items())) or "no acknowledged write"
+        raise TargetMissed("writes through the client path after the fault", got, f"all to {primary}")
+    return counts
+
+
+def require_path_added(drill: Drill, limit_s: float, *, at_least: bool = False) -> float:
+    m = drill.measurements()
+    if m.client_path == "direct":
+        return 0.0  # the ideal adds nothing to itself
+    added = path_added_s(m.paths, m.client_path)
+    if added is None:
+        have = ", ".join(f"{p.path}: {p.rto_write_s}" for p in m.paths)
+        raise TargetMissed(f"write RTO added by {m.client_path}", f"not measured ({have or 'no direct probe beside it'})",
+                           f"<= {limit_s:g} s")
+    if at_least and added < limit_s:
+        raise TargetMissed(f"write RTO added by {m.client_path}", f"{added:.2f} s", f">= {limit_s:g} s")
+    if not at_least and added > limit_s:
+        raise TargetMissed(f"write RTO added by {m.client_path}", f"{added:.2f} s", f"<= {limit_s:g} s")
+    return added
