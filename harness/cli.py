@@ -5,6 +5,9 @@
     harness clean                                        remove everything earlier runs left
     harness images build [--force]                       build the node image (no registry)
     harness env check FILE                               validate an environment file
+    harness env list                                     the project's environments and the built-in ones
+    harness init [DIR]                                   a starter layout for your own repository
+    harness doctor                                       what this machine has and lacks for drills
 """
 
 from __future__ import annotations
@@ -25,8 +28,18 @@ from harness.errors import HarnessError
 
 __all__ = ["app", "main"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REPORTS = Path(os.environ.get("HARNESS_REPORTS_DIR", REPO_ROOT / "reports"))
+
+def _reports(choice: Path | None = None) -> Path:
+    """The reports folder: --reports, else the project's (see harness.project); exported so the
+    pytest run and every child process write where this command reads."""
+    from harness.project import reports_dir
+
+    path = choice.resolve() if choice else reports_dir()
+    os.environ["HARNESS_REPORTS_DIR"] = str(path)
+    return path
+
+
+ReportsOption = Annotated[Path | None, typer.Option("--reports", help="reports folder (default: the project's reports/)")]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chaos and DR drills for replicated PostgreSQL.")
 images_app = typer.Typer(no_args_is_help=True, help="Node images (built locally, no registry).")
@@ -65,10 +78,14 @@ def run(
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
     verbose: Annotated[bool, typer.Option("-v", help="pytest's verbose output")] = False,
     no_capture: Annotated[bool, typer.Option("-s", help="let steps talk to the terminal (runbook prompts)")] = False,
+    reports: ReportsOption = None,
 ) -> None:
     """Run features and print each scenario's RTO, RPO and availability against its targets."""
     import pytest
 
+    from harness.commands.pytest_args import default_targets, pytest_config_args
+
+    reports_root = _reports(reports)
     if runtime != "docker":
         _fail(HarnessError(f"unknown runtime {runtime!r}: this version has the 'docker' runtime"))
     if environment:
@@ -81,8 +98,10 @@ def run(
         os.environ["HARNESS_ENVIRONMENT"] = environment
     run_id = os.environ.get("HARNESS_RUN_ID") or labels.new_run_id()
     os.environ["HARNESS_RUN_ID"] = run_id
-    run_dir = REPORTS / "runs" / run_id
-    args = ["--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml"), "-p", "no:cacheprovider"]
+    run_dir = reports_root / "runs" / run_id
+    # The user's project, not the installed package, gives pytest its configuration.
+    project_root, config_args = pytest_config_args()
+    args = ["--rootdir", str(project_root), *config_args, "-p", "no:cacheprovider", "-p", "no:locust"]
     args += ["-v"] if verbose else ["-q"]
     if no_capture:
         args += ["-s"]
@@ -90,20 +109,22 @@ def run(
         args += ["--alluredir", str(alluredir)]
     if k:
         args += ["-k", k]
-    targets: list[str]
     if not paths:
-        targets = [str(REPO_ROOT / "scenarios")]
-    else:
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            _fail(HarnessError(f"no such feature file or folder: {', '.join(map(str, missing))}"))
-        features = [p for p in paths if p.suffix == ".feature" or p.is_dir() and not list(p.glob("test_*.py"))]
-        modules = [p for p in paths if p not in features]
-        targets = [str(p) for p in modules]
-        if features:
-            targets.append(str(_feature_module(features, run_dir / "_features")))
+        try:
+            paths = [default_targets(project_root)]
+        except HarnessError as exc:
+            _fail(exc)
+            return
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        _fail(HarnessError(f"no such feature file or folder: {', '.join(map(str, missing))}"))
+    features = [p for p in paths if p.suffix == ".feature" or p.is_dir() and not list(p.glob("test_*.py"))]
+    modules = [p for p in paths if p not in features]
+    targets = [str(p) for p in modules]
+    if features:
+        targets.append(str(_feature_module(features, run_dir / "_features")))
     # allure-pytest-bdd needs every feature under pytest's rootdir (it takes relative paths).
-    root = os.path.commonpath([str(REPO_ROOT), *(str(Path(t).resolve().parent) for t in targets),
+    root = os.path.commonpath([str(project_root), *(str(Path(t).resolve().parent) for t in targets),
                                *(str(p.resolve()) for p in paths or [])])
     args[1] = root
     t0 = time.monotonic()
@@ -121,6 +142,7 @@ def drill(
     keep: Annotated[bool, typer.Option(help="leave the topology running afterwards (until `harness clean`)")] = False,
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
     interactive: Annotated[bool, typer.Option(help="manual runbook steps prompt you and time your answer")] = False,
+    reports: ReportsOption = None,
 ) -> None:
     """Run one scenario live: topology, current step, faults, probes, alerts and running numbers.
 
@@ -140,7 +162,7 @@ def drill(
     if not path.exists():
         _fail(HarnessError(f"no such feature file or folder: {path}"))
     run_id = labels.new_run_id()
-    run_dir = REPORTS / "runs" / run_id
+    run_dir = _reports(reports) / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "harness.cli", "run", str(path)]
     if scenario:
@@ -346,11 +368,13 @@ def _print_summary(path: Path, seconds: float) -> int:
 def report(
     run_id: Annotated[str | None, typer.Option("--run", help="run id (default: the newest run)")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
+    reports: ReportsOption = None,
 ) -> None:
     """Render a run's Allure results into static HTML (offline, Allure 3)."""
     from harness.report import render_allure
 
-    runs = REPORTS / "runs"
+    reports_root = _reports(reports)
+    runs = reports_root / "runs"
     candidates = sorted((p for p in runs.glob("*") if (p / "allure-results").is_dir()), key=lambda p: p.name) \
         if runs.exists() else []
     if run_id:
@@ -362,9 +386,9 @@ def report(
     else:
         _fail(HarnessError(f"no run with Allure results under {runs}: run `harness run` first"))
         return
-    target = out or (REPORTS / "html")
+    target = out or (reports_root / "html")
     try:
-        index = render_allure(chosen / "allure-results", target, history_file=REPORTS / "allure-history.jsonl")
+        index = render_allure(chosen / "allure-results", target, history_file=reports_root / "allure-history.jsonl")
     except HarnessError as exc:
         _fail(exc)
         return
@@ -423,6 +447,13 @@ def env_check(path: str) -> None:
     else:
         what = f"{env.topology.replicas} {env.topology.replication} replicas"
     console.print(f"{env.source}: ok ({what})")
+
+
+from harness.commands import doctor, env_list, init  # noqa: E402 - commands in their own modules
+
+init.register(app)
+doctor.register(app)
+env_list.register(env_app)
 
 
 def main() -> None:

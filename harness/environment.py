@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.checkers.targets import Targets
+from harness import resources
 from harness.errors import EnvironmentFileError
 
 __all__ = [
@@ -26,7 +27,8 @@ __all__ = [
     "load_environment",
 ]
 
-ENVIRONMENTS_DIR = Path(__file__).resolve().parents[1] / "environments"
+# The built-in environment files (package data); a project's own come first by name (resources).
+ENVIRONMENTS_DIR = resources.builtin_dir("environments")
 DEFAULT_ENVIRONMENT = "streaming"
 
 
@@ -202,12 +204,15 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
 
 
 def load_environment(path: str | Path) -> Environment:
-    """Load and validate an environment file (a path, or a name under ``environments/``)."""
+    """Load and validate an environment file: a path, or a name (the project's
+    ``environments/NAME.yaml`` first, then the built-in one)."""
     p = Path(path)
     if not p.exists() and not p.suffix:
-        p = ENVIRONMENTS_DIR / f"{path}.yaml"
+        found = resources.environment(str(path))
+        if found is not None:
+            p = found.path
     if not p.exists():
-        known = ", ".join(sorted(f.stem for f in ENVIRONMENTS_DIR.glob("*.yaml")))
+        known = ", ".join(f.name for f in resources.catalog("environments"))
         raise EnvironmentFileError(str(path), [f"no such environment file (known: {known})"])
     text = p.read_text(encoding="utf-8")
     try:

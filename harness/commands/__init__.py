@@ -1,0 +1,1 @@
+"""Commands of the ``harness`` CLI that live in their own modules (each hooked in by one line)."""
