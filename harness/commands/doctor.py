@@ -127,9 +127,8 @@ def register(app: typer.Typer) -> None:
     @app.command("doctor")
     def doctor() -> None:
         """Check what the harness needs here (Docker, debootstrap, nftables, loop devices, images, Allure)."""
-        from rich.console import Console
+        from harness.cli import console
 
-        console = Console()
         failed = False
         for c in run_checks():
             mark = "[green]ok[/]     " if c.ok else ("[red]missing[/]" if c.required else "[yellow]warning[/]")

@@ -14,12 +14,12 @@ def register(env_app: typer.Typer) -> None:
     @env_app.command("list")
     def env_list() -> None:
         """List environments by name: the project's own (found first) and the built-in ones."""
-        from rich.console import Console
         from rich.table import Table
+
+        from harness.cli import console
 
         from harness.environment import load_environment
 
-        console = Console()
         proj = project.current()
         table = Table(title=f"environments (project {proj.root})")
         for col in ("name", "from", "file", "description"):

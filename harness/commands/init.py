@@ -97,9 +97,8 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option(help="replace starter files that exist")] = False,
     ) -> None:
         """Write a starter layout: one working drill, an environment, the pytest binding, nightly CI."""
-        from rich.console import Console
+        from harness.cli import console
 
-        console = Console()
         result = init_project(directory, force=force)
         for name in result.written:
             console.print(f"  wrote    {name}")
