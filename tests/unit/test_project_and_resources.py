@@ -217,3 +217,4 @@ def test_a_broken_environment_fails_the_scenario_that_uses_it_and_nothing_else(t
     assert "FAILED test_bdd.py::test_uses_a_broken_environment" in out.stdout
     assert "bad.yaml:3: topology.replicas" in out.stdout
     assert list((tmp_path / "out" / "runs").glob("*/summary.json"))
+
