@@ -320,24 +320,16 @@ def down() -> None:
     console.print(f"removed {session.state.run_id}; journal: {session.directory / 'journal.jsonl'}")
 
 
-def _fmt(v: Any, unit: str = "", pct: bool = False) -> str:
-    if v is None:
-        return "n/a"
-    if pct:
-        return f"{v * 100:.2f} %"
-    if isinstance(v, float):
-        return f"{v:.3f}{unit}"
-    return f"{v}{unit}"
-
-
 def _print_summary(path: Path, seconds: float) -> int:
     if not path.exists():
         err.print(f"no summary was written ({path}): did any scenario run?")
         return 0
+    from harness.result import METRICS, with_target
+
     data = json.loads(path.read_text())
     table = Table(title=f"run {data['run_id']} ({seconds:.0f} s)")
-    for col in ("scenario", "status", "write RTO", "read RTO", "lost writes", "RPO window", "availability",
-                "detection", "targets missed"):
+    headline = [spec for spec in METRICS if spec.headline]
+    for col in ("scenario", "status", *(spec.label for spec in headline), "targets missed"):
         table.add_column(col, overflow="fold", max_width=40 if col in ("scenario", "targets missed") else None)
     n_viol = 0
     for s in data["scenarios"]:
@@ -347,17 +339,9 @@ def _print_summary(path: Path, seconds: float) -> int:
         status = s["status"]
         colour = {"passed": "green", "failed": "red", "error": "magenta", "aborted": "yellow"}.get(status, "white")
         t = s.get("targets") or {}
-        lost_t = t.get("max_lost_writes")
-        table.add_row(
-            s["scenario"], f"[{colour}]{status}[/]",
-            _fmt(m.get("rto_write_s"), " s") + f" (<{t.get('max_rto_write_s', '?'):g} s)",
-            _fmt(m.get("rto_read_s"), " s") + f" (<{t.get('max_rto_read_s', '?'):g} s)",
-            _fmt(m.get("rpo_lost_writes")) + ("" if lost_t is None else f" (≤{lost_t})"),
-            _fmt(m.get("rpo_window_s"), " s") + f" (<{t.get('max_rpo_s', '?'):g} s)",
-            _fmt(m.get("availability"), pct=True) + f" (≥{t.get('min_availability', 0) * 100:g} %)",
-            _fmt(m.get("detection_s"), " s"),
-            "\n".join(v["message"] for v in viol) or "none",
-        )
+        table.add_row(s["scenario"], f"[{colour}]{status}[/]",
+                      *(with_target(spec, m.get(spec.key), t) for spec in headline),
+                      "\n".join(v["message"] for v in viol) or "none")
     console.print(table)
     console.print(f"summary: {path}")
     console.print(f"report:  harness report --run {data['run_id']}")

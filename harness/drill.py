@@ -2,44 +2,65 @@
 
 The drill is the context the steps delegate to. It starts the topology lazily (so Given
 steps compose in any order before it exists), ends the measurement window when a Then
-step first asks for a number, and on ``close`` heals every fault, stops the probes, removes
-everything it made and writes the journal, whatever happened before.
+step first asks for a number, and on ``close`` heals every fault, stops the probes, closes
+its parts, removes everything it made and writes the journal, whatever happened before.
+
+Seams (see CONTRIBUTING.md):
+
+- the topology is made by :mod:`harness.topology.registry` from the environment (or a kind
+  a step chose with :meth:`Drill.choose_topology`) and used through the
+  :class:`~harness.topology.base.Topology` protocol; what only some topologies can do is
+  asked for with :func:`~harness.topology.base.need`;
+- role state lives in the topology's :class:`~harness.topology.roles.Roles`, changed here
+  (faults, restarts) and in the recovery functions;
+- everything else a drill runs (monitor, background load, fan-out probe, Toxiproxy, backups,
+  a client path) is a part (:mod:`harness.parts`): ``add_part``, ``part(T)``, ``maybe_part(T)``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from harness.checkers import Measurements, Targets, Violation, evaluate, measure
-from harness.environment import Environment, default_environment
-from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
-from harness.faults import Fault, FaultSet, KillNode, KillPostmaster, StopPostgres
-from harness.faults.toxiproxy import ToxiproxyServer
+from harness.checkers import Measurements, Violation, evaluate, measure
 from harness.checkers.detection import detection
 from harness.checkers.load import LoadPhase, load_phases
 from harness.checkers.steady import SteadyReading, SteadyState, reading
+from harness.environment import Environment, default_environment
+from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
+from harness.faults import Fault, FaultSet
 from harness.gameday.guards import AbortCondition, Guard
-from harness.history import (
-    ActionEvent,
-    AlertEvent,
-    FaultEvent,
-    FinalRead,
-    History,
-    ProbeOp,
-    now,
-    seq_ranges,
-)
-from harness.recovery import failover_to_most_advanced, rejoin_as_replica
-from harness.runtime.docker import DockerRuntime
+from harness.history import ActionEvent, AlertEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
+from harness.monitor import Monitor, load_rules
+from harness.parts import ClientPath, DirectPath, EndsWithWindow, Part, ReportsSection, StartsWithProbes
+from harness.recovery import failover_to_most_advanced
+from harness.result import METRICS, ScenarioResult
 from harness.runtime.preflight import check_host_disk
 from harness.secrets import redact
+from harness.topology import registry
+from harness.topology.base import Restartable, Topology, need
 from harness.topology.pg import sql
+from harness.topology.roles import Roles
+from harness.wait import wait_until
+from harness.workload import ReadProbe, WriteProbe
+from harness.workload.load import LoadProcess, create_schema
+
+if TYPE_CHECKING:
+    from harness.faults.toxiproxy import ToxiproxyServer
+    from harness.runtime.base import Runtime
+    from harness.workload.fanout import FanoutWriteProbe
+
+__all__ = ["Drill", "ScenarioResult"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def psql_ident(name: str) -> str:
@@ -50,54 +71,14 @@ def psql_ident(name: str) -> str:
 
 def psql_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-from harness.monitor import Monitor, load_rules
-from harness.topology.streaming import StreamingCluster
-from harness.wait import wait_until
-from harness.workload import ReadProbe, WriteProbe
-from harness.workload.load import LoadProcess, create_schema
-
-__all__ = ["Drill", "ScenarioResult"]
-
-log = logging.getLogger(__name__)
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "scenario"
 
 
-class ScenarioResult:
-    """What summary.json says of one scenario."""
-
-    def __init__(self, feature: str, scenario: str, directory: Path) -> None:
-        self.feature = feature
-        self.scenario = scenario
-        self.directory = directory
-        self.status = "error"
-        self.message = ""
-        self.measurements: Measurements | None = None
-        self.targets: Targets | None = None
-        self.violations: list[Violation] = []
-        self.asserted: set[str] = set()
-        self.topology = ""
-        self.tags: list[str] = []
-        self.load_phases: list[LoadPhase] = []
-
-    def to_json(self) -> dict[str, Any]:
-        m = self.measurements.model_dump() if self.measurements else {}
-        return {
-            "feature": self.feature,
-            "scenario": self.scenario,
-            "status": self.status,
-            "message": self.message,
-            "tags": self.tags,
-            "load": [p.model_dump() for p in self.load_phases],
-            "topology": self.topology,
-            "measurements": m,
-            "targets": self.targets.model_dump() if self.targets else {},
-            "asserted": sorted(self.asserted),
-            "violations": [v.model_dump() for v in self.violations],
-            "journal": str(self.directory / "journal.jsonl"),
-        }
+#: Targets fields by the measurement they bound (from the metric list: no second list here).
+_BOUND = {m.target: m.key for m in METRICS if m.target is not None}
 
 
 class Drill:
@@ -112,13 +93,14 @@ class Drill:
         self.asserted: set[str] = set()
         self.waived: set[str] = set()  # measurements no default target judges (see waive)
         self.faults = FaultSet(self.history)
-        self._runtime: DockerRuntime | None = None
-        self._cluster: StreamingCluster | None = None
-        self.monitor: Monitor | None = None
-        self.load: LoadProcess | None = None
+        self._runtime: Runtime | None = None
+        self._cluster: Topology | None = None
+        self._kind: str | None = None  # a topology kind a step chose (else the environment's)
+        self._kind_options: dict[str, Any] = {}
+        self._stack = ExitStack()
+        self._parts: list[Part] = []
+        self.part_problems: list[str] = []
         self.runbook_answers: list[str] = []  # scripted answers to manual runbook steps (CI)
-        self.client_routes: dict[str, str] = {}  # node → "address:port" the clients use instead
-        self.toxiproxy: ToxiproxyServer | None = None
         self.steady: SteadyState | None = None
         self.abort_conditions: list[AbortCondition] = []
         self.guard: Guard | None = None
@@ -137,6 +119,7 @@ class Drill:
         if self._cluster is not None and self._cluster.started and topology:
             self.history.note("topology.replaced", "a later Given changed the topology: starting it again")
             self._stop_probes()
+            self._cluster.release()
             self._cluster.teardown()
             self._cluster = None
             if self._runtime is not None:
@@ -153,38 +136,152 @@ class Drill:
         self.env = env
         self.targets = env.targets
 
+    def choose_topology(self, kind: str, **options: Any) -> None:
+        """Start a topology of ``kind`` (see :mod:`harness.topology.registry`) instead of the one
+        the environment selects; ``options`` reach its factory (later calls add to them)."""
+        if self.topology_started:
+            raise SetupError(f"the {kind} Givens must come before the topology starts (probes, faults)")
+        registry.choose(self.env, kind)  # an unknown kind fails here, at the Given
+        if kind != self._kind:
+            self._kind_options = {}
+        self._kind = kind
+        self._kind_options.update(options)
+
+    @property
+    def topology_kind(self) -> str:
+        """The kind that runs, or will run when the topology starts."""
+        return self._cluster.kind if self._cluster is not None else registry.choose(self.env, self._kind).kind
+
+    def topology_options(self, kind: str) -> dict[str, Any]:
+        """What steps chose for a topology of ``kind`` so far ({} for another kind)."""
+        return dict(self._kind_options) if kind == self._kind else {}
+
     def set_probe_interval(self, seconds: float) -> None:
         probe = self.env.probe.model_copy(update={"interval_ms": seconds * 1000})
         self.env = self.env.model_copy(update={"probe": probe})
 
     @property
-    def cluster(self) -> StreamingCluster:
+    def cluster(self) -> Topology:
         """The live topology, started on first use."""
         if self._cluster is None or not self._cluster.started:
             if self._runtime is None:
+                from harness.runtime.docker import DockerRuntime
+
                 check_host_disk([Path("/var/lib/docker"), self.directory])
                 self._runtime = DockerRuntime(self.run_id, self.scope)
-            self._cluster = self._new_topology()  # issue 4: streaming, or Patroni after use_patroni()
+            self._cluster = registry.create(self._runtime, self.env, self.history, chosen=self._kind,
+                                            options=self._kind_options)
             self._cluster.start()
             if self.env.auth is not None:
                 self._require_password(self.env.auth.password_env)
         return self._cluster
 
+    def adopt(self, topology: Topology) -> None:
+        """Use a topology that is already running (a unit test's, on the fake runtime)."""
+        if self.topology_started:
+            raise SetupError("the drill already runs a topology")
+        self._runtime, self._cluster = topology.runtime, topology
+
     @property
     def topology_started(self) -> bool:
         return self._cluster is not None and self._cluster.started
 
+    @property
+    def roles(self) -> Roles:
+        """The live topology's roles (read them here; they change through the drill's methods)."""
+        return self.cluster.roles
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def add_part(self, part: T) -> T:
+        """Enter ``part`` on the drill's exit stack; it is closed on close, newest first."""
+        entered = part.__enter__()  # type: ignore[attr-defined]
+        assert entered is not None
+        exit_ = part.__exit__  # type: ignore[attr-defined]
+
+        def close(et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> bool:
+            try:
+                exit_(et, ev, tb)
+            except Exception as exc:  # noqa: BLE001 - one part's failure never keeps the others open
+                self.part_problems.append(f"closing {type(part).__name__}: {exc!r}")
+            return False
+
+        self._stack.push(close)
+        self._parts.append(part)  # type: ignore[arg-type]
+        if self._window_open and isinstance(part, StartsWithProbes):
+            part.probes_started(self)
+        return part
+
+    def maybe_part(self, kind: type[T]) -> T | None:
+        """The newest part that is a ``kind`` (a class or a runtime-checkable protocol), or None."""
+        for p in reversed(self._parts):
+            if isinstance(p, kind):
+                return p
+        return None
+
+    def part(self, kind: type[T]) -> T:
+        """The part of type ``kind``, created with ``kind.for_drill(drill)`` when it has one."""
+        found = self.maybe_part(kind)
+        if found is not None:
+            return found
+        factory = getattr(kind, "for_drill", None)
+        if factory is None:
+            raise SetupError(f"this drill has no {kind.__name__}")
+        made: T = self.add_part(factory(self))
+        return made
+
+    def parts(self) -> list[Part]:
+        return list(self._parts)
+
+    def result_sections(self) -> dict[str, Any]:
+        """What the parts contribute to the scenario's result (``ScenarioResult.sections``)."""
+        out: dict[str, Any] = {}
+        for p in self._parts:
+            if isinstance(p, ReportsSection):
+                try:
+                    section = p.result_section()
+                except Exception as exc:  # noqa: BLE001 - reported, never a silent hole
+                    self.part_problems.append(f"{type(p).__name__} section: {exc!r}")
+                    continue
+                if section is not None:
+                    out[p.section] = section
+        return out
+
     # -- workload ----------------------------------------------------------------------------
+
+    def client_path(self) -> ClientPath:
+        """How clients reach the service: the newest ClientPath part, else straight to the primary."""
+        return self.maybe_part(ClientPath) or DirectPath()
 
     def _primary_endpoint(self) -> tuple[str, str] | None:
         c = self._cluster
         if c is None:
             return None
         try:
-            # Clients may reach a node through something in front of it (a Toxiproxy proxy).
-            return c.primary, self.client_routes.get(c.primary) or c.address(c.primary)
+            return self.client_path().primary_endpoint(c)
         except Exception:  # noqa: BLE001 - a node that is down has no address; the attempt fails
             return None
+
+    @property
+    def monitor(self) -> Monitor | None:
+        return self.maybe_part(Monitor)
+
+    @property
+    def load(self) -> LoadProcess | None:
+        return self.maybe_part(LoadProcess)
+
+    @property
+    def toxiproxy(self) -> ToxiproxyServer | None:
+        from harness.faults.toxiproxy import ToxiproxyPath
+
+        path = self.maybe_part(ToxiproxyPath)
+        return path.server if path is not None else None
+
+    @property
+    def fanout_probe(self) -> FanoutWriteProbe | None:
+        from harness.workload.fanout import FanoutWriteProbe
+
+        return self.maybe_part(FanoutWriteProbe)
 
     def start_probes(self, interval_s: float | None = None, *, reads: bool = True) -> None:
         if interval_s is not None:
@@ -193,14 +290,15 @@ class Drill:
         p = self.env.probe
         kw = dict(table=p.table, interval_s=p.interval_ms / 1000, timeout_s=p.timeout_ms / 1000,
                   max_duration_s=p.max_duration_s)
-        if not self._window_open:
+        starting = not self._window_open
+        if starting:
             self.history.note("window_start", f"probe every {p.interval_ms:g} ms on {cluster.describe()}")
             self._window_open = True
         if self.monitor is None and self.env.monitor.enabled:
-            self.monitor = Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
-                                   timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s,
-                                   disk_usage=cluster.disk_usage)
-            self.monitor.start()
+            monitor = self.add_part(Monitor(cluster, self.history, load_rules(), interval_s=self.env.monitor.interval_s,
+                                            timeout_s=self.env.monitor.timeout_s, max_duration_s=p.max_duration_s,
+                                            disk_usage=cluster.disk_usage))
+            monitor.start()
         if self.guard is None and self.abort_conditions:
             self.guard = Guard(self.history, self.abort_conditions, interval_s=p.interval_ms / 1000,
                                max_duration_s=p.max_duration_s)
@@ -211,6 +309,10 @@ class Drill:
         if reads and self.read_probe is None:
             self.read_probe = ReadProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
             self.read_probe.start()
+        if starting:
+            for part in list(self._parts):
+                if isinstance(part, StartsWithProbes):
+                    part.probes_started(self)
         # Steady state first: the window starts with an acknowledged write.
         wait_until(lambda: any(o.outcome == "ok" and o.probe == "write" for o in self.history.of(ProbeOp)),
                    timeout=10, what="the first acknowledged probe write")
@@ -226,23 +328,30 @@ class Drill:
             ep = self._primary_endpoint()
             return ep[1] if ep else None
 
-        self.load = LoadProcess(self.history, self.directory, endpoint, profile=profile, users=users,
-                                ramp_s=ramp_s, max_duration_s=self.env.probe.max_duration_s)
-        self.load.start()
+        load = self.add_part(LoadProcess(self.history, self.directory, endpoint, profile=profile, users=users,
+                                         ramp_s=ramp_s, max_duration_s=self.env.probe.max_duration_s))
+        load.start()
         t0 = now()
         self.history.note("load.start", f"{profile}: {users} users over {ramp_s:g} s")
         time.sleep(ramp_s)
-        if not self.load.users_running():
+        if not load.users_running():
             raise SetupError(f"the load process exited: {(self.directory / 'load.log').read_text()[-1500:]}")
         self.history.add(ActionEvent(at=t0, end=now(), action="load.ramp_up", target=profile, outcome="ok",
                                      detail=f"{users} users"))
 
+    def clients_moved(self) -> None:
+        """The primary changed: tell the clients that do not ask each time (the background load)."""
+        load = self.load
+        if load is not None:
+            load.point_at_primary()
+
     def require_load_after(self, *, max_error_rate: float | None = None, percentile: int = 99,
                            max_latency_s: float | None = None) -> LoadPhase:
-        if self.load is None:
+        load = self.load
+        if load is None:
             raise SetupError('no background load is running (Given a "mixed" load of N users ...)')
         self.end_window()
-        self.load.stop()
+        load.stop()
         phases = {p.phase: p for p in load_phases(self.history.events())}
         after = phases.get("after") or phases.get("before")
         if after is None or not after.requests:
@@ -266,6 +375,31 @@ class Drill:
                 if probe.error is not None:
                     raise SetupError(f"the {probe.kind} probe crashed: {probe.error!r}")
 
+    def start_fanout(self, timeout_s: float | None = None) -> None:
+        """A write probe to EVERY node at once (split-brain evidence); stopped before the final read.
+
+        ``timeout_s`` (default: the probe's) is how long a writer waits for an answer: a long
+        one is a patient client whose write, sent to a frozen node, is answered on the thaw."""
+        from harness.workload.fanout import FanoutWriteProbe
+
+        if self.fanout_probe is not None:
+            return
+        cluster = self.cluster
+        p = self.env.probe
+        path = self.client_path()
+
+        def address(name: str) -> str | None:
+            try:
+                return path.endpoint(cluster, name)
+            except Exception:  # noqa: BLE001 - a node that is down has no address
+                return None
+
+        probe = self.add_part(FanoutWriteProbe(self.history, list(cluster.names), address,
+                                               interval_s=p.interval_ms / 1000,
+                                               timeout_s=timeout_s if timeout_s is not None else p.timeout_ms / 1000,
+                                               max_duration_s=p.max_duration_s))
+        probe.start()
+
     # -- faults and recovery (When) ----------------------------------------------------------
 
     def target(self, role: str) -> str:
@@ -273,28 +407,42 @@ class Drill:
         return self.cluster.resolve(role)
 
     def apply(self, fault: Fault, *, takes_down: bool = False) -> Fault:
-        """Inject a constructed fault (healed on close if it is not one-shot)."""
+        """Inject a constructed fault (healed on close if it is not one-shot); with ``takes_down``
+        its target counts as down (and, if it was the primary, as the old primary) until it is
+        brought back."""
         cluster = self.cluster
         self._before_first_fault()
-        if takes_down and fault.target == cluster.primary:
-            cluster.old_primary = fault.target
         self.faults.inject(fault)
         if takes_down:
-            cluster.down.add(fault.target)
+            cluster.roles.took_down([fault.target])
         return fault
+
+    def took_down(self, *names: str) -> None:
+        """Nodes a fault already applied took down (a disk full, a region lost)."""
+        self.cluster.roles.took_down(names)
+
+    def deposed(self, name: str) -> None:
+        """``name`` is no longer the primary without being down (cut off, switched over, a zombie)."""
+        self.cluster.roles.deposed(name)
+
+    def brought_back(self, name: str) -> None:
+        """A node the recovery path started again."""
+        self.cluster.roles.came_back(name)
 
     def heal_all(self) -> list[str]:
         return self.faults.heal_all()
 
     def route_clients_through_toxiproxy(self) -> ToxiproxyServer:
         """Start a Toxiproxy server on loopback and send the probes to every node through it."""
+        from harness.faults.toxiproxy import ToxiproxyPath, ToxiproxyServer
+
         if self.toxiproxy is None:
-            server = ToxiproxyServer().start()
-            self.toxiproxy = server
-            for name in self.cluster.names:
-                self.client_routes[name] = server.front(name, f"{self.cluster.address(name)}:5432")
-            self.history.note("toxiproxy", f"clients go through Toxiproxy: {self.client_routes}")
-        return self.toxiproxy
+            path = ToxiproxyPath(ToxiproxyServer().start(), self.cluster)
+            self.add_part(path)
+            self.history.note("toxiproxy", f"clients go through Toxiproxy: {path.routes}")
+        server = self.toxiproxy
+        assert server is not None
+        return server
 
     def _before_first_fault(self) -> None:
         # The hypothesis is checked once, right before the first fault: a drill on a system
@@ -303,51 +451,30 @@ class Drill:
             self.check_steady_state("before the fault")
 
     def inject(self, fault_name: str, role: str) -> Fault:
+        from harness.faults.process import fault_named
+
         cluster = self.cluster
         self._before_first_fault()
         target = cluster.resolve(role)
-        fault: Fault
-        if fault_name == "kill":
-            fault = KillNode(cluster, target)
-        elif fault_name == "kill-postmaster":
-            fault = KillPostmaster(cluster, target)
-        elif fault_name == "stop":
-            fault = StopPostgres(cluster, target)
-        else:
-            raise SetupError(f"unknown fault {fault_name!r}")
-        if target == cluster.primary:
-            cluster.old_primary = target
+        fault = fault_named(fault_name, cluster, target)
         self.faults.inject(fault)
-        cluster.down.add(target)
+        cluster.roles.took_down([target])
         return fault
 
     def restart(self, role: str) -> str:
         """Boot a node again; a deposed primary comes back as a replica of the new one."""
         cluster = self.cluster
         target = cluster.resolve(role)
-        t0 = now()
-        if target != cluster.primary and self._was_primary_since_failover(target):
-            how = rejoin_as_replica(cluster, target)
-        else:
-            cluster.start_postgres(target)
-            cluster.wait_ready(target)
-            how = "started"
-            self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=target, outcome="ok", detail=how))
-        cluster.down.discard(target)
+        node = need(cluster, Restartable, f"starting {target} again")
+        how = node.start_again(target, deposed=target != cluster.primary and cluster.roles.old_primary == target)
+        cluster.roles.came_back(target)
         self.history.add(FaultEvent(at=now(), fault="restart", target=target, phase="heal", detail=how))
         return how
 
-    def _was_primary_since_failover(self, name: str) -> bool:
-        c = self.cluster
-        return c.old_primary == name
-
     def failover(self) -> str:
-        load = self.load
-        new = failover_to_most_advanced(self.cluster,
-                                        on_promoted=(lambda _: load.point_at_primary()) if load is not None else None)
-        if self.load is not None:
-            # Tell the load's clients at once, as the probes learn it: they share one service address.
-            self.load.point_at_primary()
+        new = failover_to_most_advanced(self.cluster, on_promoted=lambda _: self.clients_moved())
+        # Tell the load's clients at once, as the probes learn it: they share one service address.
+        self.clients_moved()
         return new
 
     def wait(self, seconds: float) -> None:
@@ -372,7 +499,7 @@ class Drill:
 
     def expect_streaming(self, timeout: float) -> list[str]:
         c = self.cluster
-        want = [n for n in c.replicas() if n not in c.down]
+        want = [n for n in c.replicas() if n not in c.roles.down]
         t0 = now()
         try:
             c.wait_streaming(timeout=timeout, expect=want)
@@ -380,7 +507,7 @@ class Drill:
             self.history.add(ActionEvent(at=t0, end=now(), action="expect.streaming", outcome="failed",
                                          detail=str(exc)))
             raise TargetMissed("streaming replicas", str(exc), f"{', '.join(want)} streaming within {timeout:g} s") from exc
-        skipped = f" (down: {', '.join(sorted(c.down))})" if c.down else ""
+        skipped = f" (down: {', '.join(sorted(c.roles.down))})" if c.roles.down else ""
         self.history.add(ActionEvent(at=t0, end=now(), action="expect.streaming", target=",".join(want),
                                      outcome="ok", detail=f"streaming from {c.primary}{skipped}"))
         return want
@@ -575,7 +702,12 @@ class Drill:
         c = self._cluster
         if c is None:
             return None
-        self._fanout_final_read()  # issue 4: what the survivor holds of the fan-out writes
+        for part in list(self._parts):  # e.g. the fan-out probe: what the survivor holds of its rows
+            if isinstance(part, EndsWithWindow):
+                try:
+                    part.window_ending(self)
+                except Exception as exc:  # noqa: BLE001 - one part's read never hides the probe's
+                    self.history.note("final_read.part_failed", f"{type(part).__name__}: {exc}"[:300])
         t0 = now()
         try:
             rows = sql(c.address(c.primary), f"SELECT seq FROM {self.env.probe.table} ORDER BY seq", timeout=10)
@@ -595,9 +727,7 @@ class Drill:
         self.targets = self.targets.with_(**target)
         self.asserted.update(target)
         m = self.measurements()
-        names = {"max_rto_write_s": "rto_write_s", "max_rto_read_s": "rto_read_s", "max_rpo_s": "rpo_window_s",
-                 "max_lost_writes": "rpo_lost_writes", "min_availability": "availability"}
-        wanted = {names[k] for k in target}
+        wanted = {_BOUND[k] for k in target}
         misses = [v for v in evaluate(m, self.targets) if v.name in wanted]
         if misses:
             extra = f" ({'; '.join(m.problems)})" if m.problems else ""
@@ -622,7 +752,7 @@ class Drill:
     # -- the end -----------------------------------------------------------------------------
 
     def close(self, *, settle: bool = True) -> list[str]:
-        """Heal, stop, measure if anything ran, remove everything. Returns problems met."""
+        """Heal, stop, measure if anything ran, close the parts, remove everything. Returns problems met."""
         if self.guard is not None:
             self.guard.stop()
         problems = self.faults.heal_all()
@@ -634,21 +764,14 @@ class Drill:
             problems.append(f"measuring at close: {exc}")
         except Exception as exc:  # noqa: BLE001 - still remove everything
             problems.append(f"measuring at close: {exc!r}")
-        for probe in (self.write_probe, self.read_probe, getattr(self, "fanout_probe", None),  # fanout: issue 4
-                      getattr(self._cluster, "watch", None)):  # Patroni's view watcher (issue 4)
+        for probe in (self.write_probe, self.read_probe):
             if probe is not None:
                 probe.stop()
-        if self.monitor is not None:
-            self.monitor.stop()
-        if self.load is not None:
-            self.load.stop()
-        if self.toxiproxy is not None:
-            self.toxiproxy.stop()
+        self._stack.close()  # the parts, newest first
+        problems += self.part_problems
         if self._cluster is not None:
             self._save_logs()
-            release = getattr(self._cluster, "release", None)  # issue 6: the WAN link's delayer
-            if callable(release):
-                problems += release()
+            problems += self._cluster.release()
         keep = bool(os.environ.get("HARNESS_KEEP"))
         if keep:
             from harness.labels import keep as keep_run
@@ -677,9 +800,7 @@ class Drill:
     def _require_password(self, variable: str) -> None:
         from harness.topology.auth import password_from_environment, require_password
 
-        if not isinstance(self._cluster, StreamingCluster):
-            raise SetupError("auth: a password is supported on the streaming topology only")
-        require_password(self._cluster, password_from_environment(variable))
+        require_password(self.cluster, password_from_environment(variable))
         self.history.note("auth.password", f"the host's connections need the password in ${variable} (SCRAM)")
 
     def _save_logs(self) -> None:
@@ -692,7 +813,7 @@ class Drill:
             except Exception:  # noqa: BLE001
                 pass
 
-    # -- backups (issue 5) --
+    # -- the runtime -------------------------------------------------------------------------
 
     def enable_backups(self, settings: dict[str, str]) -> None:
         """Start the topology with ``settings`` (archiving); a running one is replaced and its
@@ -702,95 +823,8 @@ class Drill:
             self._runtime.teardown()
             self._runtime = None
 
-    def use_runtime(self, runtime: DockerRuntime) -> None:
+    def use_runtime(self, runtime: Runtime) -> None:
         """The runtime the topology starts on (before it starts; e.g. harness.backup's)."""
         if self.topology_started:
             raise SetupError("the topology is already running on another runtime")
         self._runtime = runtime
-
-    # -- patroni (issue 4) -------------------------------------------------------------------
-    # Everything the Patroni topology adds to the drill lives in this block; the only change
-    # elsewhere is Drill.cluster calling _new_topology() instead of StreamingCluster(...).
-
-    def use_patroni(self, **settings: Any) -> None:
-        """Make the lazily started topology Patroni + etcd; ``settings`` are PatroniSettings fields."""
-        from dataclasses import replace
-
-        from harness.topology.patroni import PatroniSettings
-
-        if self.topology_started:
-            raise SetupError("the Patroni Givens must come before the topology starts (probes, faults)")
-        current: PatroniSettings | None = getattr(self, "_patroni", None)
-        if current is None:  # the environment's patroni: section first, then the steps' changes
-            current = PatroniSettings(**self.env.patroni.model_dump()) if self.env.patroni else PatroniSettings()
-        self._patroni = replace(current, **settings)
-
-    @property
-    def patroni(self) -> Any:
-        """The running PatroniCluster (starting it); a SetupError for any other topology."""
-        from harness.topology.patroni import PatroniCluster
-
-        cluster: Any = self.cluster
-        if not isinstance(cluster, PatroniCluster):
-            raise SetupError("this step needs a Patroni topology (Given a Patroni cluster with N nodes ...)")
-        return cluster
-
-    def _new_topology(self) -> StreamingCluster:
-        from typing import cast
-
-        from harness.topology.patroni import PatroniCluster
-
-        assert self._runtime is not None
-        if self.env.regions is not None:  # issue 6: two regions joined by a WAN link
-            from harness.topology.regions import RegionCluster
-
-            return RegionCluster(self._runtime, self.env, self.history)
-        if getattr(self, "_patroni", None) is None and self.env.patroni is not None:
-            self.use_patroni()  # an environment file with a patroni: section
-        settings = getattr(self, "_patroni", None)
-        if settings is None:
-            return StreamingCluster(self._runtime, self.env, self.history)
-        # PatroniCluster offers the part of StreamingCluster's interface that the drill, the
-        # probes and the role-based faults use (names, primary, resolve, node, address, ...).
-        return cast(StreamingCluster, PatroniCluster(self._runtime, self.env, self.history, settings))
-
-    def start_fanout(self, timeout_s: float | None = None) -> None:
-        """A write probe to EVERY node at once (split-brain evidence); stopped on close.
-
-        ``timeout_s`` (default: the probe's) is how long a writer waits for an answer: a long
-        one is a patient client whose write, sent to a frozen node, is answered on the thaw."""
-        from harness.workload.fanout import FanoutWriteProbe
-
-        if getattr(self, "fanout_probe", None) is not None:
-            return
-        cluster = self.cluster
-        p = self.env.probe
-
-        def address(name: str) -> str | None:
-            try:
-                return cluster.address(name)
-            except Exception:  # noqa: BLE001 - a node that is down has no address
-                return None
-
-        self.fanout_probe = FanoutWriteProbe(self.history, list(cluster.names), address,
-                                             interval_s=p.interval_ms / 1000,
-                                             timeout_s=timeout_s if timeout_s is not None else p.timeout_ms / 1000,
-                                             max_duration_s=p.max_duration_s)
-        self.fanout_probe.start()
-
-    def _fanout_final_read(self) -> None:
-        """Stop the fan-out probe and note which of its rows the surviving primary holds."""
-        from harness.checkers.splitbrain import fanout_final_read_note
-
-        probe = getattr(self, "fanout_probe", None)
-        if probe is None or self._cluster is None:
-            return
-        probe.stop()  # a write acknowledged after the read would look lost
-        c = self._cluster
-        try:
-            survivor = c.primary
-            rows = sql(c.address(survivor), "SELECT node, seq FROM probe_fanout", timeout=10)
-        except Exception as exc:  # noqa: BLE001 - no read: rewound writes stay unknown, never 0
-            self.history.note("fanout.final_read.failed", str(exc)[:300])
-            return
-        self.history.note(*fanout_final_read_note(survivor, ((str(r[0]), int(r[1])) for r in rows)))

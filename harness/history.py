@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -21,6 +21,14 @@ from harness.secrets import redact
 __all__ = [
     "ActionEvent",
     "AlertEvent",
+    "BackupFallback",
+    "BackupStop",
+    "BackupTaken",
+    "FanoutRead",
+    "HaSettings",
+    "HaView",
+    "RepetitionMark",
+    "RunbookStepTaken",
     "LoadSample",
     "Sample",
     "Event",
@@ -146,8 +154,103 @@ class Note(_Event):
     detail: str = ""
 
 
+# -- what the checkers read that is not a probe, a fault or an action -------------------------
+# Each is its own type, never JSON or prose inside a Note. To add one: a class here with its own
+# ``kind`` literal, added to ``Event`` below; the journal reads it back with no other change.
+
+
+class HaView(_Event):
+    """An HA manager's view of its members changed (a poll that saw something new).
+
+    ``members``: name -> (role, state, timeline) as the manager reports them; ``unreachable``:
+    no member answered (``leader`` is then None and says nothing).
+    """
+
+    kind: Literal["ha_view"] = "ha_view"
+    manager: str = "patroni"
+    leader: str | None
+    members: dict[str, tuple[str, str, int | None]] = Field(default_factory=dict)
+    unreachable: bool = False
+
+
+class HaSettings(_Event):
+    """The HA manager's settings for this drill (``ttl``: the leader key's lifetime, s)."""
+
+    kind: Literal["ha_settings"] = "ha_settings"
+    manager: str = "patroni"
+    ttl: float | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class FanoutRead(_Event):
+    """What the surviving primary holds of the fan-out probe's rows, per writer node ([lo, hi] ranges)."""
+
+    kind: Literal["fanout_read"] = "fanout_read"
+    node: str
+    present: dict[str, list[tuple[int, int]]]
+
+
+class BackupTaken(_Event):
+    """A backup that succeeded (its ``backup.<type>`` action has the span): what it holds."""
+
+    kind: Literal["backup_taken"] = "backup_taken"
+    type: str  # full, diff, incr
+    label: str
+    size: int  # database bytes
+    repo_size: int  # bytes in the repository
+    stop_wall: float | None = None  # when the backup ended (Unix seconds, the tool's stamp)
+
+
+class BackupStop(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: str
+    stop: float  # Unix seconds
+
+
+class BackupFallback(_Event):
+    """A restore passed over newer backup sets (they failed to restore) and used an older one."""
+
+    kind: Literal["backup_fallback"] = "backup_fallback"
+    restored: str
+    restored_stop: float
+    skipped: list[BackupStop] = Field(default_factory=list)
+    with_archive: bool = False
+
+
+class RepetitionMark(_Event):
+    """Repetition ``index`` of ``of`` of a repeated drill begins (its slice runs to the next mark)."""
+
+    kind: Literal["repetition"] = "repetition"
+    series: str  # what repeats: "dr" (a region drill), "schedule" (a fault schedule), "leader-kills"
+    index: int
+    of: int
+    action: str = ""
+    region: str | None = None
+    runbook: str | None = None
+    late_s: float | None = None  # how late the cycle started against its plan
+
+
+class RunbookStepTaken(_Event):
+    """One step of a runbook, followed from ``at`` to ``end`` (also an ActionEvent for the timeline).
+
+    ``expected_s``: what the runbook says a person takes for a manual step answered by a script
+    (CI), never slept through: the machine's time stays measured, the estimate sits beside it.
+    """
+
+    kind: Literal["runbook_step"] = "runbook_step"
+    end: Stamp
+    index: int
+    name: str
+    step_kind: Literal["action", "shell", "manual"]
+    outcome: Literal["ok", "failed"]
+    scripted: bool = False
+    expected_s: float | None = None
+    detail: str = ""
+
+
 Event = Annotated[
-    ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note,
+    ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
+    | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

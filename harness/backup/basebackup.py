@@ -9,7 +9,6 @@ fresh node's empty data directory and recovers with ``restore_command = cp`` to 
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from pathlib import Path
@@ -18,8 +17,8 @@ from harness.backup.pgbackrest import Backup
 from harness.backup.repo import PGDATA, REPO_PATH, Repository
 from harness.backup.restore import Fetch, RecoveryTarget
 from harness.errors import SetupError
-from harness.history import ActionEvent, AlertEvent, History, now
-from harness.runtime.docker import DockerNode
+from harness.history import ActionEvent, AlertEvent, BackupTaken, History, now
+from harness.runtime.base import Node
 
 __all__ = ["ARCHIVE", "BASE", "archive_settings", "backups", "fetch", "take_basebackup", "verify_basebackups"]
 
@@ -33,12 +32,12 @@ def archive_settings(*, archive_timeout_s: float = 60) -> dict[str, str]:
     return {"archive_mode": "on", "archive_command": cmd, "archive_timeout": f"{int(archive_timeout_s)}s"}
 
 
-def _size(node: DockerNode, path: str) -> int:
+def _size(node: Node, path: str) -> int:
     res = node.exec(["du", "-sb", path], timeout=60)
     return int(res.output.split()[0]) if res.exit_code == 0 and res.output.split() else 0
 
 
-def take_basebackup(history: History, node: DockerNode) -> Backup | None:
+def take_basebackup(history: History, node: Node) -> Backup | None:
     """A full base backup of ``node`` (the primary) into the repository, timed; None if it failed."""
     label = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "B"
     t0 = now()
@@ -50,17 +49,16 @@ def take_basebackup(history: History, node: DockerNode) -> Backup | None:
                      "-c", "fast", "-l", label, "--no-sync"], timeout=600)
     stop = int(time.time())
     backup: Backup | None = None
-    detail: dict[str, object] = {"type": "full", "tool": "pg_basebackup", "exit": res.exit_code,
-                                 "output": res.output.strip()[-600:]}
     if res.exit_code == 0:
         size = _size(node, f"{BASE}/{label}")
         backup = Backup(label=label, type="full", size=size, delta=size, repo_size=size, repo_delta=size,
                         start=start, stop=stop, lsn_start="", lsn_stop="")
-        detail |= {"label": label, "size": size, "delta": size, "repo_size": size, "repo_delta": size,
-                   "start": start, "stop": stop}
     history.add(ActionEvent(at=t0, end=now(), action="backup.full", target=node.name,
-                            outcome="ok" if backup is not None else "failed", detail=json.dumps(detail)))
+                            outcome="ok" if backup is not None else "failed",
+                            detail=f"pg_basebackup {label}: exit {res.exit_code}; {res.output.strip()[-600:]}"))
     if backup is not None:
+        history.add(BackupTaken(at=now(), type="full", label=label, size=backup.size, repo_size=backup.repo_size,
+                                stop_wall=float(stop)))
         history.add(AlertEvent(at=now(), alert="backup completed", severity="info", node=node.name,
                                phase="firing", detail=f"base backup {label}"))
     return backup
@@ -72,7 +70,7 @@ def backups(repo: Repository) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / "backup_manifest").is_file()) if base.is_dir() else []
 
 
-def verify_basebackups(history: History, node: DockerNode, repo: Repository) -> tuple[bool, str]:
+def verify_basebackups(history: History, node: Node, repo: Repository) -> tuple[bool, str]:
     """``pg_verifybackup`` on every base backup (files against the manifest, and its WAL)."""
     t0 = now()
     outs: list[str] = []
@@ -108,7 +106,7 @@ def _recovery_conf(target: RecoveryTarget) -> str:
 def fetch(repo: Repository) -> Fetch:
     """The restore's fetch phase for :func:`~harness.backup.restore.restore_to_new_node`."""
 
-    def run(node: DockerNode, target: RecoveryTarget, timeout: float) -> tuple[int, str]:
+    def run(node: Node, target: RecoveryTarget, timeout: float) -> tuple[int, str]:
         labels = backups(repo)
         label = target.backup_set or (labels[-1] if labels else "")
         if not label or not (Path(repo.host_path) / "base" / label).is_dir():

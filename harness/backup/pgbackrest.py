@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import CommandFailed
-from harness.history import ActionEvent, AlertEvent, History, now
-from harness.runtime.docker import DockerNode
+from harness.history import ActionEvent, AlertEvent, BackupTaken, History, now
+from harness.runtime.base import Node
 from harness.backup.repo import STANZA, pgbackrest_options
 
 __all__ = ["Backup", "BackupType", "VerifyReport", "backup_info", "expire", "parse_verify", "pgbackrest",
@@ -32,12 +32,12 @@ class Backup:
     lsn_stop: str
 
 
-def pgbackrest(node: DockerNode, command: str, *args: str, timeout: float = 300) -> tuple[int, str]:
+def pgbackrest(node: Node, command: str, *args: str, timeout: float = 300) -> tuple[int, str]:
     res = node.exec(["pgbackrest", *pgbackrest_options(), *args, command], timeout=timeout)
     return res.exit_code, res.output
 
 
-def _run(history: History, node: DockerNode, action: str, command: str, *args: str,
+def _run(history: History, node: Node, action: str, command: str, *args: str,
          timeout: float = 300, raise_on_failure: bool = True) -> tuple[int, str]:
     t0 = now()
     code, out = pgbackrest(node, command, *args, timeout=timeout)
@@ -48,7 +48,7 @@ def _run(history: History, node: DockerNode, action: str, command: str, *args: s
     return code, out
 
 
-def stanza_create(history: History, node: DockerNode, *, archive_timeout: float = 60) -> None:
+def stanza_create(history: History, node: Node, *, archive_timeout: float = 60) -> None:
     """Create the stanza on the primary and check that archiving reaches the repository.
 
     Until the stanza exists every archive-push fails and PostgreSQL backs off (a minute after
@@ -61,7 +61,7 @@ def stanza_create(history: History, node: DockerNode, *, archive_timeout: float 
          timeout=archive_timeout + 30)
 
 
-def backup_info(node: DockerNode) -> list[Backup]:
+def backup_info(node: Node) -> list[Backup]:
     code, out = pgbackrest(node, "info", "--output=json", timeout=30)
     if code != 0:
         raise CommandFailed(node.name, "pgbackrest info", code, out)
@@ -87,7 +87,7 @@ def parse_info(text: str, stanza: str = STANZA) -> list[Backup]:
     return out
 
 
-def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout: float = 600,
+def take_backup(history: History, node: Node, kind: BackupType, *, timeout: float = 600,
                 archive_timeout: float = 60) -> Backup | None:
     """One backup on ``node`` (the primary), timed; its size goes into the event. None if it failed.
 
@@ -107,27 +107,26 @@ def take_backup(history: History, node: DockerNode, kind: BackupType, *, timeout
             backup = backups[-1] if backups else None
         except Exception as exc:  # noqa: BLE001 - the backup succeeded; only its size is unknown
             out += f"\n(info failed: {exc})"
-    detail = {"type": kind, "exit": code, "output": out.strip()[-600:]}
-    if backup is not None:
-        detail |= {"label": backup.label, "size": backup.size, "delta": backup.delta,
-                   "repo_size": backup.repo_size, "repo_delta": backup.repo_delta,
-                   "start": backup.start, "stop": backup.stop}
     ok = code == 0 and backup is not None
+    label = backup.label if backup is not None else "(no set)"
     history.add(ActionEvent(at=t0, end=end, action=f"backup.{kind}", target=node.name,
-                            outcome="ok" if ok else "failed", detail=json.dumps(detail)))
+                            outcome="ok" if ok else "failed",
+                            detail=f"pgbackrest {kind} backup {label}: exit {code}; {out.strip()[-600:]}"))
     if ok and backup is not None:
+        history.add(BackupTaken(at=now(), type=kind, label=backup.label, size=backup.size,
+                                repo_size=backup.repo_size, stop_wall=float(backup.stop)))
         # DESIGN's info alert: raised by the event itself, not inferred from a sample.
         history.add(AlertEvent(at=now(), alert="backup completed", severity="info", node=node.name,
                                phase="firing", detail=f"{kind} backup {backup.label}"))
     return backup
 
 
-def expire(history: History, node: DockerNode, keep_full: int) -> None:
+def expire(history: History, node: Node, keep_full: int) -> None:
     """Apply a retention policy now: keep the newest ``keep_full`` full backups (and what depends on them)."""
     _run(history, node, "backup.expire", "expire", f"--repo1-retention-full={keep_full}", timeout=120)
 
 
-def verify_repository(history: History, node: DockerNode) -> tuple[bool, str]:
+def verify_repository(history: History, node: Node) -> tuple[bool, str]:
     """``pgbackrest verify``: every backup file and archived WAL checked against its checksum.
 
     Clean only when the command succeeds AND its report says so: pgBackRest 2.45 exits 0 with

@@ -10,17 +10,14 @@ harness pid so :func:`reap_repositories` removes the repositories of runs that d
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import labels
 from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.runtime.hostdirs import HOST_ROOT, create_host_dir, reap_host_dirs, remove_host_dir, state_file, write_state
 from harness.runtime.volumes import LoopVolume, create_volume, remove_volume
 
 __all__ = ["BACKUP_ROOT", "REPO_PATH", "STANZA", "BackupRuntime", "Repository", "archive_settings",
@@ -28,7 +25,7 @@ __all__ = ["BACKUP_ROOT", "REPO_PATH", "STANZA", "BackupRuntime", "Repository", 
 
 log = logging.getLogger(__name__)
 
-BACKUP_ROOT = Path(os.environ.get("HARNESS_BACKUP_ROOT", "/var/lib/pgharness/backups"))
+BACKUP_ROOT = HOST_ROOT
 REPO_PATH = "/var/lib/pgbackrest"  # the same path in every node
 STANZA = "main"
 PGDATA = "/var/lib/postgresql/data"
@@ -74,54 +71,32 @@ class Repository:
         if size_mb is not None:
             volume = create_volume(run_id, scope, "repo", "data", size_mb)
             path = volume.bind_source
+            write_state(path, run_id, scope)
         else:
-            path = (root or BACKUP_ROOT) / run_id / scope
-            if path.exists():  # a replaced topology of the same scenario: start from an empty repository
-                shutil.rmtree(path)
-            path.mkdir(parents=True)
+            path = create_host_dir(run_id, scope, root)  # the reaper finds it by its state file
         # The container's postgres user owns it after the first node chowns it; until then
         # anyone may write (archive-push retries meanwhile).
         path.chmod(0o777)
-        repo = cls(run_id, scope, path, volume)
-        repo.state_file.write_text(json.dumps({"run": run_id, "scope": scope, "pid": os.getpid()}) + "\n")
-        return repo
+        return cls(run_id, scope, path, volume)
 
     @property
     def state_file(self) -> Path:
-        return self.host_path.with_name(self.host_path.name + ".state")
+        return state_file(self.host_path)
 
     def remove(self) -> None:
         if self.volume is not None:  # (normally gone already with the run's other volumes)
             remove_volume(self.volume)
             return
-        shutil.rmtree(self.host_path, ignore_errors=True)
-        self.state_file.unlink(missing_ok=True)
-        try:
-            self.host_path.parent.rmdir()  # the run's folder, once its last scope is gone
-        except OSError:
-            pass
+        remove_host_dir(self.host_path)
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.host_path.rglob("*") if p.is_file())
 
 
 def reap_repositories(*, everything: bool = False, root: Path | None = None) -> int:
-    """Remove repositories whose harness process is gone (all with ``everything``); returns how many."""
-    base = root or BACKUP_ROOT
-    if not base.is_dir():
-        return 0
-    removed = 0
-    for state in sorted(base.glob("*/*.state")):
-        try:
-            data = json.loads(state.read_text())
-        except (OSError, ValueError):
-            data = {}
-        run = str(data.get("run", state.parent.name))
-        if not everything and (labels.process_alive(data.get("pid")) or labels.is_kept(run)):
-            continue
-        Repository(run, str(data.get("scope", state.stem)), state.with_suffix("")).remove()
-        removed += 1
-    return removed
+    """Remove repositories whose harness process is gone (all with ``everything``); returns how many.
+    (The runtime's reaper does this on every start: see :mod:`harness.runtime.hostdirs`.)"""
+    return reap_host_dirs(everything=everything, root=root)
 
 
 class BackupRuntime(DockerRuntime):

@@ -19,7 +19,8 @@ from harness.backup.pgbackrest import parse_verify, pgbackrest, verify_repositor
 from harness.backup.repo import PGDATA
 from harness.errors import CommandFailed, WaitTimeout
 from harness.history import ActionEvent, Event, FinalRead, History, ProbeOp, Stamp, now, seq_ranges
-from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.runtime.base import Node
+from harness.runtime.docker import DockerRuntime
 from harness.topology.pg import port_open, sql, sql_one
 from harness.wait import wait_until
 
@@ -123,7 +124,7 @@ def flush_wal(history: History, address: str, node: str, timeout: float = 60) ->
     return True
 
 
-def _exec(node: DockerNode, cmd: list[str], *, user: str = "postgres", timeout: float = 60) -> str:
+def _exec(node: Node, cmd: list[str], *, user: str = "postgres", timeout: float = 60) -> str:
     res = node.exec(cmd, user=user, timeout=timeout)
     if res.exit_code != 0:
         raise CommandFailed(node.name, " ".join(cmd)[:200], res.exit_code, res.output[-2000:])
@@ -135,16 +136,16 @@ def _phase(history: History, action: str, node: str, t0: Stamp, detail: str, ok:
                             detail=detail[-800:]))
 
 
-Fetch = Callable[[DockerNode, "RecoveryTarget", float], tuple[int, str]]
-VerifyBackup = Callable[[History, DockerNode], tuple[bool, str]]
+Fetch = Callable[[Node, "RecoveryTarget", float], tuple[int, str]]
+VerifyBackup = Callable[[History, Node], tuple[bool, str]]
 
 
-def pgbackrest_restore(node: DockerNode, target: RecoveryTarget, timeout: float) -> tuple[int, str]:
+def pgbackrest_restore(node: Node, target: RecoveryTarget, timeout: float) -> tuple[int, str]:
     # archive-mode=off: the restored node must not push a new timeline into the source's archive.
     return pgbackrest(node, "restore", "--archive-mode=off", *target.options(), timeout=timeout)
 
 
-def pgbackrest_restore_once(node: DockerNode, target: RecoveryTarget, timeout: float) -> tuple[int, str]:
+def pgbackrest_restore_once(node: Node, target: RecoveryTarget, timeout: float) -> tuple[int, str]:
     """As :func:`pgbackrest_restore` without pgBackRest's retries of a failed file (job-retry=0):
     a damaged backup fails at once (with its retries it took 38 s here)."""
     return pgbackrest(node, "restore", "--archive-mode=off", "--job-retry=0", *target.options(), timeout=timeout)
@@ -225,7 +226,7 @@ def restore_to_new_node(runtime: DockerRuntime, history: History, *, name: str, 
     return result
 
 
-def verify_restored(history: History, node: DockerNode, target: RecoveryTarget, table: str = "probe",
+def verify_restored(history: History, node: Node, target: RecoveryTarget, table: str = "probe",
                     result: RestoreResult | None = None, *,
                     source_rows: Callable[[], dict[int, str]] | None = None,
                     verify_backup: VerifyBackup | None = None) -> list[str]:

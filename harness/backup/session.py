@@ -1,13 +1,13 @@
 """The backup side of one drill: its repository, backups and restore drills.
 
-Steps reach it with :meth:`BackupSession.of` (one per drill). The repository and the
+A drill part: steps reach it with ``drill.part(BackupSession)`` (or :meth:`BackupSession.of`),
+one per drill. The repository and the
 archiving settings are in place before the topology first starts, so no restart is needed.
 """
 
 from __future__ import annotations
 
 import json
-import weakref
 from typing import Literal
 from dataclasses import asdict, replace
 
@@ -40,17 +40,18 @@ from harness.checkers.rpo import RpoResult
 from harness.drill import Drill
 from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
-from harness.history import ActionEvent, Note, now
+from harness.parts import PartBase
+from harness.history import ActionEvent, BackupFallback, BackupStop, Note, now
 from harness.images.build import node_image
-from harness.runtime.docker import DockerNode
+from harness.runtime.base import Node
+from harness.runtime.docker import docker_runtime
 from harness.topology.pg import sql_one
 
 __all__ = ["BackupSession"]
 
-_SESSIONS: weakref.WeakKeyDictionary[Drill, BackupSession] = weakref.WeakKeyDictionary()
+class BackupSession(PartBase):
+    """A drill part (``drill.part(BackupSession)`` makes it on first use)."""
 
-
-class BackupSession:
     def __init__(self, drill: Drill) -> None:
         self.drill = drill
         self.repo: Repository | None = None
@@ -60,10 +61,12 @@ class BackupSession:
         self.tool = drill.env.backup.tool  # "pgbackrest" or "basebackup" (pg_basebackup + a cp archive)
 
     @classmethod
+    def for_drill(cls, drill: Drill) -> BackupSession:
+        return cls(drill)
+
+    @classmethod
     def of(cls, drill: Drill) -> BackupSession:
-        if drill not in _SESSIONS:
-            _SESSIONS[drill] = cls(drill)
-        return _SESSIONS[drill]
+        return drill.part(cls)
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class BackupSession:
         self.drill.apply(fault)
         return fault
 
-    def _tool_node(self) -> DockerNode:
+    def _tool_node(self) -> Node:
         """A running node that sees the repository, to run the backup tool's commands on.
 
         The primary if it runs, else any other node, else (the primary lost and no replica) a
@@ -174,7 +177,7 @@ class BackupSession:
             node = c.node(name)
             if node.is_running():
                 return node
-        runtime = c.runtime
+        runtime = docker_runtime(c.runtime, "a helper container for the backup tools")
         if "backup-tools" not in {n.name for n in runtime.nodes()}:
             image = node_image() if self.drill.env.image == "default" else self.drill.env.image
             # sleep, not node-init: no PostgreSQL in it. Docker may give it the lost primary's
@@ -216,10 +219,11 @@ class BackupSession:
             raise SetupError(f"no backup set verifies: {report.backups}")
         chosen = good[-1]
         skipped = [b for b in backups if b.stop > chosen.stop]
-        self.drill.history.note("backup.fallback", json.dumps({
-            "restored": chosen.label, "restored_stop": chosen.stop, "with_archive": with_archive,
-            "skipped": [{"label": b.label, "stop": b.stop, "status": report.backups.get(b.label, "?")} for b in skipped],
-        }))
+        self.drill.history.add(BackupFallback(
+            at=now(), restored=chosen.label, restored_stop=float(chosen.stop), with_archive=with_archive,
+            skipped=[BackupStop(label=b.label, stop=float(b.stop)) for b in skipped]))
+        self.drill.history.note("backup.fallback", "passed over " + (", ".join(
+            f"{b.label} ({report.backups.get(b.label, '?')})" for b in skipped) or "nothing") + f"; restoring {chosen.label}")
         if with_archive:
             target = RecoveryTarget("latest", backup_set=chosen.label)
         else:
@@ -291,7 +295,7 @@ class BackupSession:
             # Latest (of any set: the archive is replayed to its end) after a WAL switch:
             # every write acknowledged before the decision must survive.
             target = replace(target, wall_before=decision.at.wall)
-        runtime = c.runtime
+        runtime = docker_runtime(c.runtime, "a restore into a new node")
         table = d.env.probe.table
 
         def source_rows() -> dict[int, str]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
 from harness.checkers.rpo import RpoResult, rpo
 from harness.checkers.verdict import Status
-from harness.history import ActionEvent, Event, FaultEvent, FinalRead, Note, ProbeOp
+from harness.history import ActionEvent, BackupFallback, BackupTaken, Event, FaultEvent, FinalRead, ProbeOp
 
 __all__ = ["BACKUP_ACTIONS", "BACKUP_SIDE_FAULTS", "BackupMeasures", "BackupStats", "FallbackLoss", "RestoreMeasure",
            "RestoreStats", "backup_measures", "backup_stats", "fallback_loss", "restore_rpo", "restore_stats"]
@@ -29,16 +28,11 @@ class BackupStats(BaseModel):
 
 
 def backup_stats(events: Iterable[Event]) -> BackupStats:
-    backups = [e for e in events if isinstance(e, ActionEvent) and e.action in BACKUP_ACTIONS]
+    evs = list(events)
+    backups = [e for e in evs if isinstance(e, ActionEvent) and e.action in BACKUP_ACTIONS]
     ok = [b for b in backups if b.outcome == "ok"]
-    sizes, repo = [], []
-    for b in ok:
-        try:
-            d = json.loads(b.detail)
-        except ValueError:
-            continue
-        sizes.append(int(d.get("size", 0)))
-        repo.append(int(d.get("repo_size", 0)))
+    taken = [e for e in evs if isinstance(e, BackupTaken)]
+    sizes, repo = [t.size for t in taken], [t.repo_size for t in taken]
     return BackupStats(attempts=len(backups), succeeded=len(ok),
                        success_rate=len(ok) / len(backups) if backups else None,
                        durations_s=[b.end.t - b.at.t for b in backups], sizes=sizes, repo_sizes=repo)
@@ -124,25 +118,25 @@ def fallback_loss(events: Iterable[Event], node: str) -> FallbackLoss:
     starts one second after the restored set's stop.
     """
     evs = list(events)
-    notes = [e for e in evs if isinstance(e, Note) and e.name == "backup.fallback"]
+    notes = [e for e in evs if isinstance(e, BackupFallback)]
     if not notes:
         return FallbackLoss(restored="", skipped=[], must_lose=0, lost=None, window_s=None, status="unknown",
                             reason="no restore fell back to an older backup")
-    info = json.loads(notes[-1].detail)
-    skipped = info.get("skipped", [])
-    lo = float(info["restored_stop"]) + 1.0
-    hi = max((float(b["stop"]) for b in skipped), default=lo)
+    info = notes[-1]
+    skipped = info.skipped
+    lo = info.restored_stop + 1.0
+    hi = max((b.stop for b in skipped), default=lo)
     acked = {e.seq for e in evs if isinstance(e, ProbeOp) and e.probe == "write" and e.outcome == "ok"
              and lo < e.end.wall <= hi}
     r = restore_rpo(evs, node)
 
     def result(status: Status, reason: str) -> FallbackLoss:
-        return FallbackLoss(restored=str(info["restored"]), skipped=[str(b["label"]) for b in skipped],
+        return FallbackLoss(restored=info.restored, skipped=[b.label for b in skipped],
                             must_lose=len(acked), lost=r.lost, window_s=r.window_s, status=status, reason=reason)
 
     if r.lost is None:
         return result("unknown", f"no final read of {node}: {r.reason}")
-    if info.get("with_archive"):
+    if info.with_archive:
         return result("valid", f"the archive was replayed: {r.reason}")
     lost_seqs = {s for a, b in r.lost_seqs for s in range(a, b + 1)}
     kept = sorted(acked - lost_seqs)
@@ -151,8 +145,8 @@ def fallback_loss(events: Iterable[Event], node: str) -> FallbackLoss:
                else f"{len(kept)} of them survived: the restore did not stop at the older set's end")
         return result("invalid", f"{len(acked)} writes had to be lost; {why}")
     return result("valid", f"lost {r.lost} acknowledged writes (window {r.window_s:.2f} s), including all "
-                  f"{len(acked)} acknowledged after {info['restored']} ended and before "
-                  f"{skipped[-1]['label'] if skipped else '?'} ended")
+                  f"{len(acked)} acknowledged after {info.restored} ended and before "
+                  f"{skipped[-1].label if skipped else '?'} ended")
 
 
 class RestoreMeasure(BaseModel):
@@ -193,15 +187,10 @@ def backup_measures(events: Iterable[Event]) -> BackupMeasures | None:
     sizes: dict[str, list[int]] = {}
     repo: dict[str, list[int]] = {}
     for b in (e for e in evs if isinstance(e, ActionEvent) and e.action in BACKUP_ACTIONS):
-        kind = b.action.removeprefix("backup.")
-        durations.setdefault(kind, []).append(round(b.end.t - b.at.t, 3))
-        if b.outcome == "ok":
-            try:
-                d = json.loads(b.detail)
-            except ValueError:
-                continue
-            sizes.setdefault(kind, []).append(int(d.get("size", 0)))
-            repo.setdefault(kind, []).append(int(d.get("repo_size", 0)))
+        durations.setdefault(b.action.removeprefix("backup."), []).append(round(b.end.t - b.at.t, 3))
+    for t in (e for e in evs if isinstance(e, BackupTaken)):
+        sizes.setdefault(t.type, []).append(t.size)
+        repo.setdefault(t.type, []).append(t.repo_size)
     out: list[RestoreMeasure] = []
     for r in restores:
         loss = restore_rpo(evs, r.node)

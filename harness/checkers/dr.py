@@ -4,15 +4,13 @@
   is a planned switchover with its own short outage; it is not part of the loss's recovery).
 - Switchover outage: from the start of a fail back to the first acknowledged write after
   which writes keep succeeding (the RTO checker applied from the fail back's start).
-- Repetitions: a drill repeated N times leaves one ``dr.repetition`` note per repetition;
+- Repetitions: a drill repeated N times leaves one ``RepetitionMark`` (series "dr") per repetition;
   each repetition's slice (to the next note) gives its detection time (first alert after its
   region loss) and its recovery time (DR RTO of the slice); MTTR is their mean, with spread.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import statistics
 from collections.abc import Iterable
 from typing import Literal
@@ -22,14 +20,14 @@ from pydantic import BaseModel, ConfigDict
 from harness.checkers.detection import detection
 from harness.checkers.rto import RtoResult, rto
 from harness.checkers.verdict import Status
-from harness.history import ActionEvent, Event, FaultEvent, History, Note, ProbeOp, Sample
+from harness.history import ActionEvent, Event, FaultEvent, History, ProbeOp, RepetitionMark, RunbookStepTaken, Sample
 
-__all__ = ["FAILBACK", "REGION_LOSS", "REPETITION_NOTE", "DrMeasures", "Mttr", "Repetition", "dr_measures", "dr_rto",
+__all__ = ["FAILBACK", "REGION_LOSS", "REPETITION_SERIES", "DrMeasures", "Mttr", "Repetition", "dr_measures", "dr_rto",
            "mttr", "repetitions", "switchover_outages"]
 
 REGION_LOSS = ("region-loss", "region-cut-off")  # the faults' names: killed, or cut off
 FAILBACK = "failback"  # the switchover's action
-REPETITION_NOTE = "dr.repetition"
+REPETITION_SERIES = "dr"  # the RepetitionMark series of a repeated region drill
 
 
 def _t(e: Event) -> float:
@@ -94,9 +92,6 @@ class Mttr(BaseModel):
     with_people_s: float | None = None
 
 
-_EXPECTED = re.compile(r"^\[manual\] scripted.*\(a person is expected to take ([\d.]+) s\)")
-
-
 def manual_expected(events: Iterable[Event], recovered_t: float) -> float:
     """The runbook's estimates of its scripted manual steps that came before the recovery.
 
@@ -104,21 +99,16 @@ def manual_expected(events: Iterable[Event], recovered_t: float) -> float:
     the manual steps that count are those listed before the last automated step that began
     before service came back (the one that brought it back), in the runbook's order.
     """
-    steps = [e for e in events if isinstance(e, ActionEvent) and e.action.startswith("runbook.step")]
-    acting = [i for i, e in enumerate(steps) if not e.detail.startswith("[manual]") and e.at.t < recovered_t]
+    steps = [e for e in events if isinstance(e, RunbookStepTaken)]
+    acting = [i for i, e in enumerate(steps) if e.step_kind != "manual" and e.at.t < recovered_t]
     if not acting:
         return 0.0
-    total = 0.0
-    for e in steps[:acting[-1]]:
-        m = _EXPECTED.match(e.detail)
-        if m:
-            total += float(m.group(1))
-    return total
+    return sum(e.expected_s for e in steps[:acting[-1]] if e.step_kind == "manual" and e.expected_s is not None)
 
 
 def repetitions(history: History | Iterable[Event]) -> list[Repetition]:
     events = list(history)
-    marks = [e for e in events if isinstance(e, Note) and e.name == REPETITION_NOTE]
+    marks = [e for e in events if isinstance(e, RepetitionMark) and e.series == REPETITION_SERIES]
     out = []
     for k, mark in enumerate(marks):
         hi = marks[k + 1].at.t if k + 1 < len(marks) else float("inf")
@@ -129,7 +119,7 @@ def repetitions(history: History | Iterable[Event]) -> list[Repetition]:
         found = detection(part)
         sw = switchover_outages(part)
         back = rec.recovered_at.t if rec.recovered_at is not None else hi
-        out.append(Repetition(index=int(json.loads(mark.detail)["index"]), outcome=outcome,
+        out.append(Repetition(index=mark.index, outcome=outcome,
                               detection_s=found.value_s, recovery_s=rec.value_s,
                               switchover_s=sw[0][1].value_s if sw else None,
                               reason=f"recovery: {rec.reason}; detection: {found.reason}",

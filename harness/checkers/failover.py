@@ -20,19 +20,16 @@ Resolution is the watcher's poll interval (0.2 s) plus one REST answer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
 from harness.checkers.rto import injected_fault
 from harness.checkers.verdict import Status
-from harness.history import Event, FaultEvent, History, Note, ProbeOp, Stamp
+from harness.history import Event, FaultEvent, HaSettings, HaView, History, ProbeOp, Stamp
 
-__all__ = ["HA_SETTINGS", "HA_VIEW", "FailoverPhases", "LeaderChange", "View", "failover_phases", "views"]
+__all__ = ["FailoverPhases", "LeaderChange", "View", "failover_phases", "views"]
 
-HA_VIEW = "ha.view"
-HA_SETTINGS = "ha.settings"  # JSON of the HA manager's settings (ttl, loop_wait, retry_timeout, ...)
 _REPLICA_ROLES = ("replica", "sync_standby", "standby")
 _RUNNING = ("running", "streaming")
 
@@ -88,12 +85,8 @@ class FailoverPhases(BaseModel):
 def views(events: Iterable[Event]) -> list[View]:
     out: list[View] = []
     for e in events:
-        if isinstance(e, Note) and e.name == HA_VIEW:
-            d = json.loads(e.detail)
-            members = {str(k): (str(v[0]), str(v[1]), None if v[2] is None else int(v[2]))
-                       for k, v in d.get("members", {}).items()}
-            out.append(View(at=e.at, leader=d.get("leader"), members=members,
-                            unreachable=bool(d.get("unreachable", False))))
+        if isinstance(e, HaView):
+            out.append(View(at=e.at, leader=e.leader, members=dict(e.members), unreachable=e.unreachable))
     return sorted(out, key=lambda v: v.at.t)
 
 
@@ -159,8 +152,8 @@ def failover_phases(history: History | Iterable[Event], fault: FaultEvent | None
                 forks += 1
             prev_tl = c.timeline if c.timeline is not None else prev_tl
     last = vs[-1]
-    settings = [json.loads(e.detail) for e in events if isinstance(e, Note) and e.name == HA_SETTINGS]
-    ttl = settings[-1].get("ttl") if settings else None
+    settings = [e for e in events if isinstance(e, HaSettings)]
+    ttl = settings[-1].ttl if settings else None
     result = FailoverPhases(
         ttl_s=None if ttl is None else float(ttl),
         old_leader=old, new_leader=new,

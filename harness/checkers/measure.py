@@ -18,8 +18,8 @@ from harness.checkers.rto import injected_fault, rto
 from harness.checkers.verdict import Status, combine
 from harness.checkers.detection import DetectionResult, detection
 from harness.checkers.dr import DrMeasures, dr_measures
-from harness.checkers.failover import HA_VIEW, FailoverPhases, failover_phases
-from harness.history import AlertEvent, Event, History, Note, ProbeOp
+from harness.checkers.failover import FailoverPhases, failover_phases
+from harness.history import AlertEvent, Event, HaView, History, ProbeOp
 
 __all__ = ["Measurements", "measure"]
 
@@ -104,7 +104,7 @@ def measure(
             problems.append(f"detection checker crashed: {type(exc).__name__}: {exc}")
 
     phases: FailoverPhases | None = None
-    if fault is not None and any(isinstance(e, Note) and e.name == HA_VIEW for e in events):
+    if fault is not None and any(isinstance(e, HaView) for e in events):
         try:
             phases = failover_phases(events, fault)
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number

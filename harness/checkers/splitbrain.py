@@ -7,7 +7,7 @@ timed-out attempt ends the span, since we then no longer know it accepted writes
 of different nodes that overlap in time are a split brain: both acknowledged writes then.
 
 Rewound writes: after the window the drill reads which fan-out rows the surviving primary
-holds (a ``fanout.final_read`` note, :func:`fanout_final_read_note`); a fan-out write that a
+holds (a :class:`~harness.history.FanoutRead`, made by :func:`fanout_final_read`); a fan-out write that a
 node acknowledged and the survivor lacks was lost, typically acknowledged by a deposed leader
 and rewound away by pg_rewind. :func:`rewound_writes` lists them; the RPO checker counts them
 as lost acknowledged writes.
@@ -15,16 +15,13 @@ as lost acknowledged writes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.history import Note, ProbeOp, Stamp, seq_ranges
+from harness.history import FanoutRead, ProbeOp, Stamp, now, seq_ranges
 
-__all__ = ["FANOUT_FINAL_READ", "LostFanout", "Overlap", "SplitBrain", "Span", "fanout_final_read_note",
-           "rewound_writes", "split_brain", "writable_spans"]
-
-FANOUT_FINAL_READ = "fanout.final_read"
+__all__ = ["LostFanout", "Overlap", "SplitBrain", "Span", "fanout_final_read", "rewound_writes", "split_brain",
+           "writable_spans"]
 
 
 @dataclass(frozen=True)
@@ -129,13 +126,12 @@ def split_brain(events: Iterable[object], *, slow_s: float = 1.0) -> SplitBrain:
     return SplitBrain(spans, sorted(overlaps, key=lambda o: o.start), attempts)
 
 
-def fanout_final_read_note(survivor: str, rows: Iterable[tuple[str, int]]) -> tuple[str, str]:
-    """The note (name, detail) recording which fan-out rows ``survivor`` holds, per writer node."""
+def fanout_final_read(survivor: str, rows: Iterable[tuple[str, int]]) -> FanoutRead:
+    """The event recording which fan-out rows ``survivor`` holds, per writer node."""
     by_node: dict[str, list[int]] = {}
     for node, seq in rows:
         by_node.setdefault(node, []).append(int(seq))
-    present = {n: seq_ranges(seqs) for n, seqs in sorted(by_node.items())}
-    return FANOUT_FINAL_READ, json.dumps({"node": survivor, "present": present})
+    return FanoutRead(at=now(), node=survivor, present={n: seq_ranges(s) for n, s in sorted(by_node.items())})
 
 
 @dataclass(frozen=True)
@@ -156,11 +152,10 @@ class LostFanout:
 def rewound_writes(events: Iterable[object]) -> LostFanout | None:
     """Fan-out writes acknowledged by any node and absent from the survivor (None: no final read)."""
     evs = list(events)
-    reads = [e for e in evs if isinstance(e, Note) and e.name == FANOUT_FINAL_READ]
+    reads = [e for e in evs if isinstance(e, FanoutRead)]
     if not reads:
         return None
-    d = json.loads(reads[-1].detail)
-    present = {str(n): [(int(lo), int(hi)) for lo, hi in r] for n, r in d["present"].items()}
+    present = reads[-1].present
     acks: dict[tuple[str, int], Stamp] = {}
     for e in evs:
         if isinstance(e, ProbeOp) and e.probe == "fanout" and e.outcome == "ok" and e.node is not None:
@@ -169,4 +164,4 @@ def rewound_writes(events: Iterable[object]) -> LostFanout | None:
                 acks[key] = e.end
     lost = [(n, seq, at) for (n, seq), at in acks.items()
             if not any(lo <= seq <= hi for lo, hi in present.get(n, []))]
-    return LostFanout(str(d["node"]), sorted(lost, key=lambda x: (x[2].t, x[0], x[1])))
+    return LostFanout(reads[-1].node, sorted(lost, key=lambda x: (x[2].t, x[0], x[1])))

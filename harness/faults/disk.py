@@ -31,6 +31,8 @@ down: its next write that needs space simply succeeds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import errno
 import logging
 import os
@@ -50,7 +52,7 @@ from harness.runtime.volumes import (
     mount_source,
 )
 from harness.topology.pg import conninfo
-from harness.topology.streaming import StreamingCluster
+from harness.topology.base import HasVolumes, ManagedPostgres, Topology, need
 from harness.wait import wait_until
 
 if TYPE_CHECKING:
@@ -154,12 +156,20 @@ def free_volume(vol: LoopVolume) -> int:
 # -- the fault ------------------------------------------------------------------------------------
 
 
+def _volumes(cluster: Topology, node: str) -> Mapping[Kind, LoopVolume]:
+    return need(cluster, HasVolumes, "disk faults (nodes with their own data and WAL filesystems)").volumes_of(node)
+
+
+def _postgres_running(cluster: Topology, node: str) -> bool:
+    return need(cluster, ManagedPostgres, "asking whether PostgreSQL runs on a node").postgres_running(node)
+
+
 class FillDisk:
     """Fill the data or WAL volume of a node to a percentage, or to full."""
 
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster, target: str, kind: Kind, percent: float | None = None, *,
+    def __init__(self, cluster: Topology, target: str, kind: Kind, percent: float | None = None, *,
                  force_wal_switch: bool = True) -> None:
         self.cluster, self.target, self.kind, self.percent = cluster, target, kind, percent
         self.name = f"fill-{kind}-disk"
@@ -168,7 +178,8 @@ class FillDisk:
         self.took_down = False
 
     def volume(self) -> LoopVolume:
-        vol = self.cluster.node(self.target).volumes.get(self.kind)
+        """The target's volume of this kind (a SetupError when the node has none)."""
+        vol = _volumes(self.cluster, self.target).get(self.kind)
         if vol is None:
             raise SetupError(f"{self.target} has no {_label(self.kind)} volume: disk faults need "
                              "`volumes: {enabled: true}` in the environment")
@@ -211,7 +222,7 @@ class FillDisk:
             state = "volume removed"
         detail = f"deleted the {freed / 2**20:.1f} MB ballast on the {_label(self.kind)} disk of {self.target} ({state})"
         try:
-            if not self.cluster.postgres_running(self.target):
+            if not _postgres_running(self.cluster, self.target):
                 detail += "; PostgreSQL is down there and is not restarted by this"
         except Exception as exc:  # noqa: BLE001 - the node may be gone (heal at teardown)
             log.debug("no PostgreSQL state of %s: %s", self.target, exc)
@@ -250,14 +261,11 @@ def _record(drill: Drill, t0: Stamp, action: str, target: str, ok: bool, detail:
 def fill_disk(drill: Drill, role: str, kind: Kind, percent: float | None = None) -> FillDisk:
     cluster = drill.cluster
     target = cluster.resolve(role)
-    was_primary = target == cluster.primary
     fault = FillDisk(cluster, target, kind, percent)
     drill.apply(fault)
     if fault.took_down:
         # As for a crash: the node is down until something brings it back.
-        cluster.down.add(target)
-        if was_primary:
-            cluster.old_primary = target
+        drill.took_down(target)
     return fault
 
 
@@ -272,13 +280,13 @@ def free_disk(drill: Drill, role: str, kind: Kind | None = None) -> list[str]:
             healed.append(fault.name)
     if not healed:
         kinds: list[Kind] = [kind] if kind is not None else ["data", "wal"]
-        freed = sum(free_volume(v) for k, v in cluster.node(target).volumes.items() if k in kinds)
+        freed = sum(free_volume(v) for k, v in _volumes(cluster, target).items() if k in kinds)
         drill.history.note("disk.free", f"no disk fault active on {target}; {freed / 2**20:.1f} MB of ballast deleted")
     return healed
 
 
 def _usage(drill: Drill, target: str, kind: Kind) -> DiskUsage:
-    vol = drill.cluster.node(target).volumes.get(kind)
+    vol = _volumes(drill.cluster, target).get(kind)
     if vol is None:
         raise SetupError(f"{target} has no {_label(kind)} volume (volumes are disabled in the environment)")
     return disk_usage(guard(vol.mountpoint).mountpoint)
@@ -309,7 +317,7 @@ def expect_down(drill: Drill, role: str, timeout: float) -> str:
     target = c.resolve(role)
 
     def down() -> bool:
-        return not _answers(drill, target) and not c.postgres_running(target)
+        return not _answers(drill, target) and not _postgres_running(c, target)
 
     try:
         wait_until(down, timeout=timeout, interval=0.1, what=f"PostgreSQL on {target} to be down")
@@ -411,7 +419,7 @@ def expect_does_not_start(drill: Drill, role: str, timeout: float = 15) -> str:
         node.start()
     res = node.exec(["pg_ctl", "-D", "/var/lib/postgresql/data", "-l", "/var/log/postgresql/postgresql.log",
                      "-w", "-t", str(int(timeout)), "start"], timeout=timeout + 10)
-    if res.exit_code == 0 or c.postgres_running(target):
+    if res.exit_code == 0 or _postgres_running(c, target):
         up = _answers(drill, target)
         _record(drill, t0, "expect.no_start", target, False, f"started (answers: {up})")
         if not up:

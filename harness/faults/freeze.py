@@ -19,7 +19,8 @@ from typing import Literal
 
 from harness.errors import CommandFailed, SetupError
 from harness.runtime.base import Pausable
-from harness.topology.streaming import PGDATA, StreamingCluster
+from harness.topology.base import Topology
+from harness.topology.streaming import PGDATA
 
 __all__ = ["FREEZE_FAULTS", "PauseNode", "Processes", "SigstopProcesses"]
 
@@ -42,7 +43,7 @@ class PauseNode:
     name = "pause"
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster, target: str) -> None:
+    def __init__(self, cluster: Topology, target: str) -> None:
         self.cluster, self.target = cluster, target
         self._paused = False
 
@@ -77,7 +78,7 @@ class SigstopProcesses:
     name = "sigstop"
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster, target: str, processes: Processes = "postgres") -> None:
+    def __init__(self, cluster: Topology, target: str, processes: Processes = "postgres") -> None:
         self.cluster, self.target, self.processes = cluster, target, processes
         self.pids: list[int] = []
 

@@ -58,7 +58,7 @@ from harness.net.rules import (
     table_name,
     tbf_args,
 )
-from harness.topology.streaming import StreamingCluster
+from harness.topology.base import Topology
 
 __all__ = [
     "Bandwidth",
@@ -88,7 +88,7 @@ class NetworkFault(ABC):
     name = "network"
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster) -> None:
+    def __init__(self, cluster: Topology) -> None:
         self.cluster = cluster
         self.id = secrets.token_hex(3)
         self.target = ""
@@ -128,7 +128,7 @@ class Partition(NetworkFault):
 
     name = "partition"
 
-    def __init__(self, cluster: StreamingCluster) -> None:
+    def __init__(self, cluster: Topology) -> None:
         super().__init__(cluster)
         self.table = table_name(self.id)
         self._applied: list[str] = []
@@ -189,7 +189,7 @@ class Isolate(Partition):
 
     name = "isolate"
 
-    def __init__(self, cluster: StreamingCluster, role: str, *, clients: bool = True) -> None:
+    def __init__(self, cluster: Topology, role: str, *, clients: bool = True) -> None:
         super().__init__(cluster)
         self.role, self.clients = role, clients
 
@@ -204,7 +204,7 @@ class SplitHalves(Partition):
 
     name = "partition-halves"
 
-    def __init__(self, cluster: StreamingCluster) -> None:
+    def __init__(self, cluster: Topology) -> None:
         super().__init__(cluster)
 
     def plan(self) -> tuple[str, frozenset[Pair], str]:
@@ -218,7 +218,7 @@ class CutBetween(Partition):
 
     name = "cut"
 
-    def __init__(self, cluster: StreamingCluster, side_a: Sequence[str], side_b: Sequence[str]) -> None:
+    def __init__(self, cluster: Topology, side_a: Sequence[str], side_b: Sequence[str]) -> None:
         super().__init__(cluster)
         self.side_a, self.side_b = list(side_a), list(side_b)
 
@@ -235,7 +235,7 @@ class OneWayCut(Partition):
 
     name = "cut-one-way"
 
-    def __init__(self, cluster: StreamingCluster, sender: str, receiver: str) -> None:
+    def __init__(self, cluster: Topology, sender: str, receiver: str) -> None:
         super().__init__(cluster)
         self.sender, self.receiver = sender, receiver
 
@@ -251,7 +251,7 @@ class Bridge(Partition):
 
     name = "bridge"
 
-    def __init__(self, cluster: StreamingCluster, via: str) -> None:
+    def __init__(self, cluster: Topology, via: str) -> None:
         super().__init__(cluster)
         self.via = via
 
@@ -269,7 +269,7 @@ class CutFromReplicas(Partition):
 
     name = "cut-from-replicas"
 
-    def __init__(self, cluster: StreamingCluster, role: str) -> None:
+    def __init__(self, cluster: Topology, role: str) -> None:
         super().__init__(cluster)
         self.role = role
 
@@ -284,7 +284,7 @@ class CutFromClients(Partition):
 
     name = "cut-from-clients"
 
-    def __init__(self, cluster: StreamingCluster, role: str) -> None:
+    def __init__(self, cluster: Topology, role: str) -> None:
         super().__init__(cluster)
         self.role = role
 
@@ -298,7 +298,7 @@ class CutGroup(Partition):
 
     name = "cut-group"
 
-    def __init__(self, cluster: StreamingCluster, members: Sequence[str], label: str = "") -> None:
+    def __init__(self, cluster: Topology, members: Sequence[str], label: str = "") -> None:
         super().__init__(cluster)
         self.members, self.label = list(members), label
 
@@ -317,7 +317,7 @@ class CutGroup(Partition):
 class LinkFault(NetworkFault):
     """A degraded link on one node's egress, optionally only towards one peer."""
 
-    def __init__(self, cluster: StreamingCluster, role: str, peer: str | None = None) -> None:
+    def __init__(self, cluster: Topology, role: str, peer: str | None = None) -> None:
         super().__init__(cluster)
         self.role, self.peer_role = role, peer
         self.node = ""
@@ -358,7 +358,7 @@ class LinkFault(NetworkFault):
 class _NftLink(LinkFault):
     family = "inet"
 
-    def __init__(self, cluster: StreamingCluster, role: str, percent: float, peer: str | None = None) -> None:
+    def __init__(self, cluster: Topology, role: str, percent: float, peer: str | None = None) -> None:
         super().__init__(cluster, role, peer)
         if not 0 < percent <= 100:
             raise SetupError(f"{self.name}: a percentage above 0 and at most 100, not {percent:g}")
@@ -442,7 +442,7 @@ class Bandwidth(LinkFault):
     name = "bandwidth"
     HANDLE = "5047:"  # ours, so heal removes only our qdisc
 
-    def __init__(self, cluster: StreamingCluster, role: str, bits_per_s: float) -> None:
+    def __init__(self, cluster: Topology, role: str, bits_per_s: float) -> None:
         super().__init__(cluster, role)
         if bits_per_s < 8000:
             raise SetupError(f"bandwidth: at least 8 kbit/s, not {bits_per_s:g} bit/s")
@@ -492,7 +492,7 @@ class Delay(LinkFault):
 
     name = "delay"
 
-    def __init__(self, cluster: StreamingCluster, role: str, delay_s: float, jitter_s: float = 0.0,
+    def __init__(self, cluster: Topology, role: str, delay_s: float, jitter_s: float = 0.0,
                  peer: str | None = None, *, seed: int | None = None) -> None:
         super().__init__(cluster, role, peer)
         if delay_s <= 0 or jitter_s < 0 or jitter_s > delay_s:

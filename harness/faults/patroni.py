@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from harness.errors import CommandFailed, SetupError
 from harness.history import ActionEvent, now
+from harness.topology.patroni import PATRONI_PROCESS
 
 if TYPE_CHECKING:
     from harness.drill import Drill
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["DcsOutage", "KillPatroni", "Switchover", "run_leader_kills"]
 
 # pgrep -f pattern of the daemon (``/usr/bin/python3 /usr/bin/patroni <config>``); patronictl does not match.
-_PATRONI = "[b]in/patroni "  # the brackets keep pgrep from matching the shell running it
 
 
 class DcsOutage:
@@ -65,7 +65,7 @@ class KillPatroni:
 
     def inject(self) -> str:
         res = self.cluster.node(self.target).exec(
-            ["sh", "-c", f"pids=$(pgrep -f '{_PATRONI}' | tr '\\n' ' ') && [ -n \"$pids\" ] && "
+            ["sh", "-c", f"pids=$(pgrep -f '{PATRONI_PROCESS}' | tr '\\n' ' ') && [ -n \"$pids\" ] && "
                          "kill -KILL $pids && echo $pids"], user="root", timeout=10)
         if res.exit_code != 0:
             raise CommandFailed(self.target, "kill -KILL patroni", res.exit_code, res.output or "no Patroni process")
@@ -79,7 +79,7 @@ class KillPatroni:
         if not node.is_running():
             self._killed = False
             return f"{self.target} is down: nothing to start"
-        running = node.exec(["pgrep", "-f", _PATRONI], user="root", timeout=10)
+        running = node.exec(["pgrep", "-f", PATRONI_PROCESS], user="root", timeout=10)
         if running.exit_code != 0:
             self.cluster.start_patroni_daemon(self.target)
         self._killed = False
@@ -146,18 +146,20 @@ def run_leader_kills(drill: Drill, count: int, *, rejoin_timeout: float = 90) ->
     schedule's Then steps (every cycle recovered within, the MTTR over the cycles) apply.
     """
     from harness.checkers.failover import failover_phases
-    from harness.faults.schedule import CYCLE_NOTE, END_NOTE
-    from harness.history import FaultEvent, ProbeOp
+    from harness.faults.schedule import CYCLE_SERIES, END_NOTE
+    from harness.history import FaultEvent, ProbeOp, RepetitionMark
     from harness.wait import wait_until
 
     if not 1 <= count <= 20:
         raise SetupError(f"kill the leader 1 to 20 times, not {count}")
-    cluster = drill.patroni
+    from harness.topology.patroni import patroni_of
+
+    cluster = patroni_of(drill)
     ttl = cluster.settings.ttl
     lines: list[str] = []
     for i in range(1, count + 1):  # bounded by count
-        drill.history.note(CYCLE_NOTE, json.dumps({"index": i, "of": count, "action": "kill the leader",
-                                                   "late_s": 0.0}))
+        drill.history.add(RepetitionMark(at=now(), series=CYCLE_SERIES, index=i, of=count, action="kill the leader",
+                                         late_s=0.0))
         s0 = now()
         try:
             old = cluster.primary
@@ -165,6 +167,7 @@ def run_leader_kills(drill: Drill, count: int, *, rejoin_timeout: float = 90) ->
             new = cluster.wait_new_leader(old, timeout=3 * ttl + 30)
             fault = drill.history.of(FaultEvent)[-1]
             cluster.restart_patroni(old)
+            drill.brought_back(old)
             cluster.wait_streaming(timeout=rejoin_timeout, expect=[old])
             # and Patroni shows it as a replica on the new timeline (the cycle's rejoin time)
             def rejoined(f: FaultEvent = fault) -> bool:

@@ -36,7 +36,8 @@ from psycopg import sql as psql
 from harness.errors import CommandFailed, SetupError, WaitTimeout
 from harness.history import ActionEvent, Event, History, Note, Stamp, now
 from harness.topology.pg import conninfo, sql, sql_one
-from harness.topology.streaming import PGDATA, StreamingCluster
+from harness.topology.base import ManagedPostgres, Topology, need
+from harness.topology.streaming import PGDATA
 from harness.wait import wait_until
 
 __all__ = [
@@ -96,14 +97,14 @@ def format_size(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def _alter_system(cluster: StreamingCluster, node: str, setting: str, value: str) -> None:
+def _alter_system(cluster: Topology, node: str, setting: str, value: str) -> None:
     # Composed, without parameters: psycopg would read the %p and %f of a command as placeholders.
     query = psql.SQL("ALTER SYSTEM SET {} = {}").format(psql.Identifier(setting), psql.Literal(value))
     with psycopg.connect(conninfo(cluster.address(node), timeout=5), autocommit=True) as conn:
         conn.execute(query)
 
 
-def _reload_and_wait(cluster: StreamingCluster, node: str, setting: str, value: str) -> None:
+def _reload_and_wait(cluster: Topology, node: str, setting: str, value: str) -> None:
     addr = cluster.address(node)
     sql(addr, "SELECT pg_reload_conf()")
     # The reload is asynchronous: a new session sees the value once the postmaster re-read it.
@@ -122,7 +123,7 @@ class ArchiverStats:
     ready_segments: int  # completed segments not archived yet (.ready files)
 
 
-def archiver_stats(cluster: StreamingCluster, node: str) -> ArchiverStats:
+def archiver_stats(cluster: Topology, node: str) -> ArchiverStats:
     row = sql(cluster.address(node),
               "SELECT archived_count, failed_count, last_failed_wal, "
               "(SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%%.ready') FROM pg_stat_archiver")[0]
@@ -135,7 +136,7 @@ class BreakArchiving:
     name = "archive-failure"
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster, target: str) -> None:
+    def __init__(self, cluster: Topology, target: str) -> None:
         self.cluster, self.target = cluster, target
         self.saved: str | None = None
         self.baseline: ArchiverStats | None = None
@@ -144,7 +145,8 @@ class BreakArchiving:
         t0 = now()
         _alter_system(self.cluster, self.target, "archive_mode", "on")
         _alter_system(self.cluster, self.target, "archive_command", WORKING_ARCHIVE_COMMAND)
-        self.cluster.pg_ctl(self.target, "-m", "fast", "-w", "-t", "60", "restart")
+        need(self.cluster, ManagedPostgres, "turning archive_mode on (a restart)").pg_ctl(
+            self.target, "-m", "fast", "-w", "-t", "60", "restart")
         self.cluster.wait_ready(self.target)
         self.cluster.history.add(ActionEvent(at=t0, end=now(), action="archive_mode.enable", target=self.target,
                                              outcome="ok", detail="ALTER SYSTEM archive_mode = on and a restart"))
@@ -186,7 +188,7 @@ class WalRetention:
         return max(self.slot_bytes, self.unarchived_bytes)
 
 
-def wal_retention(cluster: StreamingCluster, node: str) -> WalRetention:
+def wal_retention(cluster: Topology, node: str) -> WalRetention:
     row = sql(cluster.address(node), """
         SELECT coalesce((SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn))
                            FROM pg_replication_slots WHERE restart_lsn IS NOT NULL), 0)::bigint,
@@ -202,7 +204,7 @@ class AbandonedSlot:
     name = "abandoned-slot"
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster, target: str, slot: str = "harness_abandoned") -> None:
+    def __init__(self, cluster: Topology, target: str, slot: str = "harness_abandoned") -> None:
         self.cluster, self.target, self.slot = cluster, target, _ident(slot)
         self.created = False
 
@@ -222,7 +224,7 @@ class AbandonedSlot:
         return f"slot {self.slot} dropped on {self.target}" if rows else f"slot {self.slot} was already gone"
 
 
-def generate_wal(cluster: StreamingCluster, node: str, nbytes: int, *, chunk: int = 1 << 20) -> tuple[str, str]:
+def generate_wal(cluster: Topology, node: str, nbytes: int, *, chunk: int = 1 << 20) -> tuple[str, str]:
     """Write about ``nbytes`` of WAL (1 MB logical messages: no table grows). Returns LSNs before, after."""
     if not 0 < nbytes <= 8 << 30:
         raise SetupError(f"WAL to generate must be between 1 byte and 8 GB, not {nbytes}")
@@ -245,7 +247,7 @@ def generate_wal(cluster: StreamingCluster, node: str, nbytes: int, *, chunk: in
     return before, after
 
 
-def replication_lag_bytes(cluster: StreamingCluster, replica: str) -> int | None:
+def replication_lag_bytes(cluster: Topology, replica: str) -> int | None:
     """Bytes of WAL the primary has written that ``replica`` has not replayed (None: unknown)."""
     primary = cluster.address(cluster.primary)
     current = str(sql_one(primary, "SELECT pg_current_wal_lsn()::text", timeout=2))
@@ -265,7 +267,7 @@ class PauseReplay:
     name = "replay-pause"
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster, target: str) -> None:
+    def __init__(self, cluster: Topology, target: str) -> None:
         self.cluster, self.target = cluster, target
         self.paused = False
 
@@ -291,15 +293,16 @@ class PauseReplay:
 # -- data checksums and page corruption -------------------------------------------------------
 
 
-def enable_checksums(cluster: StreamingCluster, node: str) -> str:
+def enable_checksums(cluster: Topology, node: str) -> str:
     """Data checksums on ``node`` (stop, ``pg_checksums --enable``, start) unless already on."""
     addr = cluster.address(node)
     if sql_one(addr, "SHOW data_checksums") == "on":
         return "already on"
+    pg = need(cluster, ManagedPostgres, "enabling data checksums (pg_checksums on the stopped server)")
     t0 = now()
-    cluster.pg_ctl(node, "-m", "fast", "-w", "stop")
+    pg.pg_ctl(node, "-m", "fast", "-w", "stop")
     res = cluster.node(node).exec(["pg_checksums", "--enable", "--no-sync", "-D", PGDATA], timeout=300)
-    cluster.start_postgres(node)
+    pg.start_postgres(node)
     cluster.wait_ready(node)
     if res.exit_code != 0:
         raise CommandFailed(node, "pg_checksums --enable", res.exit_code, res.output)
@@ -337,7 +340,7 @@ class CorruptPage:
     name = "corrupt-page"
     one_shot = False
 
-    def __init__(self, cluster: StreamingCluster, target: str, table: str, *, block: int = 0,
+    def __init__(self, cluster: Topology, target: str, table: str, *, block: int = 0,
                  length: int = 64) -> None:
         self.cluster, self.target, self.table = cluster, target, _ident(table)
         self.block, self.length = block, length
@@ -359,14 +362,15 @@ class CorruptPage:
         self.offset = block * int(bs) + int(bs) // 2  # the middle of the page: neither header nor line pointers
         # Stopped while the bytes change: the shutdown checkpoint has written every dirty buffer,
         # so nothing overwrites the damage, and the restart leaves no copy of the page in memory.
-        c.pg_ctl(node, "-m", "fast", "-w", "stop")
+        pg = need(c, ManagedPostgres, "corrupting a page (the server is stopped while its bytes change)")
+        pg.pg_ctl(node, "-m", "fast", "-w", "stop")
         try:
             res = c.node(node).exec(["python3", "-c", _FLIP, self.path, str(self.offset), str(self.length)])
             if res.exit_code != 0:
                 raise CommandFailed(node, f"flip bytes in {self.path}", res.exit_code, res.output)
             self.original = bytes.fromhex(res.output.strip().splitlines()[-1])
         finally:
-            c.start_postgres(node)
+            pg.start_postgres(node)
             c.wait_ready(node)
         return (f"{self.length} bytes flipped at offset {self.offset} (block {block} of {blocks}) of "
                 f"{self.table} ({rel}) on {node}; data checksums {checksums}")
@@ -404,7 +408,7 @@ class ReadResult:
         return self.sqlstate == "XX001" or "invalid page" in text or "checksum" in text
 
 
-def read_table(cluster: StreamingCluster, node: str, table: str) -> ReadResult:
+def read_table(cluster: Topology, node: str, table: str) -> ReadResult:
     """Read every row of ``table`` from its heap (a sequential scan: indexes cannot hide a bad page)."""
     t0 = now()
     try:
@@ -427,7 +431,7 @@ def read_table(cluster: StreamingCluster, node: str, table: str) -> ReadResult:
 # -- tables ------------------------------------------------------------------------------------
 
 
-def create_table(cluster: StreamingCluster, table: str, rows: int) -> None:
+def create_table(cluster: Topology, table: str, rows: int) -> None:
     """A table with ``rows`` rows on the primary (for the drop and corruption scenarios)."""
     if not 0 <= rows <= 10_000_000:
         raise SetupError(f"rows must be between 0 and 10 000 000, not {rows}")
@@ -440,7 +444,7 @@ def create_table(cluster: StreamingCluster, table: str, rows: int) -> None:
                                     detail=f"{t}: {rows} rows"))
 
 
-def table_exists(cluster: StreamingCluster, node: str, table: str) -> bool:
+def table_exists(cluster: Topology, node: str, table: str) -> bool:
     return sql_one(cluster.address(node), "SELECT to_regclass(%s) IS NOT NULL", (_ident(table),)) is True
 
 
@@ -450,7 +454,7 @@ class DropTable:
     name = "drop-table"
     one_shot = True  # nothing to heal in place: a dropped table comes back only from a backup
 
-    def __init__(self, cluster: StreamingCluster, target: str, table: str) -> None:
+    def __init__(self, cluster: Topology, target: str, table: str) -> None:
         self.cluster, self.target, self.table = cluster, target, _ident(table)
         self.xid: int | None = None
 

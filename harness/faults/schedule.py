@@ -15,7 +15,6 @@ RTO checker as the single-fault drills on each cycle's slice of the history.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
@@ -29,7 +28,7 @@ from harness.errors import SetupError, TargetMissed
 from harness.faults.base import Fault
 from harness.faults.freeze import PauseNode, SigstopProcesses
 from harness.faults.process import KillNode, StopPostgres
-from harness.history import ActionEvent, Event, FaultEvent, Note, ProbeOp, now
+from harness.history import ActionEvent, Event, FaultEvent, Note, ProbeOp, RepetitionMark, now
 from harness.units import parse_duration
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ __all__ = [
 
 ActionKind = Literal["kill", "stop", "pause", "sigstop"]
 PLAN_NOTE = "schedule.plan"
-CYCLE_NOTE = "schedule.cycle"
+CYCLE_SERIES = "schedule"  # the RepetitionMark series of a fault schedule's cycles
 END_NOTE = "schedule.end"
 
 # How long a downed replica stays down before the cycle restarts it, unless the phrase says.
@@ -217,13 +216,13 @@ def converge(drill: Drill, *, timeout: float = 60) -> str:
     c = drill.cluster
     t0 = now()
     back = []
-    for name in sorted(c.down):  # bounded: each node once
+    for name in sorted(c.roles.down):  # bounded: each node once
         back.append(f"{name}: {drill.restart(name)}")
     # A primary frozen through a failover and thawed since is a zombie that still takes writes:
     # it rejoins as a replica like any deposed primary.
     for name in [n for n in c.writable_nodes() if n != c.primary]:
-        if c.old_primary != name:
-            c.old_primary = name  # Drill.restart rejoins (pg_rewind) only the deposed primary
+        if c.roles.old_primary != name:
+            drill.deposed(name)  # Drill.restart rejoins (pg_rewind) only the deposed primary
         back.append(f"{name} (writable, not the primary): {drill.restart(name)}")
     try:
         primary = c.wait_one_primary(timeout)
@@ -299,13 +298,13 @@ def run_schedule(drill: Drill, schedule: Schedule, *, grace_s: float = 60, conve
             break
         time.sleep(max(0.0, start - time.monotonic()))
         late = time.monotonic() - start
-        drill.history.note(CYCLE_NOTE, json.dumps({"index": item.index, "of": n, "action": item.action.phrase,
-                                                   "late_s": round(late, 3)}))
+        drill.history.add(RepetitionMark(at=now(), series=CYCLE_SERIES, index=item.index, of=n,
+                                         action=item.action.phrase, late_s=round(late, 3)))
         s0 = now()
         try:
             detail = _run_item(drill, item)
             cluster.wait_streaming(timeout=converge_timeout, expect=[r for r in cluster.replicas()
-                                                                     if r not in cluster.down])
+                                                                     if r not in cluster.roles.down])
         except Exception as exc:
             drill.history.add(ActionEvent(at=s0, end=now(), action="schedule.cycle", target=str(item.index),
                                           outcome="failed", detail=f"{item.action.phrase}: {exc}"[:800]))
@@ -331,17 +330,17 @@ class CycleRecovery(BaseModel):
     reason: str
 
 
-def _slice_ends(evs: list[Event]) -> list[tuple[Note, float]]:
+def _slice_ends(evs: list[Event]) -> list[tuple[RepetitionMark, float]]:
     """Each cycle note with the end of its slice (monotonic time).
 
     A cycle runs to the next cycle's note. The last cycle of a schedule runs past the
     schedule's end (writes come back after the cycle's own work is done) up to the next fault
     injected after it, or the end of the history.
     """
-    cycles = [e for e in evs if isinstance(e, Note) and e.name == CYCLE_NOTE]
+    cycles = [e for e in evs if isinstance(e, RepetitionMark) and e.series == CYCLE_SERIES]
     ends = [e for e in evs if isinstance(e, Note) and e.name == END_NOTE]
     injects = [e for e in evs if isinstance(e, FaultEvent) and e.phase == "inject"]
-    out: list[tuple[Note, float]] = []
+    out: list[tuple[RepetitionMark, float]] = []
     for k, mark in enumerate(cycles):
         nxt = cycles[k + 1].at.t if k + 1 < len(cycles) else float("inf")
         end = next((e.at.t for e in ends if e.at.t >= mark.at.t), None)
@@ -361,7 +360,6 @@ def cycle_recoveries(events: Iterable[Event]) -> list[CycleRecovery]:
     evs = list(events)
     out: list[CycleRecovery] = []
     for mark, t_hi in _slice_ends(evs):
-        info = json.loads(mark.detail)
         t_lo = mark.at.t
         part: list[Event] = []
         for e in evs:
@@ -374,10 +372,10 @@ def cycle_recoveries(events: Iterable[Event]) -> list[CycleRecovery]:
         has_fault = any(isinstance(e, FaultEvent) and e.phase == "inject" for e in part)
         if not has_writes or not has_fault:
             why = "no write probe ran" if not has_writes else "no fault took effect"
-            out.append(CycleRecovery(index=int(info["index"]), action=str(info["action"]), outcome=outcome,
+            out.append(CycleRecovery(index=mark.index, action=mark.action, outcome=outcome,
                                      write_rto_s=None, reason=why))
             continue
         r = rto(part, "write")
-        out.append(CycleRecovery(index=int(info["index"]), action=str(info["action"]), outcome=outcome,
+        out.append(CycleRecovery(index=mark.index, action=mark.action, outcome=outcome,
                                  write_rto_s=r.value_s, reason=r.reason))
     return out

@@ -16,11 +16,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import SetupError
 
-__all__ = ["TOXIC_TYPES", "ToxiproxyServer", "ToxicFault", "server_binary"]
+if TYPE_CHECKING:
+    from harness.topology.base import Topology
+
+__all__ = ["TOXIC_TYPES", "ToxicFault", "ToxiproxyPath", "ToxiproxyServer", "server_binary"]
 
 TOXIC_TYPES = ("latency", "timeout", "reset_peer", "bandwidth", "slicer", "limit_data", "slow_close")
 
@@ -131,3 +134,30 @@ class ToxicFault:
             self.server.remove_toxic(self.target, self._toxic_name)
             self._toxic_name = None
         return f"removed the {self.toxic} toxic"
+
+
+class ToxiproxyPath:
+    """A client path through a Toxiproxy server on loopback: one proxy in front of every node.
+
+    A drill part (``drill.route_clients_through_toxiproxy()`` adds it): the probes and the load
+    connect to a node's proxy instead of the node; the server stops on the drill's close.
+    """
+
+    name = "toxiproxy"
+
+    def __init__(self, server: ToxiproxyServer, topology: Topology) -> None:
+        self.server = server
+        self.routes = {n: server.front(n, f"{topology.address(n)}:5432") for n in topology.names}
+
+    def endpoint(self, topology: Topology, node: str) -> str:
+        return self.routes.get(node) or topology.address(node)
+
+    def primary_endpoint(self, topology: Topology) -> tuple[str, str]:
+        primary = topology.primary
+        return primary, self.endpoint(topology, primary)
+
+    def __enter__(self) -> ToxiproxyPath:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.server.stop()

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
 from harness import labels
 from harness.environment import Environment, load_environment
 from harness.errors import SetupError
-from harness.faults.process import KillNode, KillPostmaster, StopPostgres
-from harness.history import ActionEvent, FaultEvent, History, now
-from harness.recovery import failover_to_most_advanced, rejoin_as_replica
+from harness.faults.base import Fault, FaultSet
+from harness.faults.process import fault_named
+from harness.history import FaultEvent, History, now
+from harness.recovery import failover_to_most_advanced
+from harness.runtime.base import Pausable
 from harness.runtime.docker import DockerRuntime, remove_run
 from harness.runtime.preflight import check_host_disk
-from harness.topology.streaming import StreamingCluster
+from harness.topology import registry
+from harness.topology.base import Attachable, Restartable, Topology, need
 
 __all__ = ["Session", "SessionState", "state_file"]
 
@@ -57,22 +58,34 @@ class SessionState:
         return SessionState(**json.loads(path.read_text()))
 
 
-def _topology(runtime: DockerRuntime, env: Environment, history: History) -> StreamingCluster:
-    """The environment's topology: streaming, or Patroni + etcd with a ``patroni:`` section (issue 4)."""
-    if env.patroni is None:
-        return StreamingCluster(runtime, env, history)
-    from harness.topology.patroni import PatroniCluster, PatroniSettings
+class _Pause:
+    """``docker pause`` of a node as a fault (healed by ``harness heal``, in another process)."""
 
-    settings = PatroniSettings(**env.patroni.model_dump())
-    # PatroniCluster offers the part of StreamingCluster's interface the session uses.
-    return cast(StreamingCluster, PatroniCluster(runtime, env, history, settings))
+    name = "pause"
+    one_shot = True  # the session's state file, not this process, remembers it
+
+    def __init__(self, cluster: Topology, target: str) -> None:
+        node = cluster.node(target)
+        if not isinstance(node, Pausable):
+            raise SetupError(f"{target} cannot be paused on the {cluster.runtime.name} runtime")
+        self.node, self.target = node, target
+
+    def inject(self) -> str:
+        self.node.pause()
+        return f"docker pause {self.target}"
+
+    def heal(self) -> str:
+        self.node.resume()
+        return "unpaused"
 
 
 class Session:
     SCOPE = "up"
 
-    def __init__(self, state: SessionState, cluster: StreamingCluster, history: History) -> None:
+    def __init__(self, state: SessionState, cluster: Topology, history: History) -> None:
         self.state, self.cluster, self.history = state, cluster, history
+        # The drill's fault path: every inject is stamped and journaled the same way.
+        self.faults = FaultSet(history)
 
     @property
     def directory(self) -> Path:
@@ -97,7 +110,7 @@ class Session:
         check_host_disk([Path("/var/lib/docker"), directory])
         history = History(journal=directory / "journal.jsonl")
         runtime = DockerRuntime(run_id, cls.SCOPE)
-        cluster = _topology(runtime, env, history)
+        cluster = registry.create(runtime, env, history)
         try:
             cluster.start()
         except BaseException:
@@ -117,46 +130,36 @@ class Session:
         directory = state_file().parent / state.run_id
         directory.mkdir(parents=True, exist_ok=True)
         history = History(journal=directory / "journal.jsonl")
-        cluster = _topology(DockerRuntime.attach(state.run_id, cls.SCOPE), env, history)
-        if env.patroni is not None:  # issue 4: Patroni names the primary itself
-            cast(Any, cluster).attach(state.old_primary, state.down)
-        else:
-            cluster.attach(state.primary, state.old_primary, state.down)
+        cluster = registry.create(DockerRuntime.attach(state.run_id, cls.SCOPE), env, history)
+        # A topology whose manager names the primary itself ignores the primary recorded here.
+        need(cluster, Attachable, "taking a running topology over").attach(
+            primary=state.primary, old_primary=state.old_primary, down=state.down)
+        for name in state.paused:
+            cluster.roles.paused_node(name)
         return cls(state, cluster, history)
 
     def _save(self) -> None:
+        roles = self.cluster.roles
         self.state.primary = self.cluster.primary
-        self.state.old_primary = self.cluster.old_primary
-        self.state.down = sorted(self.cluster.down)
+        self.state.old_primary = roles.old_primary
+        self.state.down = sorted(roles.down)
+        self.state.paused = sorted(roles.paused)
         self.state.save()
 
     def inject(self, fault: str, role: str) -> str:
-        target = self.cluster.resolve(role)
-        began = now()
-        if fault == "kill":
-            detail = KillNode(self.cluster, target).inject()
-        elif fault == "kill-postmaster":
-            detail = KillPostmaster(self.cluster, target).inject()
-        elif fault == "stop":
-            detail = StopPostgres(self.cluster, target).inject()
-        elif fault == "pause":
-            self.cluster.node(target).pause()
-            detail = f"docker pause {target}"
-            self.state.paused = sorted(set(self.state.paused) | {target})
-        else:
+        if fault not in FAULTS:
             raise SetupError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
-        if fault != "pause":
-            if target == self.cluster.primary:
-                self.cluster.old_primary = target
-            self.cluster.down.add(target)
-        self.history.add(FaultEvent(at=now(), began=began, fault=fault, target=target, phase="inject",
-                                    detail=detail))
+        target = self.cluster.resolve(role)
+        f: Fault = _Pause(self.cluster, target) if fault == "pause" else fault_named(fault, self.cluster, target)
+        event = self.faults.inject(f)
+        if fault == "pause":
+            self.cluster.roles.paused_node(target)
+        else:
+            self.cluster.roles.took_down([target])
         self._save()
-        return detail
+        return event.detail
 
     def failover(self) -> str:
-        if self.cluster.kind == "patroni":
-            raise SetupError("Patroni fails over by itself: `harness status` shows its new leader")
         new = failover_to_most_advanced(self.cluster)
         self._save()
         return new
@@ -164,33 +167,28 @@ class Session:
     def heal(self) -> list[str]:
         """Thaw what is paused, bring back what is down (a deposed primary rejoins as a replica)."""
         done = []
-        for name in list(self.state.paused):
-            self.cluster.node(name).resume()
-            self.history.add(FaultEvent(at=now(), fault="pause", target=name, phase="heal", detail="unpaused"))
+        roles = self.cluster.roles
+        for name in sorted(roles.paused):
+            pause = _Pause(self.cluster, name)
+            self.faults.active.append(pause)  # paused by an earlier process: healed through the same set
+            self.faults.heal(pause)
+            roles.resumed(name)
             done.append(f"{name}: unpaused")
-        self.state.paused = []
-        for name in sorted(self.cluster.down):
-            t0 = now()
-            if self.cluster.kind == "patroni":  # issue 4: boot it; Patroni rejoins it (rewind or reinit)
-                cast(Any, self.cluster).restart_patroni(name)
-                how = "booted, Patroni started (it rejoins by itself)"
-                self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok",
-                                             detail=how))
-            elif name != self.cluster.primary and self.cluster.old_primary == name:
-                how = rejoin_as_replica(self.cluster, name)
-            else:
-                self.cluster.start_postgres(name)
-                self.cluster.wait_ready(name)
-                how = "started"
-                self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok"))
-            self.cluster.down.discard(name)
+        for name in sorted(roles.down):
+            node = need(self.cluster, Restartable, f"starting {name} again")
+            how = node.start_again(name, deposed=name != self.cluster.primary and roles.old_primary == name)
+            roles.came_back(name)
             self.history.add(FaultEvent(at=now(), fault="restart", target=name, phase="heal", detail=how))
             done.append(f"{name}: {how}")
         self._save()
         return done
 
     def down(self) -> None:
-        remove_run(self.cluster.runtime.client, self.state.run_id)
+        runtime = self.cluster.runtime
+        if isinstance(runtime, DockerRuntime):
+            remove_run(runtime.client, self.state.run_id)
+        else:
+            runtime.teardown()
         labels.unkeep(self.state.run_id)
         self.history.note("session.down")
         self.history.close()

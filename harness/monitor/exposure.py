@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 from harness.checkers.exposure import LAG_BYTES, REPLAYED_SEQ
 from harness.history import History, Sample, now
-from harness.recovery.failover import _lsn_int
-from harness.topology.pg import port_open, sql
+from harness.topology.pg import lsn_int, port_open, sql
 
 if TYPE_CHECKING:
     from harness.topology.regions import RegionCluster
@@ -74,9 +73,9 @@ class ExposureSampler:
     def sample_once(self) -> list[Sample]:
         c = self.cluster
         primary = c.primary
-        if primary in c.down:
+        if primary in c.roles.down:
             return []
-        standbys = [n for n in c.members[c.dr_region()] if n not in c.down and n != primary]
+        standbys = [n for n in c.members[c.dr_region()] if n not in c.roles.down and n != primary]
         at = now()
         try:
             current = str(sql(c.address(primary), "SELECT pg_current_wal_lsn()::text", timeout=self.timeout_s)[0][0])
@@ -88,7 +87,7 @@ class ExposureSampler:
             if got is None or not got[0]:
                 continue
             _, received, seq = got
-            lag = max(0, _lsn_int(current) - _lsn_int(received))
+            lag = max(0, lsn_int(current) - lsn_int(received))
             out.append(self.history.add(Sample(at=at, node=name, role="replica",
                                                metrics={"up": 1.0, REPLAYED_SEQ: float(seq), LAG_BYTES: float(lag)})))
         return out

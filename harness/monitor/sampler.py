@@ -11,12 +11,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 from concurrent.futures import ThreadPoolExecutor
 
 from harness.history import History, Sample, now
 from harness.monitor.rules import AlertRules, RuleEngine
 from harness.topology.pg import port_open, sql
-from harness.topology.streaming import StreamingCluster
+from harness.topology.base import Topology
 
 __all__ = ["Monitor", "NODE_QUERY"]
 
@@ -47,7 +48,7 @@ DiskUsage = Callable[[str], dict[str, float]]
 
 
 class Monitor:
-    def __init__(self, cluster: StreamingCluster, history: History, rules: AlertRules, *,
+    def __init__(self, cluster: Topology, history: History, rules: AlertRules, *,
                  interval_s: float = 1.0, timeout_s: float = 1.0, max_duration_s: float = 3600,
                  disk_usage: DiskUsage | None = None) -> None:
         self.cluster = cluster
@@ -76,6 +77,13 @@ class Monitor:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    # A drill part: the drill adds it when the probes start and stops it on close.
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
 
     def _run(self) -> None:
         t0 = time.monotonic()

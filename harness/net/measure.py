@@ -18,7 +18,7 @@ import psycopg
 from harness.errors import SetupError
 from harness.net.netns import RunNetwork
 from harness.net.rules import format_rate
-from harness.runtime.docker import DockerNode
+from harness.runtime.base import Node
 from harness.topology.pg import conninfo
 
 __all__ = [
@@ -90,7 +90,7 @@ class PingStats:
         return 100.0 * (self.sent - self.received) / self.sent if self.sent else 0.0
 
 
-def ping(net: RunNetwork, source: DockerNode, address: str, *, count: int, interval_s: float) -> PingStats:
+def ping(net: RunNetwork, source: Node, address: str, *, count: int, interval_s: float) -> PingStats:
     """ICMP echoes from ``source`` (the node image's ping, as root for short intervals) to ``address``."""
     net.check(address)
     wait = count * interval_s + 3
@@ -103,7 +103,7 @@ def ping(net: RunNetwork, source: DockerNode, address: str, *, count: int, inter
                      tuple(float(x) for x in _RTT.findall(res.output)))
 
 
-def ping_loss(net: RunNetwork, target: str, source: DockerNode, address: str, *, count: int = 400,
+def ping_loss(net: RunNetwork, target: str, source: Node, address: str, *, count: int = 400,
               interval_s: float = 0.005, asked: str = "") -> LinkMeasurement:
     """Share of ICMP echoes from ``source`` to ``address`` that got no reply."""
     st = ping(net, source, address, count=count, interval_s=interval_s)
@@ -111,7 +111,7 @@ def ping_loss(net: RunNetwork, target: str, source: DockerNode, address: str, *,
                            f"{st.sent - st.received} of {st.sent} pings from {source.name} unanswered")
 
 
-def ping_duplicates(net: RunNetwork, target: str, source: DockerNode, address: str, *, count: int = 400,
+def ping_duplicates(net: RunNetwork, target: str, source: Node, address: str, *, count: int = 400,
                     interval_s: float = 0.005, asked: str = "") -> LinkMeasurement:
     """Share of ICMP echoes from ``source`` to ``address`` answered twice."""
     st = ping(net, source, address, count=count, interval_s=interval_s)
@@ -119,7 +119,7 @@ def ping_duplicates(net: RunNetwork, target: str, source: DockerNode, address: s
                            asked, f"{st.duplicates} duplicate replies to {st.sent} pings from {source.name}")
 
 
-def ping_latency(net: RunNetwork, target: str, source: DockerNode, address: str, *, count: int = 15,
+def ping_latency(net: RunNetwork, target: str, source: Node, address: str, *, count: int = 15,
                  asked: str = "") -> LinkMeasurement:
     """Median ICMP round trip from ``source`` to ``address``."""
     st = ping(net, source, address, count=count, interval_s=0.1)
@@ -143,7 +143,7 @@ def sql_throughput(net: RunNetwork, target: str, address: str, *, expect_bps: fl
                            f"{got // 1024} KiB in {dt:.2f} s from the node to the harness host")
 
 
-def node_reaches(net: RunNetwork, source: DockerNode, address: str, *, timeout_s: int = 2) -> bool:
+def node_reaches(net: RunNetwork, source: Node, address: str, *, timeout_s: int = 2) -> bool:
     """Does a TCP connection from ``source`` to PostgreSQL at ``address`` get an answer?"""
     net.check(address)
     # pg_isready: 0 accepting, 1 rejecting (still an answer), 2 no response, 3 no attempt.

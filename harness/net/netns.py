@@ -23,7 +23,8 @@ import docker.errors
 
 from harness import labels
 from harness.errors import CommandFailed, ForeignResource, SetupError
-from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.runtime.base import Node, Runtime
+from harness.runtime.docker import DockerNode, docker_node, docker_runtime
 
 __all__ = ["NetNS", "NodeDown", "RunNetwork", "require_tools"]
 
@@ -50,7 +51,8 @@ class RunNetwork:
     gateway: str  # the host side of the bridge: where the harness's own connections come from
 
     @classmethod
-    def of(cls, runtime: DockerRuntime) -> RunNetwork:
+    def of(cls, runtime: Runtime) -> RunNetwork:
+        runtime = docker_runtime(runtime, "the run's network")
         try:
             net = runtime.client.networks.get(runtime.network_name)
         except docker.errors.NotFound as exc:
@@ -78,11 +80,12 @@ class RunNetwork:
 class NetNS:
     """One node's network namespace, entered from the host."""
 
-    def __init__(self, node: DockerNode, run_id: str) -> None:
+    def __init__(self, node: Node, run_id: str) -> None:
+        node = docker_node(node, "entering a node's network namespace")
         got = node.container.labels.get(labels.RUN)
         if got != run_id:
             raise ForeignResource(f"refusing {node.container.name}: it belongs to run {got!r}, not {run_id!r}")
-        self.node = node
+        self.node: DockerNode = node
         self.name = node.name
 
     def pid(self) -> int:

@@ -11,29 +11,22 @@ standby; when the rewind cannot be done, rebuild it from a base backup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-
 from psycopg import sql as psql
 
-from harness.errors import CommandFailed, SetupError
+from harness.errors import SetupError
 from harness.history import ActionEvent, now
-from harness.topology.pg import sql, sql_one
-from harness.topology.streaming import PGDATA, StreamingCluster
+from harness.topology.base import Promotable, Restartable, Topology, need
+from harness.topology.pg import lsn_int, sql, sql_one
 
 __all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica"]
 
 log = logging.getLogger(__name__)
 
 
-def _lsn_int(lsn: str) -> int:
-    hi, lo = lsn.split("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
-
-
-def received_lsns(cluster: StreamingCluster, candidates: list[str]) -> dict[str, str]:
+def received_lsns(cluster: Topology, candidates: list[str]) -> dict[str, str]:
     """The WAL position each reachable candidate has received (flushed), as text LSNs."""
 
     def one(name: str) -> tuple[str, str | None]:
@@ -48,20 +41,15 @@ def received_lsns(cluster: StreamingCluster, candidates: list[str]) -> dict[str,
         return {n: lsn for n, lsn in pool.map(one, candidates) if lsn is not None}
 
 
-def _repoint(cluster: StreamingCluster, name: str, primary: str) -> None:
-    conninfo = f"host={primary} port=5432 user=postgres application_name={name}"
-    addr = cluster.address(name)
-    sql(addr, "ALTER SYSTEM SET primary_conninfo = %s" % psql.quote(conninfo))
-    sql(addr, "SELECT pg_reload_conf()")
-
-
-def failover_to_most_advanced(cluster: StreamingCluster,
+def failover_to_most_advanced(topology: Topology,
                               on_promoted: Callable[[str], None] | None = None) -> str:
     """Promote the most advanced replica and repoint the rest; returns the new primary.
 
     ``on_promoted`` is told the new primary the moment it is writable, before the others are
     repointed: clients (the background load) move when the probes do, not a repoint later.
     """
+    promotable = need(topology, Promotable, "a failover driven by the harness (its manager fails over)")
+    cluster = topology
     t0 = now()
     old = cluster.primary
     candidates = [n for n in cluster.names if n != old]
@@ -71,11 +59,11 @@ def failover_to_most_advanced(cluster: StreamingCluster,
         cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=old, outcome="failed",
                                         detail="no replica reachable"))
         raise SetupError(f"failover impossible: none of {', '.join(candidates)} answers")
-    best = max(sorted(lsns), key=lambda n: _lsn_int(lsns[n]))
+    best = max(sorted(lsns), key=lambda n: lsn_int(lsns[n]))
     addr = cluster.address(best)
-    if cluster.sync:
+    if promotable.sync:
         others = [n for n in cluster.names if n != best]
-        setting = cluster._sync_setting(best)
+        setting = promotable.sync_setting(best)
         sql(addr, "ALTER SYSTEM SET synchronous_standby_names = %s" % psql.quote(setting))
         log.debug("sync standbys of %s: %s (%s)", best, setting, others)
     else:
@@ -88,12 +76,12 @@ def failover_to_most_advanced(cluster: StreamingCluster,
         cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=best, outcome="failed",
                                         detail="pg_promote returned false"))
         raise SetupError(f"promoting {best} failed")
-    cluster.set_primary(best)
+    cluster.roles.promoted(best)
     if on_promoted is not None:
         on_promoted(best)
     rest = [n for n in candidates if n != best and n in lsns]
     with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
-        list(pool.map(lambda n: _repoint(cluster, n, best), rest))
+        list(pool.map(lambda n: promotable.repoint(n, best), rest))
     detail = f"promoted {best} (received {lsns[best]}); " + ", ".join(f"{n} at {lsns[n]}" for n in rest)
     if rest:
         detail += f"; repointed {', '.join(rest)}"
@@ -104,41 +92,6 @@ def failover_to_most_advanced(cluster: StreamingCluster,
     return best
 
 
-def rejoin_as_replica(cluster: StreamingCluster, name: str) -> str:
+def rejoin_as_replica(cluster: Topology, name: str) -> str:
     """Bring a deposed primary back as a standby of the current primary (pg_rewind, else rebuild)."""
-    t0 = now()
-    primary = cluster.primary
-    node = cluster.node(name)
-    if not node.is_running():
-        node.start()
-    if cluster.postgres_running(name):
-        cluster.pg_ctl(name, "-m", "fast", "-w", "stop")
-    source = f"host={primary} port=5432 user=postgres dbname=postgres"
-    # A just-promoted primary records its new timeline in pg_control only at its next
-    # checkpoint; without one pg_rewind sees one timeline and wrongly says "no rewind required".
-    sql(cluster.address(primary), "CHECKPOINT", timeout=60)
-    res = node.exec(["pg_rewind", "--target-pgdata", PGDATA, "--source-server", source, "--no-sync"], timeout=300)
-    how = "pg_rewind"
-    if res.exit_code != 0:
-        log.warning("pg_rewind of %s failed, rebuilding from a base backup: %s", name, res.output[-500:])
-        how = "rebuild (pg_rewind failed)"
-        rebuild = node.exec(["sh", "-c",
-                             f"find {PGDATA} -mindepth 1 -delete && "
-                             f"pg_basebackup --no-sync -X stream -D {PGDATA} -d '{source}'"], timeout=600)
-        if rebuild.exit_code != 0:
-            cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
-                                            detail=rebuild.output[-500:]))
-            raise CommandFailed(name, "pg_basebackup", rebuild.exit_code, rebuild.output)
-    elif "no rewind required" in res.output:
-        how = "pg_rewind (no rewind required)"
-    cluster.configure_standby(name, primary)
-    cluster.pg_ctl(name, "-w", "-t", "60", "start")
-    try:
-        cluster.wait_streaming(timeout=60, expect=[name])
-    except Exception as exc:
-        cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
-                                        detail=f"{how}, but it does not stream: {exc}"))
-        raise
-    cluster.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="ok",
-                                    detail=f"{how} onto {primary}"))
-    return how
+    return need(cluster, Restartable, f"starting {name} again").start_again(name, deposed=True)

@@ -7,22 +7,18 @@ Each action is recorded (``ActionEvent``/``FaultEvent``); the numbers come from
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from harness.checkers.dr import REPETITION_NOTE
-from harness.errors import SetupError, TargetMissed
+from harness.errors import SetupError
 from harness.faults.region import RegionCutOff, RegionLoss
-from harness.history import ActionEvent, FaultEvent, ProbeOp, now
+from harness.history import ActionEvent, FaultEvent, now
 from harness.topology.regions import RegionCluster
-from harness.wait import wait_until
 
 if TYPE_CHECKING:
     from harness.drill import Drill
 
-__all__ = ["cut_off_region", "fail_back", "lose_region", "promote_dr_region", "region_comes_back", "regions_of", "repeat_region_drill",
-           "repoint_clients", "set_wan", "use_two_regions"]
+__all__ = ["cut_off_region", "fail_back", "lose_region", "promote_dr_region", "region_comes_back", "regions_of", "repoint_clients", "set_wan", "use_two_regions"]
 
 
 def regions_of(drill: Drill) -> RegionCluster:
@@ -34,11 +30,8 @@ def regions_of(drill: Drill) -> RegionCluster:
 
 
 def _take(drill: Drill, fault: RegionLoss | RegionCutOff) -> None:
-    c = fault.cluster
-    if c.primary in fault.nodes:
-        c.old_primary = c.primary
     drill.apply(fault)
-    c.down.update(fault.nodes)  # a region cut off is down as far as the clients can tell
+    drill.took_down(*fault.nodes)  # a region cut off is down as far as the clients can tell
 
 
 def lose_region(drill: Drill, region: str) -> RegionLoss:
@@ -63,8 +56,7 @@ def promote_dr_region(drill: Drill) -> str:
 
 def repoint_clients(drill: Drill) -> str:
     new = regions_of(drill).repoint_clients()
-    if drill.load is not None:
-        drill.load.point_at_primary()
+    drill.clients_moved()
     return new
 
 
@@ -91,13 +83,13 @@ def region_comes_back(drill: Drill, region: str) -> str:
     # A region without the primary followed a deposed one: all of it is rebuilt (pg_rewind says
     # when nothing needs rewinding); with the primary, only what is down or writable.
     holds = c.region_of(c.primary) == key
-    stale = [n for n in nodes if n != c.primary and (not holds or n in c.down or c.in_recovery(n) is not True)]
-    if c.primary in nodes and c.primary in c.down:
+    stale = [n for n in nodes if n != c.primary and (not holds or n in c.roles.down or c.in_recovery(n) is not True)]
+    if c.primary in nodes and c.primary in c.roles.down:
         c.start_postgres(c.primary)
-        c.down.discard(c.primary)
+        drill.brought_back(c.primary)
     with ThreadPoolExecutor(max_workers=max(1, len(stale))) as pool:
         done = list(pool.map(lambda n: f"{n}: {c.rebuild_standby(n)}", stale))
-    c.wait_streaming(timeout=60, expect=[n for n in c.replicas() if n not in c.down])
+    c.wait_streaming(timeout=60, expect=[n for n in c.replicas() if n not in c.roles.down])
     detail = (f"{key} back: " + (f"fenced {', '.join(fenced)}; " if fenced else "")
               + ("; ".join(done) or "nothing to rebuild") + f"; streaming from {c.primary}")
     drill.history.add(ActionEvent(at=t0, end=now(), action="region.return", target=key, outcome="ok", detail=detail))
@@ -112,61 +104,9 @@ def fail_back(drill: Drill, region: str) -> str:
     other node follows it."""
     c = regions_of(drill)
     new = c.switch_over(region)
-    if drill.load is not None:
-        drill.load.point_at_primary()
+    drill.clients_moved()
     c.follow_primary()
     return new
-
-
-def _writes_back(drill: Drill, since: float, timeout: float = 30) -> None:
-    def ok() -> bool:
-        return any(o.probe == "write" and o.outcome == "ok" and o.at.t >= since for o in drill.history.of(ProbeOp))
-
-    wait_until(ok, timeout=timeout, interval=0.05, what="an acknowledged write on the new primary")
-
-
-def repeat_region_drill(drill: Drill, region: str, runbook: str, times: int) -> list[str]:
-    """``times`` repetitions of: lose ``region``, follow ``runbook``, the region comes back, fail back.
-
-    One ``dr.repetition`` note starts each repetition (its slice of the history, for MTTR).
-    A repetition that fails is recorded and re-raised: the next would run on a broken topology.
-    """
-    from harness.runbooks import load_runbook
-    from harness.runbooks.runner import follow
-
-    if not 1 <= times <= 100:
-        raise SetupError(f"repeat a drill between 1 and 100 times, not {times}")
-    book = load_runbook(runbook)
-    c = regions_of(drill)
-    key = c.check_region(region)
-    if drill.write_probe is None:
-        raise SetupError("MTTR needs the write probe (Given the write probe is running)")
-    lines = []
-    for i in range(1, times + 1):
-        drill.history.note(REPETITION_NOTE, json.dumps({"index": i, "of": times, "region": key, "runbook": runbook}))
-        s0 = now()
-        try:
-            if c.region_of(c.primary) != key:
-                raise SetupError(f"repetition {i}: the primary is not in region {key!r} ({c.primary})")
-            lose_region(drill, key)
-            steps = follow(drill, book, drill.runbook_answers)
-            failed = [s for s in steps if s.outcome != "ok"]
-            if failed:
-                raise TargetMissed(f"runbook {runbook} in repetition {i}", f"step {failed[0].target!r} failed: "
-                                   f"{failed[0].detail}", "every step succeeds")
-            _writes_back(drill, now().t)
-            region_comes_back(drill, key)
-            fail_back(drill, key)
-            _writes_back(drill, now().t)
-        except Exception as exc:
-            drill.history.add(ActionEvent(at=s0, end=now(), action="dr.repetition", target=str(i), outcome="failed",
-                                          detail=str(exc)[:800]))
-            raise
-        line = f"repetition {i}/{times}: {key} lost, {runbook} followed, {key} back, failed back to {c.primary}"
-        drill.history.add(ActionEvent(at=s0, end=now(), action="dr.repetition", target=str(i), outcome="ok",
-                                      detail=line))
-        lines.append(line)
-    return lines
 
 
 # -- configuration (Given) ---------------------------------------------------------------------

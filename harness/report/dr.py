@@ -8,12 +8,11 @@ step with its kind, outcome and duration (so MTTR breaks down by step), and the 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable
 
 from harness.checkers.dr import dr_rto, mttr, switchover_outages
 from harness.checkers.exposure import rpo_exposure
-from harness.history import ActionEvent, Event, Sample
+from harness.history import ActionEvent, Event, RunbookStepTaken, Sample
 
 __all__ = ["dr_html", "runbook_steps_html"]
 
@@ -32,15 +31,13 @@ def _s(v: float | None) -> str:
 
 
 def runbook_steps_html(events: Iterable[Event]) -> str | None:
-    steps = [e for e in events if isinstance(e, ActionEvent) and e.action.startswith("runbook.step")]
+    steps = [e for e in events if isinstance(e, RunbookStepTaken)]
     if not steps:
         return None
     rows = []
     for e in steps:
-        m = re.match(r"\[(\w+)\] (.*)", e.detail, re.S)
-        kind, detail = (m.group(1), m.group(2)) if m else ("", e.detail)
-        rows.append(_row(e.action.removeprefix("runbook.step ").strip(), e.target, kind, e.outcome,
-                         f"{e.end.t - e.at.t:.3f} s", detail[:300]))
+        detail = e.detail + (f" (a person is expected to take {e.expected_s:g} s)" if e.expected_s else "")
+        rows.append(_row(str(e.index), e.name, e.step_kind, e.outcome, f"{e.end.t - e.at.t:.3f} s", detail[:300]))
     total = steps[-1].end.t - steps[0].at.t
     return _table(["#", "step", "kind", "outcome", "duration", "detail"], rows) + \
         f"<p>{len(steps)} steps in {total:.3f} s (a runbook run more than once lists each run's steps)</p>"

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.result import METRICS, Metric, section_rows, with_target
+
 __all__ = ["Criterion", "scorecard", "write_summaries"]
 
 Verdict = Literal["met", "missed", "not tested"]
@@ -82,25 +84,21 @@ def scorecard(scenarios: Sequence[Mapping[str, Any]]) -> tuple[int, list[Criteri
     return achieved, out
 
 
+def _headline() -> list[Metric]:
+    return [m for m in METRICS if m.headline]
+
+
 def _rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     rows = []
     for s in scenarios:
         m, t = s.get("measurements") or {}, s.get("targets") or {}
-        lost_t = t.get("max_lost_writes")
-        rows.append([
-            s["scenario"], s["status"],
-            f"{_num(m.get('rto_write_s'), ' s')} (< {t.get('max_rto_write_s', 'n/a')} s)",
-            f"{_num(m.get('rpo_lost_writes'))}" + ("" if lost_t is None else f" (≤ {lost_t})"),
-            f"{_num(m.get('rpo_window_s'), ' s')} (< {t.get('max_rpo_s', 'n/a')} s)",
-            _num(m.get("detection_s"), " s"),
-            f"{_num(m.get('availability'), pct=True)} (≥ {(t.get('min_availability') or 0) * 100:g} %)",
-            "; ".join(v["message"] for v in s.get("violations") or []) or "none",
-        ])
+        rows.append([s["scenario"], s["status"]] + [with_target(spec, m.get(spec.key), t) for spec in _headline()]
+                    + ["; ".join(v["message"] for v in s.get("violations") or []) or "none"])
     return rows
 
 
-_HEAD = ["scenario", "status", "write RTO", "lost writes", "RPO window", "detection (MTTD)", "availability",
-         "targets missed"]
+def _head() -> list[str]:
+    return ["scenario", "status", *(m.label for m in _headline()), "targets missed"]
 
 
 _HA_HEAD = ["scenario", "ttl", "write RTO", "RTO - ttl", "detection", "new leader", "first write on it",
@@ -170,8 +168,9 @@ def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]
     scenarios = data.get("scenarios", [])
     level, crits = scorecard(scenarios)
     rows = _rows(scenarios)
+    head = _head()
     md = [f"# Run {data.get('run_id')} ({data.get('runtime')}, started {data.get('started')})", "",
-          "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
+          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     md += ["", f"## Operational maturity: level {level} of 3", "", "| level | criterion | verdict | evidence |",
            "|---|---|---|---|"]
@@ -192,12 +191,16 @@ def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]
         md += ["", "## Disaster recovery across regions", "", "| " + " | ".join(_DR_HEAD) + " |",
                "|" + "---|" * len(_DR_HEAD)]
         md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in dr]
+    parts = list(section_rows(list(scenarios)))  # what drill parts added (ScenarioResult.sections)
+    for name, shead, srows in parts:
+        md += ["", f"## {name}", "", "| " + " | ".join(shead) + " |", "|" + "---|" * len(shead)]
+        md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in srows]
     md_path = run_dir / "summary.md"
     md_path.write_text("\n".join(md) + "\n")
 
     colour = {"passed": "#2a9d8f", "failed": "#d00000", "error": "#9d4edd", "aborted": "#e85d04",
               "met": "#2a9d8f", "missed": "#d00000", "not tested": "#888888"}
-    cells = "".join(f"<th>{html.escape(h)}</th>" for h in _HEAD)
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = "".join(
         "<tr>" + "".join(
             f'<td style="color:{colour[c]}">{html.escape(c)}</td>' if i == 1 and c in colour
@@ -224,6 +227,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}}th{
                  + "</table>")
     if dr:
         page += _html_table("Disaster recovery across regions", _DR_HEAD, dr)
+    for name, shead, srows in parts:
+        page += _html_table(name, shead, srows)
     html_path = run_dir / "summary.html"
     html_path.write_text(page)
     return md_path, html_path

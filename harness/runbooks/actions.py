@@ -41,7 +41,7 @@ def _free_disks(d: Drill) -> str:
 
 def _restart_down_nodes(d: Drill) -> str:
     c = d.cluster
-    done = [f"{n}: {d.restart(n)}" for n in sorted(c.down)]
+    done = [f"{n}: {d.restart(n)}" for n in sorted(c.roles.down)]
     return "; ".join(done) or "nothing was down"
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from harness.drill import Drill
 from harness.errors import CommandFailed, HarnessError
-from harness.history import ActionEvent, now
+from harness.history import ActionEvent, RunbookStepTaken, now
 from harness.runbooks.actions import run_action
 from harness.runbooks.model import Runbook, RunbookStep
 
@@ -54,6 +54,7 @@ def follow(drill: Drill, runbook: Runbook, answers: list[str] | None = None) -> 
         t0 = now()
         outcome: Literal["ok", "failed"] = "ok"
         detail = ""
+        scripted, expected = False, None
         try:
             if step.kind == "action":
                 detail = run_action(step.action or "", drill)
@@ -66,14 +67,19 @@ def follow(drill: Drill, runbook: Runbook, answers: list[str] | None = None) -> 
             else:
                 answer, who = _manual(step, answers)
                 detail = f"{who}: {answer}"
-                if who.startswith("scripted") and step.expect_s:
+                scripted = who.startswith("scripted")
+                if scripted and step.expect_s:
+                    expected = float(step.expect_s)
                     # Never slept through or added: the measured time stays the machine's; the
                     # runbook's estimate of the person's time is noted beside it.
                     detail += f" (a person is expected to take {step.expect_s:g} s)"
         except HarnessError as exc:
             outcome, detail = "failed", str(exc)[:500]
-        ev = drill.history.add(ActionEvent(at=t0, end=now(), action=f"runbook.step {i}", target=step.name,
+        t1 = now()
+        ev = drill.history.add(ActionEvent(at=t0, end=t1, action=f"runbook.step {i}", target=step.name,
                                            outcome=outcome, detail=f"[{step.kind}] {detail}"))
+        drill.history.add(RunbookStepTaken(at=t0, end=t1, index=i, name=step.name, step_kind=step.kind, outcome=outcome,
+                                      scripted=scripted, expected_s=expected, detail=detail))
         events.append(ev)
         if outcome == "failed":
             drill.history.note("runbook.stopped", f"step {i} ({step.name}) failed")

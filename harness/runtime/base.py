@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from harness.runtime.volumes import VolumeSizes
 
 __all__ = ["ExecResult", "Node", "Pausable", "ReapReport", "Runtime"]
 
@@ -58,6 +61,9 @@ class Node(Protocol):
     def exec(self, cmd: Sequence[str], *, user: str = "postgres", timeout: float = 60) -> ExecResult:
         """Run a command on the host; never raises for a non-zero exit."""
 
+    def exec_detached(self, cmd: Sequence[str], *, user: str = "postgres") -> None:
+        """Start a long-running command on the host and return at once (a daemon such as Patroni)."""
+
     def logs(self, tail: int = 200) -> str: ...
 
 
@@ -71,11 +77,20 @@ class Pausable(Protocol):
 class Runtime(Protocol):
     name: str
     run_id: str
+    scope: str
 
-    def create_node(self, name: str, *, image: str, env: Mapping[str, str]) -> Node:
-        """Create and boot one host on the run's network."""
+    def create_node(self, name: str, *, image: str, env: Mapping[str, str],
+                    volumes: VolumeSizes | None = None) -> Node:
+        """Create and boot one host on the run's network (with ``volumes``: its data and WAL
+        directories on filesystems of their own)."""
 
-    def nodes(self) -> list[Node]: ...
+    def create_nodes(self, specs: Sequence[tuple[str, str, Mapping[str, str]]], *,
+                     volumes: VolumeSizes | None = None) -> Sequence[Node]:
+        """Several hosts at once: (name, image, environment) each."""
+
+    def nodes(self) -> Sequence[Node]: ...
+
+    def node(self, name: str) -> Node: ...
 
     def teardown(self) -> None:
         """Remove every node, network and volume of this run. Idempotent."""

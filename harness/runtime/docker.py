@@ -22,6 +22,7 @@ from harness import labels
 from harness.errors import ForeignResource, SetupError
 from harness.runtime.base import ExecResult, ReapReport
 from harness.runtime.docker_client import docker_client
+from harness.runtime.hostdirs import reap_host_dirs
 from harness.runtime.volumes import (
     CONTAINER_PATHS,
     Kind,
@@ -33,7 +34,7 @@ from harness.runtime.volumes import (
     remove_volumes,
 )
 
-__all__ = ["DockerNode", "DockerRuntime", "reap"]
+__all__ = ["DockerNode", "DockerRuntime", "docker_node", "docker_runtime", "reap"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,10 @@ class DockerNode:
         res = self._c.exec_run(full, user=user, demux=False, environment={"PGDATA": "/var/lib/postgresql/data"})
         out = res.output.decode(errors="replace") if isinstance(res.output, bytes) else str(res.output or "")
         return ExecResult(int(res.exit_code if res.exit_code is not None else -1), out)
+
+    def exec_detached(self, cmd: Sequence[str], *, user: str = "postgres") -> None:
+        _guard(self.container)
+        self.container.exec_run(list(cmd), user=user, detach=True)
 
     def logs(self, tail: int = 200) -> str:
         parts = []
@@ -257,6 +262,9 @@ class DockerRuntime:
         remove_run(self.client, self.run_id, self.scope)
         self._nodes.clear()
 
+    def reap(self, *, everything: bool = False) -> ReapReport:
+        return reap(self.client, everything=everything)
+
 
 def _remove_containers(containers: list[Container]) -> int:
     def rm(c: Container) -> int:
@@ -320,13 +328,25 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
             total = ReapReport(total.containers + r.containers, total.networks + r.networks, total.volumes + r.volumes)
     # Loop volumes of dead runs whose containers are already gone (their state files say whose).
     total = ReapReport(total.containers, total.networks, total.volumes + reap_volumes(everything=everything))
-    # Backup repositories of dead runs (host folders mounted into their nodes) go the same way.
-    from harness.backup.repo import reap_repositories
-
-    total = ReapReport(total.containers, total.networks, total.volumes + reap_repositories(everything=everything))
+    # Host folders of dead runs (backup repositories mounted into their nodes) go the same way.
+    total = ReapReport(total.containers, total.networks, total.volumes + reap_host_dirs(everything=everything))
     if everything:
         for run_id in labels.kept_runs():
             labels.unkeep(run_id)
     if total.total:
         log.info("reaped %d leftover resources in %.2f s", total.total, time.monotonic() - t0)
     return total
+
+
+def docker_runtime(runtime: object, what: str) -> DockerRuntime:
+    """``runtime`` as the Docker runtime, for what only Docker offers (networks, namespaces)."""
+    if not isinstance(runtime, DockerRuntime):
+        raise SetupError(f"{what} needs the docker runtime, not {getattr(runtime, 'name', type(runtime).__name__)!r}")
+    return runtime
+
+
+def docker_node(node: object, what: str) -> DockerNode:
+    """``node`` as a container, for what only a container offers (its namespaces, its pid)."""
+    if not isinstance(node, DockerNode):
+        raise SetupError(f"{what} needs a Docker container, not {node!r}")
+    return node

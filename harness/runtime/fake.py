@@ -17,6 +17,7 @@ from harness.runtime.base import ExecResult, ReapReport
 
 if TYPE_CHECKING:
     from harness.runtime.base import Node, Pausable, Runtime
+    from harness.runtime.volumes import VolumeSizes
 
 __all__ = ["ExecCall", "FakeNode", "FakeRuntime"]
 
@@ -111,6 +112,10 @@ class FakeNode:
                 return answer
         return self.exec_result
 
+    def exec_detached(self, cmd: Sequence[str], *, user: str = "postgres") -> None:
+        """Recorded like ``exec``; nothing runs."""
+        self.exec(cmd, user=user)
+
     def commands(self) -> list[str]:
         """Every command run so far, each joined into one string (for ``in`` checks)."""
         return [" ".join(c.cmd) for c in self.execs]
@@ -134,7 +139,8 @@ class FakeRuntime:
         #: What ``reap`` reports having removed.
         self.leftovers = ReapReport(0, 0, 0)
 
-    def create_node(self, name: str, *, image: str, env: Mapping[str, str]) -> FakeNode:
+    def create_node(self, name: str, *, image: str, env: Mapping[str, str],
+                    volumes: VolumeSizes | None = None) -> FakeNode:
         if name in self._nodes:
             raise SetupError(f"a node named {name!r} already exists in run {self.run_id}")
         if self._next_host > 254:
@@ -144,10 +150,12 @@ class FakeRuntime:
         self._nodes[name] = node
         return node
 
-    def create_nodes(self, specs: Sequence[tuple[str, str, Mapping[str, str]]]) -> list[FakeNode]:
+    def create_nodes(self, specs: Sequence[tuple[str, str, Mapping[str, str]]], *,
+                     volumes: VolumeSizes | None = None) -> list[FakeNode]:
+        """``volumes`` is accepted and ignored (fake nodes have no disks)."""
         return [self.create_node(name, image=image, env=env) for name, image, env in specs]
 
-    def nodes(self) -> list[Node]:
+    def nodes(self) -> list[FakeNode]:
         return list(self._nodes.values())
 
     def node(self, name: str) -> FakeNode:

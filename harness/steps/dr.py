@@ -25,10 +25,10 @@ from harness.recovery.regions import (
     promote_dr_region,
     region_comes_back,
     regions_of,
-    repeat_region_drill,
     set_wan,
     use_two_regions,
 )
+from harness.repetition import repeat_region_drill
 from harness.steps.types import parse
 from harness.topology.regions import RegionCluster
 
@@ -194,7 +194,7 @@ def _(drill: Drill, region: str) -> None:
 @then(parse("only one region accepted writes at any time"))
 def _(drill: Drill) -> None:
     c = regions_of(drill)
-    probe = getattr(drill, "fanout_probe", None)
+    probe = drill.fanout_probe
     if probe is None:
         raise SetupError("this check needs the fan-out write probe (Given the fan-out write probe is running)")
     probe.stop()
@@ -216,7 +216,7 @@ def _(drill: Drill) -> None:
 @then(parse('the standby in "{region}" catches up within {timeout:Duration}'))
 def _(drill: Drill, region: str, timeout: float) -> None:
     c = regions_of(drill)
-    want = [n for n in c.members[c.check_region(region)] if n != c.primary and n not in c.down]
+    want = [n for n in c.members[c.check_region(region)] if n != c.primary and n not in c.roles.down]
     try:
         c.wait_streaming(timeout=timeout, expect=want)
     except SetupError as exc:

@@ -16,16 +16,28 @@ from harness.checkers.failover import FailoverPhases, failover_phases
 from harness.checkers.rpo import rpo
 from harness.checkers.splitbrain import SplitBrain, rewound_writes, split_brain
 from harness.drill import Drill
+from harness.parts import PartBase
 from harness.errors import SetupError, TargetMissed, UnknownTarget, WaitTimeout
 from harness.faults.network import CutBetween
 from harness.faults.patroni import DcsOutage, KillPatroni, Switchover, run_leader_kills
-from harness.faults.schedule import CYCLE_NOTE, cycle_recoveries
-from harness.history import ActionEvent, FaultEvent, Note, ProbeOp, now
+from harness.faults.schedule import CYCLE_SERIES, cycle_recoveries
+from harness.history import ActionEvent, FaultEvent, ProbeOp, RepetitionMark, now
 from harness.steps.types import parse
-from harness.topology.patroni import PatroniCluster
+from harness.topology.patroni import PatroniCluster, patroni_of, use_patroni
 from harness.wait import wait_until
 
-__all__: list[str] = []
+__all__ = ["DcsMemory"]
+
+
+class DcsMemory(PartBase):
+    """What the DCS steps remember across steps: the leader when the DCS went away."""
+
+    def __init__(self) -> None:
+        self.leader_before_outage: str | None = None
+
+    @classmethod
+    def for_drill(cls, drill: Drill) -> DcsMemory:
+        return cls()
 
 
 # -- Given -------------------------------------------------------------------------------------
@@ -33,22 +45,22 @@ __all__: list[str] = []
 
 @given(parse("a Patroni cluster with {nodes:d} nodes and a {members:d}-member etcd"))
 def _(drill: Drill, nodes: int, members: int) -> None:
-    drill.use_patroni(nodes=nodes, etcd_members=members)
+    use_patroni(drill, nodes=nodes, etcd_members=members)
 
 
 @given(parse("Patroni is configured with ttl {ttl:d}, loop_wait {loop_wait:d} and retry_timeout {retry_timeout:d}"))
 def _(drill: Drill, ttl: int, loop_wait: int, retry_timeout: int) -> None:
-    drill.use_patroni(ttl=ttl, loop_wait=loop_wait, retry_timeout=retry_timeout)
+    use_patroni(drill, ttl=ttl, loop_wait=loop_wait, retry_timeout=retry_timeout)
 
 
 @given(parse("synchronous mode is on"))
 def _(drill: Drill) -> None:
-    drill.use_patroni(synchronous_mode=True)
+    use_patroni(drill, synchronous_mode=True)
 
 
 @given(parse("synchronous mode is off"))
 def _(drill: Drill) -> None:
-    drill.use_patroni(synchronous_mode=False)
+    use_patroni(drill, synchronous_mode=False)
 
 
 @given(parse("the fan-out write probe is running"))
@@ -71,8 +83,8 @@ def _(drill: Drill, timeout: float) -> None:
 @when(parse("I stop the DCS"))
 @when(parse("I kill the DCS"))
 def _(drill: Drill) -> None:
-    cluster = drill.patroni
-    setattr(drill, "leader_before_dcs_outage", cluster.primary)  # noqa: B010 - for "the same leader ... again"
+    cluster = patroni_of(drill)
+    drill.part(DcsMemory).leader_before_outage = cluster.primary  # for "the same leader ... again"
     drill.apply(DcsOutage(cluster))
 
 
@@ -84,27 +96,27 @@ def _(drill: Drill) -> None:
 
 @when(parse("I cut the leader off from the DCS"))
 def _(drill: Drill) -> None:
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     leader = cluster.primary
     # Clients and replicas still reach it: only etcd is cut, so Patroni must demote it itself.
     drill.apply(CutBetween(drill.cluster, [leader], list(cluster.etcd_names)))
-    cluster.old_primary = leader
+    drill.deposed(leader)
 
 
 @when(parse("I kill Patroni on {target:Target}"))
 @when(parse("I kill Patroni but not PostgreSQL on {target:Target}"))
 def _(drill: Drill, target: str) -> None:
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     name = cluster.resolve(target)
     if name == cluster.primary:
-        cluster.old_primary = name
+        drill.deposed(name)
     drill.apply(KillPatroni(cluster, name))
 
 
 @when(parse("I start Patroni again on {target:Target}"))
 @when(parse("I restart Patroni on {target:Target}"))
 def _(drill: Drill, target: str) -> None:
-    name = drill.patroni.resolve(target)
+    name = patroni_of(drill).resolve(target)
     faults = [f for f in drill.faults.active if f.name == KillPatroni.name and f.target == name]
     if not faults:
         raise SetupError(f"Patroni was not killed on {name} (When I kill Patroni on the leader)")
@@ -114,10 +126,10 @@ def _(drill: Drill, target: str) -> None:
 
 def _switch(drill: Drill, target: str, how: Literal["switchover", "failover"],
             via: Literal["rest", "patronictl"]) -> None:
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     leader = cluster.primary
     candidate = cluster.resolve(target)  # "replica 1": the first replica in name order, now
-    cluster.old_primary = leader
+    drill.deposed(leader)
     drill.apply(Switchover(cluster, leader, candidate, how, via))
 
 
@@ -157,14 +169,14 @@ def _fault_target(drill: Drill, cluster: PatroniCluster) -> tuple[str, float]:
         first = e.target.split("|")[0]  # a cut is targeted "leader|etcd members"
         if e.phase == "inject" and first in cluster.names:
             return first, e.at.t
-    if cluster.old_primary is not None:
-        return cluster.old_primary, now().t
+    if cluster.roles.old_primary is not None:
+        return cluster.roles.old_primary, now().t
     raise SetupError("no fault hit a Patroni node yet")
 
 
 @then(parse("a new leader is elected within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     old, t_f = _fault_target(drill, cluster)
     left = max(0.5, timeout - (now().t - t_f))
     try:
@@ -172,18 +184,19 @@ def _(drill: Drill, timeout: float) -> None:
     except WaitTimeout as exc:
         raise TargetMissed("new leader", f"none but {old} after {timeout:g} s: {exc}", f"within {timeout:g} s") from exc
     t = now()
-    cluster.old_primary = old
+    drill.deposed(old)
     drill.history.add(ActionEvent(at=t, end=t, action="patroni.new_leader", target=new, outcome="ok",
                                   detail=f"{new} leads, {t.t - t_f:.2f} s after the fault on {old}"))
 
 
 @then(parse("the old leader rejoins as a replica within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     old, _ = _fault_target(drill, cluster)
     t0 = now()
-    if old in cluster.down:
+    if old in cluster.roles.down:
         cluster.restart_patroni(old)  # a killed node: boot it; Patroni rewinds or reinitialises it
+        drill.brought_back(old)
     try:
         cluster.wait_streaming(timeout=timeout, expect=[old])
         # Patroni's own view says so too (a replica on the leader's timeline): the rejoin time
@@ -201,7 +214,7 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("every node streams from one leader within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
     """Converged, whoever leads: one leader, every other node streaming from it, caught up."""
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     t0 = now()
     try:
         cluster.wait_streaming(timeout=timeout)
@@ -225,7 +238,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("the write RTO is at least half the ttl and under the ttl plus {margin:Duration}"))
 def _(drill: Drill, margin: float) -> None:
-    ttl = float(drill.patroni.settings.ttl)
+    ttl = float(patroni_of(drill).settings.ttl)
     m = drill.measurements()
     rto = m.rto_write_s
     if rto is None:
@@ -245,7 +258,7 @@ def _(drill: Drill, limit: float) -> None:
     if start is None:
         raise SetupError("no DCS outage happened in this scenario (When I stop the DCS)")
     end = next((e.at.t for e in outage if e.phase == "heal" and e.at.t > start.at.t), now().t)
-    leader = getattr(drill, "leader_before_dcs_outage", None)
+    leader = drill.part(DcsMemory).leader_before_outage
     ops = [o for o in drill.history.of(ProbeOp) if o.probe == "fanout" and o.node == leader
            and start.at.t < o.end.t < end]
     acked = [o.end.t - start.at.t for o in ops if o.outcome == "ok"]
@@ -263,7 +276,7 @@ def _(drill: Drill, limit: float) -> None:
 @then(parse("Patroni kept the same leader"))
 def _(drill: Drill) -> None:
     """No leader change at all in Patroni's watched view since the fault (not even a gap)."""
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     phases = failover_phases(drill.history.events())
     try:
         etcd = cluster.etcd_leader()
@@ -277,8 +290,8 @@ def _(drill: Drill) -> None:
 @then(parse("the same leader accepts writes again within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
     """After a DCS outage: no failover happened, the leader from before it is writable again."""
-    cluster = drill.patroni
-    before = getattr(drill, "leader_before_dcs_outage", None)
+    cluster = patroni_of(drill)
+    before = drill.part(DcsMemory).leader_before_outage
     if before is None:
         raise SetupError("no DCS outage happened in this scenario (When I stop the DCS)")
     try:
@@ -362,7 +375,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("every node ends on the new leader's timeline"))
 def _(drill: Drill) -> None:
-    cluster = drill.patroni
+    cluster = patroni_of(drill)
     phases = failover_phases(drill.history.events())
     before = {v for v in phases.timelines_before.values() if v is not None}
     after = phases.timelines_after
@@ -385,7 +398,7 @@ def _(drill: Drill, limit: float) -> None:
     if not values or any(v is None for v in values):
         raise TargetMissed("write RTO per cycle", f"not measured for every cycle ({values})", "measured")
     got = [float(v) for v in values if v is not None]
-    ttl = drill.patroni.settings.ttl
+    ttl = patroni_of(drill).settings.ttl
     mean, spread = statistics.fmean(got), max(got) - min(got)
     stdev = statistics.stdev(got) if len(got) > 1 else 0.0
     drill.history.note("patroni.cycles", f"write RTO per cycle: {', '.join(f'{v:.2f} s' for v in got)}; mean "
@@ -401,7 +414,7 @@ def _(drill: Drill, limit: float) -> None:
 def _cycle_phases(drill: Drill) -> list[FailoverPhases]:
     """Each cycle's failover phases: from its fault, over the history up to the next cycle."""
     evs = drill.history.events()
-    marks = [e.at.t for e in evs if isinstance(e, Note) and e.name == CYCLE_NOTE] + [float("inf")]
+    marks = [e.at.t for e in evs if isinstance(e, RepetitionMark) and e.series == CYCLE_SERIES] + [float("inf")]
     out = []
     for lo, hi in itertools.pairwise(marks):
         fault = next((e for e in evs if isinstance(e, FaultEvent) and e.phase == "inject" and lo <= e.at.t < hi), None)
@@ -411,7 +424,7 @@ def _cycle_phases(drill: Drill) -> list[FailoverPhases]:
 
 
 def _split_brain(drill: Drill) -> SplitBrain:
-    probe = getattr(drill, "fanout_probe", None)
+    probe = drill.fanout_probe
     if probe is None:
         raise SetupError("the split-brain check needs the fan-out write probe (Given the fan-out write probe is running)")
     probe.stop()

@@ -22,8 +22,9 @@ import pytest
 
 from harness import labels
 from harness.checkers.load import load_phases
-from harness.drill import Drill, ScenarioResult, slug
+from harness.drill import Drill, slug
 from harness.errors import HarnessError, TargetMissed
+from harness.result import METRICS, ScenarioResult, fmt_value, target_text
 from harness.secrets import redact
 from harness.steps.types import KNOWN_STEPS
 
@@ -159,7 +160,7 @@ def harness_run(pytestconfig: pytest.Config) -> HarnessRun:
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     run: HarnessRun = request.config.stash[_RUN_KEY]
     name = f"{len(run.results) + 1:02d}-{slug(scenario.name)}"
-    res = ScenarioResult(feature.name, scenario.name, run.directory / "scenarios" / name)
+    res = ScenarioResult(feature=feature.name, scenario=scenario.name, directory=run.directory / "scenarios" / name)
     res.tags = sorted(set(getattr(feature, "tags", set())) | set(getattr(scenario, "tags", set())))
     request.node.stash[RESULT] = res
     run.results.append(res)
@@ -169,7 +170,8 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
 def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[Drill]:
     res = request.node.stash.get(RESULT, None)
     if res is None:  # used outside a scenario (a plain test)
-        res = ScenarioResult("", request.node.name, harness_run.directory / "tests" / slug(request.node.name))
+        res = ScenarioResult(feature="", scenario=request.node.name,
+                             directory=harness_run.directory / "tests" / slug(request.node.name))
         request.node.stash[RESULT] = res
         harness_run.results.append(res)
     d = Drill(harness_run.run_id, harness_run.new_scope(), res.directory)
@@ -193,6 +195,7 @@ def _finish(item: pytest.Item, d: Drill) -> None:
         res.asserted = d.asserted
         res.violations = d.violations()
         res.topology = d.env.topology.model_dump_json()
+        res.sections.update(d.result_sections())
         try:
             res.load_phases = load_phases(d.history.events())
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
@@ -258,13 +261,12 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
         except Exception:  # noqa: BLE001
             pass
         if m is not None:
-            for k in ("rto_write_s", "rto_read_s", "rpo_lost_writes", "rpo_window_s", "availability", "detection_s",
-                      "ha_detection_s", "ha_new_leader_s", "ha_first_write_s", "ha_rejoin_s", "ha_rto_minus_ttl_s"):  # issue 4
-                v = getattr(m, k)
-                if k.startswith("ha_") and v is None:
-                    continue  # no HA manager watched this drill
-                allure.dynamic.parameter(k, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
-            if m.backup is not None:  # issue 5
+            for spec in METRICS:
+                v = getattr(m, spec.key, None)
+                if spec.optional and v is None:
+                    continue  # a number only some drills have (an HA manager's phases, ...)
+                allure.dynamic.parameter(spec.key, "n/a" if v is None else (round(v, 4) if isinstance(v, float) else v))
+            if m.backup is not None:
                 b = m.backup
                 allure.dynamic.parameter("backup_success_rate", "n/a" if b.success_rate is None else round(b.success_rate, 4))
                 for kind, ds in b.durations_s.items():
@@ -282,7 +284,12 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
             allure.attach("<table border=1 cellpadding=4><tr><th>phase</th><th>requests</th><th>errors</th>"
                           "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>seconds</th></tr>" + rows + "</table>",
                           name="background load", attachment_type=allure.attachment_type.HTML)
-        from harness.report.dr import dr_html, runbook_steps_html  # issue 6: runbook steps, DR numbers
+        if res is not None:
+            for name, section in res.sections.items():  # what drill parts added
+                for field, value in section.model_dump(mode="json").items():
+                    allure.dynamic.parameter(f"{name}.{field}", value if isinstance(value, (int, float, str)) else
+                                             json.dumps(value))
+        from harness.report.dr import dr_html, runbook_steps_html
 
         for name, piece in (("runbook steps", runbook_steps_html(d.history.events())),
                             ("disaster recovery", dr_html(d.history.events()))):
@@ -309,24 +316,19 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
 def _table_html(d: Drill) -> str:
     m = d._measurements
     assert m is not None
-    t = d.targets
-    viol = {v.name: v for v in d.violations()}
-    rows = [
-        ("write RTO", m.rto_write_s, "s", f"< {t.max_rto_write_s:g} s", "rto_write_s"),
-        ("read RTO", m.rto_read_s, "s", f"< {t.max_rto_read_s:g} s", "rto_read_s"),
-        ("lost acknowledged writes", m.rpo_lost_writes, "", "≤ " + ("∞" if t.max_lost_writes is None else str(t.max_lost_writes)), "rpo_lost_writes"),
-        ("RPO window", m.rpo_window_s, "s", f"< {t.max_rpo_s:g} s", "rpo_window_s"),
-        ("availability", None if m.availability is None else m.availability * 100, "%", f"≥ {t.min_availability * 100:g} %", "availability"),
-        ("probe interval", m.probe_interval_s, "s", "", ""),
-    ]
+    t = d.targets.model_dump()
+    viol = {v.name for v in d.violations()}
     out = ["<table border=1 cellpadding=4><tr><th>measure</th><th>value</th><th>target</th><th>verdict</th></tr>"]
-    for label, v, unit, target, key in rows:
-        val = "n/a" if v is None else (f"{v:.3f} {unit}" if isinstance(v, float) else f"{v} {unit}")
-        verdict = "" if not key else ("MISSED" if key in viol else "met")
-        out.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(val)}</td><td>{html.escape(target)}</td>"
-                   f"<td>{verdict}</td></tr>")
+    for spec in METRICS:
+        v = getattr(m, spec.key, None)
+        if spec.optional and v is None:
+            continue
+        target = target_text(spec, t)
+        verdict = "" if spec.target is None else ("MISSED" if spec.key in viol else "met")
+        out.append(f"<tr><td>{html.escape(spec.label)}</td><td>{html.escape(fmt_value(spec, v))}</td>"
+                   f"<td>{html.escape(target)}</td><td>{verdict}</td></tr>")
     out.append("</table>")
-    if m.ha_failover:  # issue 4: the HA manager's phases and timeline forks
+    if m.ha_failover:  # the HA manager's phases and timeline forks
         out.append("<p>failover phases: " + html.escape(m.ha_failover) + "</p>")
     if m.problems:
         out.append("<p>" + "<br>".join(html.escape(p) for p in m.problems) + "</p>")

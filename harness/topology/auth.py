@@ -21,7 +21,8 @@ import psycopg
 from harness import secrets
 from harness.errors import SetupError
 from harness.topology.pg import conninfo, sql
-from harness.topology.streaming import PGDATA, StreamingCluster
+from harness.topology.base import ManagedPostgres, Topology, need
+from harness.topology.streaming import PGDATA
 
 __all__ = ["password_from_environment", "require_password", "scram_verifier"]
 
@@ -46,8 +47,9 @@ def scram_verifier(password: str, *, iterations: int = 4096, salt: bytes | None 
             f"${b64(stored_key).decode()}:{b64(server_key).decode()}")
 
 
-def require_password(cluster: StreamingCluster, password: str) -> None:
+def require_password(cluster: Topology, password: str) -> None:
     """Give ``postgres`` the password and make every node demand it from the host."""
+    need(cluster, ManagedPostgres, "auth: a password for the harness's connections (pg_hba of the streaming nodes)")
     primary = cluster.address(cluster.primary)
     sql(primary, "ALTER ROLE postgres PASSWORD %s" % psycopg.sql.quote(scram_verifier(password)))
     for node in cluster.nodes():

@@ -19,25 +19,32 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from harness.checkers.failover import HA_SETTINGS, HA_VIEW
 from harness.environment import Environment
 from harness.errors import SetupError, UnknownTarget, WaitTimeout
-from harness.history import ActionEvent, History, Note, Stamp, now
+from harness.topology.base import NotAvailable
+from harness.history import ActionEvent, HaSettings, HaView, History, Stamp, now
 from harness.images.build import node_image
-from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.runtime.base import Node, Runtime
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
+from harness.topology.roles import Roles
 from harness.wait import wait_until
 
-__all__ = ["HA_VIEW", "PATRONI_DATA", "PatroniCluster", "PatroniSettings", "PatroniWatch"]
+if TYPE_CHECKING:
+    from harness.drill import Drill
+
+__all__ = ["PATRONI_DATA", "PatroniCluster", "PatroniSettings", "PatroniWatch", "patroni_of", "settings_for",
+           "use_patroni"]
 
 log = logging.getLogger(__name__)
 PATRONI_DATA = "/var/lib/postgresql/patroni"
 CONFIG = "/var/lib/postgresql/patroni.yml"
 PATRONI_LOG = "/var/log/postgresql/patroni.log"
 ETCD_LOG = "/var/log/postgresql/etcd.log"
+#: pgrep -f pattern of the Patroni daemon (the brackets keep pgrep from matching the shell running it).
+PATRONI_PROCESS = "[b]in/patroni "
 REST_PORT = 8008
 ETCD_PORT = 2379
 
@@ -83,9 +90,8 @@ class PatroniWatch:
 
     A change is a different leader (or none: the leader key expired or was released), or a
     member's role, state or timeline that changed, or a member that appeared or vanished.
-    Each one is a ``Note`` named :data:`HA_VIEW` whose detail is JSON
-    ``{"leader": name|null, "members": {name: [role, state, timeline]}}``; the failover
-    checker reads detection, new leader, rejoin and timeline forks from them. Resolution is
+    Each one is a :class:`~harness.history.HaView` event (leader, and each member's role,
+    state and timeline); the failover checker reads detection, new leader, rejoin and timeline forks from them. Resolution is
     the poll interval plus one REST answer (a frozen member can hold a poll for 0.4 s).
     """
 
@@ -95,29 +101,31 @@ class PatroniWatch:
         self.max_duration_s = max_duration_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last: str | None = None
+        self._last: tuple[str | None, dict[str, tuple[str, str, int | None]], bool] | None = None
 
-    def view(self) -> tuple[Stamp, dict[str, Any]]:
+    def view(self) -> HaView:
         """Patroni's view now, stamped when it was asked for (not when a slow member answered)."""
         at, data = self.cluster.members_at(max_age=self.interval_s / 2)
         if data is None:
-            return at, {"leader": None, "members": {}, "unreachable": True}
-        members = {str(m.get("name")): [str(m.get("role")), str(m.get("state")), m.get("timeline")]
-                   for m in data.get("members", [])}
+            return HaView(at=at, leader=None, unreachable=True)
+        members: dict[str, tuple[str, str, int | None]] = {}
+        for m in data.get("members", []):
+            tl = m.get("timeline")
+            members[str(m.get("name"))] = (str(m.get("role")), str(m.get("state")), None if tl is None else int(tl))
         leaders = sorted(n for n, v in members.items() if v[0] in ("leader", "standby_leader"))
-        return at, {"leader": leaders[0] if leaders else None, "members": dict(sorted(members.items()))}
+        return HaView(at=at, leader=leaders[0] if leaders else None, members=dict(sorted(members.items())))
 
     def poll(self) -> None:
-        at, view = self.view()
-        text = json.dumps(view, sort_keys=True)
-        if text != self._last:
-            before = json.loads(self._last)["leader"] if self._last is not None else None
-            self._last = text
-            self.cluster.history.add(Note(at=at, name=HA_VIEW, detail=text))
-            leader = view["leader"]
-            if leader != before and not view.get("unreachable"):
+        view = self.view()
+        seen = (view.leader, view.members, view.unreachable)
+        if seen != self._last:
+            before = self._last[0] if self._last is not None else None
+            self._last = seen
+            self.cluster.history.add(view)
+            leader, at = view.leader, view.at
+            if leader != before and not view.unreachable:
                 # An HA event on the timeline: the leader key went away, or a member took it.
-                tl = view["members"].get(leader, [None, None, None])[2] if leader else None
+                tl = view.members[leader][2] if leader in view.members else None
                 self.cluster.history.add(ActionEvent(
                     at=at, end=at, action=f"patroni: {leader} leads" if leader else "patroni: no leader",
                     target=leader or "", outcome="ok",
@@ -150,8 +158,9 @@ class PatroniCluster:
     kind = "patroni"
     scope = "pgh"
     config_path = CONFIG
+    data_directory = PATRONI_DATA
 
-    def __init__(self, runtime: DockerRuntime, env: Environment, history: History,
+    def __init__(self, runtime: Runtime, env: Environment, history: History,
                  settings: PatroniSettings | None = None, *, seed: int | None = None) -> None:
         self.runtime = runtime
         self.env = env
@@ -160,12 +169,10 @@ class PatroniCluster:
         self.settings.check()
         self.names = [f"node{i + 1}" for i in range(self.settings.nodes)]
         self.etcd_names = [f"etcd{i + 1}" for i in range(self.settings.etcd_members)]
-        self.old_primary: str | None = None
-        self.down: set[str] = set()
+        self.roles = Roles()
         self.sync = self.settings.synchronous_mode
-        self._nodes: dict[str, DockerNode] = {}
+        self._nodes: dict[str, Node] = {}
         self._rng = random.Random(seed)
-        self._last_leader: str | None = None
         # The probes ask for the primary every attempt: one REST round per 50 ms at most.
         self._cache: tuple[Stamp, dict[str, Any] | None] = (Stamp(t=0.0, wall=0.0), None)
         self._lock = threading.Lock()
@@ -205,7 +212,8 @@ class PatroniCluster:
         self.history.add(ActionEvent(at=t0, end=t1, action="topology.start", target=",".join(self.names),
                                      outcome="ok", detail=f"{self.describe()}; healthy in {self.bootstrap_s:.1f} s"))
         self.history.note("patroni.bootstrap", f"bootstrap to healthy (all replicas streaming): {self.bootstrap_s:.2f} s")
-        self.history.note(HA_SETTINGS, json.dumps(asdict(self.settings), sort_keys=True))
+        self.history.add(HaSettings(at=now(), manager="patroni", ttl=float(self.settings.ttl),
+                                    settings=asdict(self.settings)))
         self.watch.start()
 
     def _start_etcd(self, name: str) -> None:
@@ -258,7 +266,7 @@ class PatroniCluster:
         self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
 
     def _detach(self, name: str, script: str) -> None:
-        self.node(name).container.exec_run(["sh", "-c", script], user="postgres", detach=True)
+        self.node(name).exec_detached(["sh", "-c", script], user="postgres")
 
     def start_patroni_daemon(self, name: str) -> None:
         """Start Patroni in a running node whose PostgreSQL may still run (it adopts it)."""
@@ -281,16 +289,41 @@ class PatroniCluster:
         else:
             node.exec(["rm", "-f", f"{PATRONI_DATA}/postmaster.pid"])
             self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
-        self.down.discard(name)
 
-    def attach(self, old_primary: str | None, down: list[str]) -> None:
+    def patroni_running(self, name: str) -> bool:
+        node = self.node(name)
+        return node.is_running() and node.exec(["pgrep", "-f", PATRONI_PROCESS], user="root",
+                                                timeout=10).exit_code == 0
+
+    def start_again(self, name: str, *, deposed: bool) -> str:
+        """Boot the node and start Patroni in it: Patroni rejoins it by itself (rewind or reinit),
+        deposed leader or not. A node whose Patroni still runs (only its postmaster was killed)
+        gets PostgreSQL back from Patroni: the harness waits for it."""
+        t0 = now()
+        if name in self.names and self.patroni_running(name):
+            self.wait_ready(name, timeout=60)
+            how = "Patroni was running: it started PostgreSQL again"
+        else:
+            self.restart_patroni(name)
+            how = "booted, Patroni started (it rejoins by itself)"
+        self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok", detail=how))
+        return how
+
+    def ha_view(self) -> dict[str, Any] | None:
+        return self.members(max_age=0)
+
+    def release(self) -> list[str]:
+        self.watch.stop()
+        return []
+
+    def attach(self, *, primary: str | None, old_primary: str | None, down: list[str]) -> None:
         """Take over a topology an earlier process started (`harness up`); Patroni names the roles."""
         for node in self.runtime.nodes():
             self._nodes[node.name] = node
         missing = [n for n in self.names + self.etcd_names if n not in self._nodes]
         if missing:
             raise UnknownTarget(f"the running Patroni topology has no {', '.join(missing)}")
-        self.old_primary, self.down = old_primary, set(down)
+        self.roles.restore(primary=None, old_primary=old_primary, down=down)
         self.started = True
 
     def describe(self) -> str:
@@ -325,7 +358,7 @@ class PatroniCluster:
             # Members believed up first, those that did not answer lately and the last known
             # leader last: a frozen member accepts the connection and hangs until the timeout.
             quiet = {n for n, t in self._unanswered.items() if asked.t - t < 5}
-            order = sorted(self.names, key=lambda n: (n in self.down, n in quiet, n == self._last_leader))
+            order = sorted(self.names, key=lambda n: (n in self.roles.down, n in quiet, n == self.roles.leader))
             for name in order:
                 try:
                     data = _http_json(f"http://{self.address(name)}:{REST_PORT}/cluster", timeout=0.4)
@@ -348,9 +381,7 @@ class PatroniCluster:
         if not leaders:
             raise UnknownTarget("Patroni names no leader right now")
         leader = leaders[0]
-        if self._last_leader is not None and leader != self._last_leader:
-            self.old_primary = self._last_leader
-        self._last_leader = leader
+        self.roles.observed_leader(leader)
         return leader
 
     def leader_or_none(self) -> str | None:
@@ -391,9 +422,9 @@ class PatroniCluster:
         if r in ("etcd leader", "dcs leader"):
             return self.etcd_leader()
         if r in ("old leader", "old primary", "former primary", "previous primary", "former leader"):
-            if self.old_primary is None:
+            if self.roles.old_primary is None:
                 raise UnknownTarget("there is no old leader: no failover happened yet")
-            return self.old_primary
+            return self.roles.old_primary
         if re.fullmatch(r"sync(?:hronous)? (?:replica|standby)", r):
             sync = self.sync_standbys()
             if not sync:
@@ -401,7 +432,7 @@ class PatroniCluster:
             return sync[0]
         reps = self.replicas()
         if r in ("a replica", "replica", "any replica", "random replica"):
-            live = [n for n in reps if n not in self.down] or reps
+            live = [n for n in reps if n not in self.roles.down] or reps
             if not live:
                 raise UnknownTarget("the topology has no replica")
             return self._rng.choice(live)
@@ -418,13 +449,13 @@ class PatroniCluster:
 
     # -- nodes -------------------------------------------------------------------------------
 
-    def node(self, name: str) -> DockerNode:
+    def node(self, name: str) -> Node:
         try:
             return self._nodes[name]
         except KeyError:
             raise UnknownTarget(f"no node named {name!r} (nodes: {', '.join(self.names + self.etcd_names)})") from None
 
-    def nodes(self) -> list[DockerNode]:
+    def nodes(self) -> list[Node]:
         return [self._nodes[n] for n in self.names]
 
     def address(self, name: str) -> str:
@@ -498,8 +529,33 @@ class PatroniCluster:
         return wait_until(one, timeout=timeout, interval=0.1, what="exactly one writable node",
                           describe=lambda: f"writable nodes: {self.writable_nodes()}")
 
-    def set_primary(self, name: str) -> None:
-        """Patroni decides who leads; the harness only records what it saw."""
-        if name != self._last_leader:
-            self.old_primary = self._last_leader
-            self._last_leader = name
+    def wait_ready(self, name: str, timeout: float = 30) -> None:
+        wait_until(lambda: self.in_recovery(name) is not None, timeout=timeout, interval=0.05,
+                   what=f"{name} to accept connections", describe=lambda: self.node_logs(name, 20))
+
+
+def settings_for(env: Environment, options: Any) -> PatroniSettings:
+    """The environment's ``patroni:`` section, then what the steps chose (``options["settings"]``)."""
+    chosen = options.get("settings") if options else None
+    if isinstance(chosen, PatroniSettings):
+        return chosen
+    return PatroniSettings(**env.patroni.model_dump()) if env.patroni else PatroniSettings()
+
+
+def use_patroni(drill: Drill, **settings: Any) -> PatroniSettings:
+    """Make the drill's lazily started topology Patroni + etcd; ``settings`` are PatroniSettings
+    fields, applied over the environment's ``patroni:`` section and earlier Givens."""
+    current = settings_for(drill.env, drill.topology_options("patroni"))
+    chosen = replace(current, **settings)
+    chosen.check()
+    drill.choose_topology("patroni", settings=chosen)
+    return chosen
+
+
+def patroni_of(drill: Drill) -> PatroniCluster:
+    """The drill's running Patroni topology (starting it); NotAvailable on any other."""
+    cluster = drill.cluster
+    if not isinstance(cluster, PatroniCluster):
+        raise NotAvailable(f"not available on a {cluster.kind} topology: this step needs Patroni "
+                           "(Given a Patroni cluster with N nodes and a M-member etcd)")
+    return cluster

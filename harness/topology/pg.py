@@ -8,7 +8,14 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["conninfo", "first_answer", "port_open", "sql", "sql_one", "streaming_replicas", "writable_among"]
+__all__ = ["conninfo", "first_answer", "lsn_int", "port_open", "sql", "sql_one", "streaming_replicas",
+           "writable_among"]
+
+
+def lsn_int(lsn: str) -> int:
+    """A text LSN ("0/3000148") as a number, to compare and subtract WAL positions."""
+    hi, lo = lsn.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
 
 
 def port_open(host: str, port: int = 5432, timeout: float = 0.1) -> bool:

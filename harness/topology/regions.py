@@ -39,10 +39,12 @@ from harness.net.measure import LinkMeasurement, ping_latency
 from harness.net.netns import NetNS, RunNetwork, require_tools
 from harness.net.wan import interface_of
 from harness.net.wanlink import WanLink, describe_wan
-from harness.recovery.failover import _lsn_int, received_lsns
-from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.recovery.failover import received_lsns
+from harness.runtime.base import Runtime
+from harness.runtime.docker import DockerNode, docker_node, docker_runtime
 from harness.runtime.volumes import VolumeSizes
-from harness.topology.pg import sql, sql_one
+from harness.topology.pg import lsn_int, sql, sql_one
+from harness.topology.roles import Roles
 from harness.topology.streaming import PGDATA, StreamingCluster
 from harness.wait import wait_until
 
@@ -70,7 +72,7 @@ class RegionCluster(StreamingCluster):
 
     kind = "regions"
 
-    def __init__(self, runtime: DockerRuntime, env: Environment, history: History) -> None:
+    def __init__(self, runtime: Runtime, env: Environment, history: History) -> None:
         super().__init__(runtime, env, history)
         if env.regions is None:
             raise SetupError("the two-region topology needs a regions: section in the environment")
@@ -81,7 +83,7 @@ class RegionCluster(StreamingCluster):
             b: [f"{b}{i + 1}" for i in range(self.rspec.standby_nodes)],
         }
         self.names = self.members[a] + self.members[b]
-        self.primary = self.names[0]
+        self.roles = Roles(self.names[0])
         self.sync = False  # cross-region sync is rspec.replication (remote_apply), set up here
         self.regions: dict[str, Region] = {}
         self.router: DockerNode | None = None
@@ -127,7 +129,7 @@ class RegionCluster(StreamingCluster):
             nodes = [n for n in self.members[region] if n != self.primary]
             if not nodes:
                 raise UnknownTarget(f"region {region!r} has no standby: it holds the primary")
-            return next((n for n in nodes if n not in self.down), nodes[0])
+            return next((n for n in nodes if n not in self.roles.down), nodes[0])
         return super().resolve(role)
 
     def describe(self) -> str:
@@ -149,10 +151,11 @@ class RegionCluster(StreamingCluster):
         a, b = self.rspec.primary, self.rspec.standby
         # The primary's region is the run's own network (one network fewer from Docker's pools,
         # and the network faults of harness.faults.network work there); the DR region gets its own.
-        nets = {a: self.runtime.network_name, b: self.runtime.create_network(b)}
-        router = self.runtime.create_node(ROUTER, image=image, env={"HARNESS_NODE": ROUTER, "HARNESS_ROLE": "router"},
+        rt = docker_runtime(self.runtime, "the two-region topology")
+        nets = {a: rt.network_name, b: rt.create_network(b)}
+        router = rt.create_node(ROUTER, image=image, env={"HARNESS_NODE": ROUTER, "HARNESS_ROLE": "router"},
                                           network=nets[a], command=["sleep", "infinity"])
-        self.runtime.client.networks.get(nets[b]).connect(router.container)
+        rt.client.networks.get(nets[b]).connect(router.container)
         router.container.reload()
         self.router = router
         rns = NetNS(router, self.runtime.run_id)
@@ -160,7 +163,7 @@ class RegionCluster(StreamingCluster):
         addrs = rns.run(["ip", "-o", "-4", "addr", "show"]).stdout
         devices = []
         for r in (a, b):
-            net = self.runtime.client.networks.get(nets[r])
+            net = rt.client.networks.get(nets[r])
             cfg = next(c for c in net.attrs["IPAM"]["Config"] if ":" not in c.get("Subnet", ":"))
             subnet = ipaddress.IPv4Network(cfg["Subnet"])
             gateway = cfg.get("Gateway") or str(next(subnet.hosts()))
@@ -180,7 +183,7 @@ class RegionCluster(StreamingCluster):
             env = {"HARNESS_NODE": name, "HARNESS_ROLE": role, "HARNESS_PRIMARY_HOST": primary_host,
                    "HARNESS_SYNC_NAMES": self._dr_sync_names() if role == "primary" else "",
                    "HARNESS_EXTRA_CONF": extra}
-            node = self.runtime.create_node(name, image=image, env=env, volumes=sizes,
+            node = rt.create_node(name, image=image, env=env, volumes=sizes,
                                             network=self.regions[self.region_of(name)].network)
             self._nodes[name] = node
             self.route(name)
@@ -222,7 +225,7 @@ class RegionCluster(StreamingCluster):
         """The other region's subnet through the router, in ``name``'s (new) network namespace."""
         mine = self.regions[self.region_of(name)]
         other = self.regions[self.other_region(mine.name)]
-        NetNS(self.node(name), self.runtime.run_id).run(
+        NetNS(docker_node(self.node(name), "routing between regions"), self.runtime.run_id).run(
             ["ip", "route", "replace", str(other.subnet), "via", mine.router_ip])
 
     def boot(self, name: str) -> None:
@@ -258,12 +261,13 @@ class RegionCluster(StreamingCluster):
         """The median ping round trip across the WAN, from a running node of the DR region to one
         of the primary's region (the run's network: the measurement's address guard holds)."""
         a, b = self.rspec.primary, self.rspec.standby
-        up = [n for n in self.members[a] if n not in self.down and self.node(n).is_running()]
-        src = [n for n in self.members[b] if n not in self.down and self.node(n).is_running()]
+        up = [n for n in self.members[a] if n not in self.roles.down and self.node(n).is_running()]
+        src = [n for n in self.members[b] if n not in self.roles.down and self.node(n).is_running()]
         if not up or not src:
             raise SetupError(f"no running node on both sides of the WAN ({a}: {up}, {b}: {src})")
         asked = describe_wan(self.wan.settings) if self.wan is not None else ""
-        return ping_latency(RunNetwork.of(self.runtime), f"WAN {a} <-> {b}", self.node(src[0]),
+        return ping_latency(RunNetwork.of(docker_runtime(self.runtime, "a WAN measurement")), f"WAN {a} <-> {b}",
+                            docker_node(self.node(src[0]), "a WAN measurement"),
                             self.address(up[0]), count=count, asked=asked)
 
     # -- recovery across regions -------------------------------------------------------------
@@ -290,7 +294,7 @@ class RegionCluster(StreamingCluster):
             self.history.add(ActionEvent(at=t0, end=now(), action="dr.promote", target=key, outcome="failed",
                                          detail=f"no standby of {key} answers"))
             raise SetupError(f"cannot promote in region {key!r}: none of {', '.join(candidates)} answers")
-        best = max(sorted(lsns), key=lambda n: _lsn_int(lsns[n]))
+        best = max(sorted(lsns), key=lambda n: lsn_int(lsns[n]))
         addr = self.address(best)
         sql(addr, "ALTER SYSTEM RESET synchronous_standby_names")
         sql(addr, "SELECT pg_reload_conf()")
@@ -312,7 +316,7 @@ class RegionCluster(StreamingCluster):
         if self.promoted is None:
             raise SetupError("no DR standby was promoted: nothing to repoint the clients to")
         new, self.promoted = self.promoted, None
-        self.set_primary(new)
+        self.roles.promoted(new)
         return new
 
     def rebuild_standby(self, name: str) -> str:
@@ -348,7 +352,7 @@ class RegionCluster(StreamingCluster):
                 raise CommandFailed(name, "pg_basebackup", rebuild.exit_code, rebuild.output)
         self.configure_standby(name, self.address(primary))  # by address: no DNS across regions
         self.pg_ctl(name, "-w", "-t", "60", "start")
-        self.down.discard(name)
+        self.roles.came_back(name)
         self.history.add(ActionEvent(at=t0, end=now(), action="dr.rebuild", target=name, outcome="ok",
                                      detail=f"{how}: standby of {primary}"))
         return how
@@ -361,7 +365,7 @@ class RegionCluster(StreamingCluster):
         old = self.primary
         if self.region_of(old) == key:
             raise SetupError(f"the primary ({old}) is already in region {key!r}")
-        candidates = [n for n in self.members[key] if n not in self.down]
+        candidates = [n for n in self.members[key] if n not in self.roles.down]
         if not candidates:
             raise SetupError(f"region {key!r} has no running standby to fail back to (did it come back?)")
         self.pg_ctl(old, "-m", "fast", "-w", "stop")
@@ -373,7 +377,7 @@ class RegionCluster(StreamingCluster):
 
         def caught_up() -> str | None:
             lsns = received_lsns(self, candidates)
-            ok = [n for n in sorted(lsns) if _lsn_int(lsns[n]) >= _lsn_int(last)]
+            ok = [n for n in sorted(lsns) if lsn_int(lsns[n]) >= lsn_int(last)]
             return ok[0] if ok else None
 
         try:
@@ -392,7 +396,7 @@ class RegionCluster(StreamingCluster):
             sql(addr, "SELECT pg_reload_conf()")
         if not sql_one(addr, "SELECT pg_promote(true, 30)", timeout=35):
             raise SetupError(f"promoting {target} failed")
-        self.set_primary(target)
+        self.roles.promoted(target)
         self.history.add(ActionEvent(at=t0, end=now(), action="failback", target=target, outcome="ok",
                                      detail=f"{old} stopped at {last}; {target} promoted in {key}; clients moved"))
         return target
@@ -402,14 +406,14 @@ class RegionCluster(StreamingCluster):
         t0 = now()
         done = []
         for n in self.names:
-            if n == self.primary or n in self.down:
+            if n == self.primary or n in self.roles.down:
                 continue
             if self.in_recovery(n) is True:
                 self.repoint(n, self.primary)
                 done.append(f"{n} repointed")
             else:
                 done.append(f"{n}: {self.rebuild_standby(n)}")
-        want = [n for n in self.replicas() if n not in self.down]
+        want = [n for n in self.replicas() if n not in self.roles.down]
         self.wait_streaming(timeout=60, expect=want)
         self.history.add(ActionEvent(at=t0, end=now(), action="dr.follow", target=self.primary, outcome="ok",
                                      detail="; ".join(done)))

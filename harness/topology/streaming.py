@@ -2,8 +2,9 @@
 
 Every node boots from the same pre-initialised data directory in the image, so a replica
 is a clone of the primary's starting state and streams at once: no initdb, no base backup.
-Roles are tracked here as the harness changes them (failover, rejoin) and checked against
-the nodes themselves (``pg_is_in_recovery``) whenever a step asks.
+Roles are kept in a :class:`~harness.topology.roles.Roles` as the harness changes them
+(failover, rejoin) and checked against the nodes themselves (``pg_is_in_recovery``) whenever a
+step asks.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+from psycopg import sql as psql
 
 from harness.environment import Environment
 from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
 from harness.images.build import node_image
-from harness.runtime.docker import DockerNode, DockerRuntime
-from harness.runtime.volumes import VolumeSizes, volume_metrics
+from harness.runtime.base import Node, Runtime
+from harness.runtime.volumes import Kind, LoopVolume, VolumeSizes, volume_metrics
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
+from harness.topology.roles import Roles
 from harness.wait import wait_until
 
 __all__ = ["PGDATA", "StreamingCluster"]
@@ -51,21 +55,28 @@ class StreamingCluster:
     """The live topology: which node is primary, which are replicas, how to reach them."""
 
     kind = "streaming"
+    data_directory = PGDATA
 
-    def __init__(self, runtime: DockerRuntime, env: Environment, history: History, *, seed: int | None = None) -> None:
+    def __init__(self, runtime: Runtime, env: Environment, history: History, *, seed: int | None = None) -> None:
         self.runtime = runtime
         self.env = env
         self.history = history
         self.spec = env.topology
-        self.names = [f"node{i + 1}" for i in range(self.spec.replicas + 1)]
-        self.primary: str = self.names[0]
-        self.old_primary: str | None = None
+        self.names = self._node_names()
+        self.roles = Roles(self.names[0])
         self.sync = self.spec.replication == "sync"
-        self._nodes: dict[str, DockerNode] = {}
-        # Nodes a fault took down and nothing has brought back yet.
-        self.down: set[str] = set()
+        self._nodes: dict[str, Node] = {}
         self._rng = random.Random(seed)
         self.started = False
+
+    def _node_names(self) -> list[str]:
+        return [f"node{i + 1}" for i in range(self.spec.replicas + 1)]
+
+    @property
+    def primary(self) -> str:
+        p = self.roles.primary
+        assert p is not None  # set from the start
+        return p
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -86,7 +97,7 @@ class StreamingCluster:
                 "HARNESS_NODE": name,
                 "HARNESS_ROLE": role,
                 "HARNESS_PRIMARY_HOST": self.primary,
-                "HARNESS_SYNC_NAMES": self._sync_setting(self.primary) if self.sync else "",
+                "HARNESS_SYNC_NAMES": self.sync_setting(self.primary) if self.sync else "",
                 "HARNESS_EXTRA_CONF": extra,
             }
             specs.append((name, image, env))
@@ -105,14 +116,14 @@ class StreamingCluster:
         self.history.add(ActionEvent(at=t0, end=now(), action="topology.start", target=",".join(self.names),
                                      outcome="ok", detail=self.describe()))
 
-    def attach(self, primary: str, old_primary: str | None, down: list[str]) -> None:
+    def attach(self, *, primary: str | None, old_primary: str | None, down: list[str]) -> None:
         """Take over a topology an earlier process started (roles as that process left them)."""
         for node in self.runtime.nodes():
             self._nodes[node.name] = node
         missing = [n for n in self.names if n not in self._nodes]
         if missing:
             raise UnknownTarget(f"the running topology has no {', '.join(missing)}")
-        self.primary, self.old_primary, self.down = primary, old_primary, set(down)
+        self.roles.restore(primary=primary or self.names[0], old_primary=old_primary, down=down)
         self.started = True
 
     def describe(self) -> str:
@@ -121,13 +132,13 @@ class StreamingCluster:
 
     # -- nodes and roles ---------------------------------------------------------------------
 
-    def node(self, name: str) -> DockerNode:
+    def node(self, name: str) -> Node:
         try:
             return self._nodes[name]
         except KeyError:
             raise UnknownTarget(f"no node named {name!r} in this topology (nodes: {', '.join(self.names)})") from None
 
-    def nodes(self) -> list[DockerNode]:
+    def nodes(self) -> list[Node]:
         return [self._nodes[n] for n in self.names]
 
     def address(self, name: str) -> str:
@@ -135,7 +146,11 @@ class StreamingCluster:
 
     def disk_usage(self, name: str) -> dict[str, float]:
         """Use % of a node's data and WAL volumes (the monitor's ``disk_*_pct``; {} without volumes)."""
-        return volume_metrics(getattr(self.node(name), "volumes", {}))
+        return volume_metrics(self.volumes_of(name))
+
+    def volumes_of(self, name: str) -> Mapping[Kind, LoopVolume]:
+        vols: Mapping[Kind, LoopVolume] = getattr(self.node(name), "volumes", {})
+        return vols
 
     def replicas(self) -> list[str]:
         return [n for n in self.names if n != self.primary]
@@ -147,12 +162,12 @@ class StreamingCluster:
         if r in ("primary", "leader", "current primary"):
             return self.primary
         if r in ("old primary", "former primary", "previous primary"):
-            if self.old_primary is None:
+            if self.roles.old_primary is None:
                 raise UnknownTarget("there is no old primary: no failover or primary fault happened yet")
-            return self.old_primary
+            return self.roles.old_primary
         reps = self.replicas()
         if r in ("a replica", "replica", "any replica", "random replica"):
-            reps = [n for n in reps if n not in self.down] or reps
+            reps = [n for n in reps if n not in self.roles.down] or reps
             if not reps:
                 raise UnknownTarget("the topology has no replica")
             return self._rng.choice(reps)
@@ -177,7 +192,7 @@ class StreamingCluster:
                    "SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync','quorum') ORDER BY 1")
         return [r[0] for r in rows]
 
-    def _sync_setting(self, primary: str) -> str:
+    def sync_setting(self, primary: str) -> str:
         return _sync_names([n for n in self.names if n != primary], self.spec.sync_quorum)
 
     # -- observations ------------------------------------------------------------------------
@@ -266,10 +281,64 @@ class StreamingCluster:
         wait_until(lambda: self.in_recovery(name) is not None, timeout=timeout, interval=0.02,
                    what=f"{name} to accept connections", describe=lambda: self.node_logs(name, 20))
 
-    def set_primary(self, name: str) -> None:
-        if name != self.primary:
-            self.old_primary = self.primary
-            self.primary = name
+    def repoint(self, name: str, primary: str) -> None:
+        """A running standby follows ``primary`` (by host name, on the run's network)."""
+        conninfo = f"host={primary} port=5432 user=postgres application_name={name}"
+        addr = self.address(name)
+        sql(addr, "ALTER SYSTEM SET primary_conninfo = %s" % psql.quote(conninfo))
+        sql(addr, "SELECT pg_reload_conf()")
+
+    def start_again(self, name: str, *, deposed: bool) -> str:
+        """Boot a killed or stopped node; a deposed primary rejoins as a replica (pg_rewind)."""
+        if deposed:
+            return self.rejoin(name)
+        t0 = now()
+        self.start_postgres(name)
+        self.wait_ready(name)
+        self.history.add(ActionEvent(at=t0, end=now(), action="restart", target=name, outcome="ok", detail="started"))
+        return "started"
+
+    def release(self) -> list[str]:
+        return []
+
+    def rejoin(self, name: str) -> str:
+        """Bring a deposed primary back as a standby of the current primary (pg_rewind, else rebuild)."""
+        t0 = now()
+        primary = self.primary
+        node = self.node(name)
+        if not node.is_running():
+            node.start()
+        if self.postgres_running(name):
+            self.pg_ctl(name, "-m", "fast", "-w", "stop")
+        source = f"host={primary} port=5432 user=postgres dbname=postgres"
+        # A just-promoted primary records its new timeline in pg_control only at its next
+        # checkpoint; without one pg_rewind sees one timeline and wrongly says "no rewind required".
+        sql(self.address(primary), "CHECKPOINT", timeout=60)
+        res = node.exec(["pg_rewind", "--target-pgdata", PGDATA, "--source-server", source, "--no-sync"], timeout=300)
+        how = "pg_rewind"
+        if res.exit_code != 0:
+            log.warning("pg_rewind of %s failed, rebuilding from a base backup: %s", name, res.output[-500:])
+            how = "rebuild (pg_rewind failed)"
+            rebuild = node.exec(["sh", "-c",
+                                 f"find {PGDATA} -mindepth 1 -delete && "
+                                 f"pg_basebackup --no-sync -X stream -D {PGDATA} -d '{source}'"], timeout=600)
+            if rebuild.exit_code != 0:
+                self.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
+                                             detail=rebuild.output[-500:]))
+                raise CommandFailed(name, "pg_basebackup", rebuild.exit_code, rebuild.output)
+        elif "no rewind required" in res.output:
+            how = "pg_rewind (no rewind required)"
+        self.configure_standby(name, primary)
+        self.pg_ctl(name, "-w", "-t", "60", "start")
+        try:
+            self.wait_streaming(timeout=60, expect=[name])
+        except Exception as exc:
+            self.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="failed",
+                                         detail=f"{how}, but it does not stream: {exc}"))
+            raise
+        self.history.add(ActionEvent(at=t0, end=now(), action="rejoin", target=name, outcome="ok",
+                                     detail=f"{how} onto {primary}"))
+        return how
 
     def wait_one_primary(self, timeout: float) -> str:
         def one() -> str | None:
@@ -282,4 +351,5 @@ class StreamingCluster:
     def teardown(self) -> None:
         self.runtime.teardown()
         self._nodes.clear()
+        self.started = False
 

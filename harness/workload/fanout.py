@@ -11,12 +11,16 @@ sequence numbers the RTO/RPO checkers read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
 
 import psycopg
 
 from harness.history import History, ProbeOp, Stamp, now
 from harness.workload.probe import Probe
+
+if TYPE_CHECKING:
+    from harness.drill import Drill
 
 __all__ = ["FanoutWriteProbe", "NodeWriter"]
 
@@ -66,3 +70,26 @@ class FanoutWriteProbe:
     @property
     def error(self) -> BaseException | None:
         return next((w.error for w in self.writers if w.error is not None), None)
+
+    # -- as a drill part: started by Drill.start_fanout, stopped before the final read --------
+
+    def __enter__(self) -> FanoutWriteProbe:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def window_ending(self, drill: Drill) -> None:
+        """Stop, and record which of the fan-out rows the surviving primary holds."""
+        from harness.checkers.splitbrain import fanout_final_read
+        from harness.topology.pg import sql
+
+        self.stop()  # a write acknowledged after the read would look lost
+        c = drill.cluster
+        try:
+            survivor = c.primary
+            rows = sql(c.address(survivor), "SELECT node, seq FROM probe_fanout", timeout=10)
+        except Exception as exc:  # noqa: BLE001 - no read: rewound writes stay unknown, never 0
+            drill.history.note("fanout.final_read.failed", str(exc)[:300])
+            return
+        drill.history.add(fanout_final_read(survivor, ((str(r[0]), int(r[1])) for r in rows)))

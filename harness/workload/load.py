@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 from pathlib import Path
 
 import yaml
@@ -137,6 +138,13 @@ class LoadProcess:
                                         count=int(rec["count"]), failures=int(rec["failures"]),
                                         requests=[(float(a), float(b), int(c)) for a, b, c in rec["req"]],
                                         errors={str(k): int(v) for k, v in rec["errors"].items()}))
+
+    # A drill part (the drill's "background load"): stopped on close.
+    def __enter__(self) -> LoadProcess:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
 
     def users_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -12,13 +12,13 @@ from harness.checkers.splitbrain import split_brain
 from harness.drill import Drill
 from harness.history import FaultEvent, now
 from harness.runtime.docker_client import docker_client
-from harness.topology.patroni import PatroniCluster
+from harness.topology.patroni import PatroniCluster, patroni_of, use_patroni
 
 
 @pytest.fixture
 def drill(tmp_path: Path, run_id: str, node_image: str) -> Iterator[Drill]:
     d = Drill(run_id, "pat", tmp_path / "drill")
-    d.use_patroni(nodes=3, etcd_members=1, ttl=10, loop_wait=1, retry_timeout=3)
+    use_patroni(d, nodes=3, etcd_members=1, ttl=10, loop_wait=1, retry_timeout=3)
     d.closed = False  # type: ignore[attr-defined]
     try:
         yield d
@@ -28,7 +28,7 @@ def drill(tmp_path: Path, run_id: str, node_image: str) -> Iterator[Drill]:
 
 
 def test_bootstrap_failover_and_teardown(drill: Drill, run_id: str) -> None:
-    c = drill.patroni
+    c = patroni_of(drill)
     assert isinstance(c, PatroniCluster)
     assert c.bootstrap_s is not None and c.bootstrap_s < 60
     leader = c.resolve("the leader")
@@ -54,8 +54,10 @@ def test_bootstrap_failover_and_teardown(drill: Drill, run_id: str) -> None:
     assert m.ha_detection_s is not None and 10 - 1 - 0.5 <= m.ha_detection_s < 10 + 5, m.ha_failover
     assert m.ha_new_leader_s is not None and m.ha_detection_s <= m.ha_new_leader_s, m.ha_failover
     assert m.ha_first_write_s is not None and m.ha_ttl_s == 10
-    # The killed leader boots again and Patroni rejoins it as a replica (pg_rewind).
-    c.restart_patroni(leader)
+    # The killed leader boots again (the generic restart step's path) and Patroni rejoins it
+    # as a replica (pg_rewind).
+    assert drill.restart("the old leader") == "booted, Patroni started (it rejoins by itself)"
+    assert leader not in c.roles.down
     c.wait_streaming(timeout=60, expect=[leader])
     assert c.in_recovery(leader) is True
     # The rejoin is seen in the view: the old leader a replica on the new leader's timeline.

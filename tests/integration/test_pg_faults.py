@@ -282,5 +282,5 @@ def test_a_cycle_schedule_runs_as_planned_recovers_each_time_and_is_in_the_journ
     assert [c.outcome for c in cycles] == ["ok", "ok"]
     assert all(c.write_rto_s is not None and c.write_rto_s < 5 for c in cycles), cycles  # a replica: writes go on
     heal_and_converge(drill)
-    assert drill.cluster.down == set()
+    assert drill.cluster.roles.down == set()
     _whole(drill)

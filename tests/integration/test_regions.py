@@ -175,7 +175,7 @@ def test_region_loss_promotion_return_and_fail_back(drill: Drill) -> None:
     sql(c.address("east1"), "CREATE TABLE IF NOT EXISTS dr_marks (id int PRIMARY KEY)")
     c.wait_streaming(timeout=30)
     lose_region(drill, "east")
-    assert c.down == {"east1", "east2"}
+    assert c.roles.down == {"east1", "east2"}
     assert promote_dr_region(drill) == "west1"
     sql(c.address("west1"), "INSERT INTO dr_marks VALUES (1)")
     assert c.writable_nodes() == ["west1"]

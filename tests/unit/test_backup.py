@@ -15,7 +15,7 @@ from harness.backup.restore import RecoveryTarget, expected_rows
 from harness.checkers.measure import measure
 from harness.environment import load_environment
 from harness.errors import EnvironmentFileError, SetupError
-from harness.history import ActionEvent, Event, FaultEvent, FinalRead, Note, ProbeOp, Stamp
+from harness.history import ActionEvent, BackupFallback, BackupStop, BackupTaken, Event, FaultEvent, FinalRead, ProbeOp, Stamp
 from harness.report.summary import write_summaries
 
 INFO = json.dumps([{"name": "main", "backup": [
@@ -35,6 +35,10 @@ def write(seq: int, start: float, end: float, outcome: str = "ok") -> ProbeOp:
     return ProbeOp(at=at(start), end=at(end), probe="write", seq=seq, node="node1", outcome=outcome)  # type: ignore[arg-type]
 
 
+def taken(kind: str, t: float, size: int, repo_size: int = 0) -> BackupTaken:
+    return BackupTaken(at=at(t), type=kind, label=f"{kind}-{t:g}", size=size, repo_size=repo_size)
+
+
 def act(action: str, start: float, end: float, target: str = "node1", outcome: str = "ok", detail: str = "") -> ActionEvent:
     return ActionEvent(at=at(start), end=at(end), action=action, target=target, outcome=outcome,  # type: ignore[arg-type]
                        detail=detail)
@@ -48,8 +52,8 @@ def test_parse_info_reads_the_stanzas_backups_in_order() -> None:
 
 def test_backup_stats_counts_failures_and_sizes() -> None:
     events: list[Event] = [
-        act("backup.full", 0, 3, detail=json.dumps({"size": 10, "repo_size": 2})),
-        act("backup.incr", 5, 6, outcome="failed", detail="{}"),
+        act("backup.full", 0, 3), taken("full", 3, 10, 2),
+        act("backup.incr", 5, 6, outcome="failed"),
         act("backup.verify", 7, 8),  # not a backup
     ]
     s = backup_stats(events)
@@ -144,9 +148,9 @@ def test_parse_verify_tells_the_invalid_set_apart() -> None:
 def _fallback_history(restored_kept: int) -> list[Event]:
     """Writes 1..30, one a second (ack at wall 1000+i+0.1); backups end at walls 1005 and 1015."""
     events: list[Event] = [write(i, i, i + 0.1) for i in range(1, 31)]
-    note = {"restored": "F", "restored_stop": 1005, "with_archive": False,
-            "skipped": [{"label": "F_I", "stop": 1015, "status": "invalid"}]}
-    events += [Note(at=at(31), name="backup.fallback", detail=json.dumps(note)),
+    note = BackupFallback(at=at(31), restored="F", restored_stop=1005, with_archive=False,
+                          skipped=[BackupStop(label="F_I", stop=1015)])
+    events += [note,
                act("restore.decision", 31, 31, "restore1"),
                FinalRead(at=at(40), node="restore1", present=[(1, restored_kept)])]
     return events
@@ -176,9 +180,9 @@ def test_backup_side_faults_do_not_start_the_restore_clock() -> None:
 def test_backup_measures_per_type_and_restores() -> None:
     events: list[Event] = [
         write(1, 0, 0.1),
-        act("backup.full", 1, 4, detail=json.dumps({"size": 10, "repo_size": 2})),
-        act("backup.full", 5, 6, outcome="failed", detail="{}"),
-        act("backup.incr", 7, 8, detail=json.dumps({"size": 11, "repo_size": 1})),
+        act("backup.full", 1, 4), taken("full", 4, 10, 2),
+        act("backup.full", 5, 6, outcome="failed"),
+        act("backup.incr", 7, 8), taken("incr", 8, 11, 1),
         act("restore.decision", 9, 9, "restore1"), act("restore.replay", 10, 12, "restore1"),
         FinalRead(at=at(13), node="restore1", present=[(1, 1)]),
     ]
@@ -240,8 +244,8 @@ def test_backup_settings_from_the_environment_file(tmp_path: Path) -> None:
 
 
 def test_summary_shows_backups_and_the_run_wide_rate(tmp_path: Path) -> None:
-    m = backup_measures([act("backup.full", 1, 4, detail=json.dumps({"size": 10})),
-                         act("backup.full", 5, 6, outcome="failed", detail="{}")])
+    m = backup_measures([act("backup.full", 1, 4), taken("full", 4, 10),
+                         act("backup.full", 5, 6, outcome="failed")])
     assert m is not None
     scenario = {"scenario": "repository full", "status": "passed", "tags": ["backup"],
                 "measurements": {"backup": m.model_dump()}}

@@ -110,7 +110,7 @@ def test_a_replica_is_never_the_primary_and_is_seeded() -> None:
     assert picks1 == picks2
     assert "node1" not in picks1
     assert set(picks1) <= {"node2", "node3", "node4"} and len(set(picks1)) > 1
-    c1.set_primary("node3")
+    c1.roles.promoted("node3")
     assert "node3" not in {c1.resolve("a replica") for _ in range(40)}
 
 
@@ -137,7 +137,7 @@ def test_old_primary_only_after_a_failover() -> None:
     cluster, _ = make_cluster(2)
     with pytest.raises(UnknownTarget, match="no old primary"):
         cluster.resolve("the old primary")
-    cluster.set_primary("node2")
+    cluster.roles.promoted("node2")
     assert cluster.resolve("the old primary") == "node1"
     assert cluster.resolve("the primary") == "node2"
     assert cluster.resolve("replica 1") == "node1"

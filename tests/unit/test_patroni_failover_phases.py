@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
-from harness.checkers.failover import HA_SETTINGS, HA_VIEW, failover_phases, views
+from harness.checkers.failover import failover_phases, views
 from harness.checkers.measure import measure
 from harness.checkers.rpo import rpo
-from harness.checkers.splitbrain import fanout_final_read_note, rewound_writes
-from harness.history import Event, FaultEvent, FinalRead, Note, ProbeOp, Stamp
+from harness.checkers.splitbrain import fanout_final_read, rewound_writes
+from harness.history import Event, FaultEvent, FinalRead, HaSettings, HaView, ProbeOp, Stamp
 
 
 def st(t: float) -> Stamp:
     return Stamp(t=t, wall=1000 + t)
 
 
-def view(t: float, leader: str | None, **members: tuple[str, str, int]) -> Note:
-    return Note(at=st(t), name=HA_VIEW, detail=json.dumps({"leader": leader, "members": members}))
+def view(t: float, leader: str | None, **members: tuple[str, str, int]) -> HaView:
+    return HaView(at=st(t), leader=leader, members=members)
 
 
 def write(t: float, seq: int, node: str, outcome: str = "ok", probe: str = "write") -> ProbeOp:
@@ -28,7 +26,7 @@ def failover(extra: list[Event] | None = None) -> list[Event]:
     is promoted onto timeline 2 at 22; node1 is back as node2's replica at 30."""
     r = ("replica", "running", 1)
     ev: list[Event] = [
-        Note(at=st(0), name=HA_SETTINGS, detail=json.dumps({"ttl": 10})),
+        HaSettings(at=st(0), ttl=10),
         view(1, "node1", node1=("leader", "running", 1), node2=r, node3=r),
         FaultEvent(at=st(10), began=st(9.95), fault="kill", target="node1", phase="inject"),
         view(20, None, node2=r, node3=r),
@@ -58,7 +56,7 @@ def test_phases_from_the_watched_view() -> None:
 
 
 def test_no_rejoin_until_the_old_leader_follows_the_new_timeline() -> None:
-    ev = [e for e in failover() if not (isinstance(e, Note) and e.at.t == 30)]
+    ev = [e for e in failover() if not (isinstance(e, HaView) and e.at.t == 30)]
     ev.append(view(30, "node2", node1=("replica", "running", 1), node2=("leader", "running", 2)))
     assert failover_phases(ev).rejoin_s is None
 
@@ -72,7 +70,7 @@ def test_leadership_taken_back_is_an_abandoned_fork() -> None:
 
 
 def test_no_view_no_numbers() -> None:
-    ev = [e for e in failover() if not (isinstance(e, Note) and e.name == HA_VIEW)]
+    ev = [e for e in failover() if not isinstance(e, HaView)]
     p = failover_phases(ev)
     assert p.status == "unknown" and p.detection_s is None
 
@@ -90,10 +88,8 @@ def test_rewound_fanout_writes_count_as_lost() -> None:
     fan = [write(1 + i / 10, i, "node1", probe="fanout") for i in range(1, 8)]
     fan += [write(1 + i / 10, i, "node2", probe="fanout") for i in range(1, 4)]
     fan += [write(1.5, 4, "node3", "fail", probe="fanout")]
-    name, detail = fanout_final_read_note("node2", [("node1", s) for s in range(1, 5)] + [("node2", 1), ("node2", 2),
-                                                                                          ("node2", 3)])
-    ev: list[Event] = [*fan, write(1, 1, "node2"), FinalRead(at=st(5), node="node2", present=[(1, 1)]),
-                       Note(at=st(5), name=name, detail=detail)]
+    read = fanout_final_read("node2", [("node1", s) for s in range(1, 5)] + [("node2", 1), ("node2", 2), ("node2", 3)])
+    ev: list[Event] = [*fan, write(1, 1, "node2"), FinalRead(at=st(5), node="node2", present=[(1, 1)]), read]
     lost = rewound_writes(ev)
     assert lost is not None and [(n, s) for n, s, _ in lost.lost] == [("node1", 5), ("node1", 6), ("node1", 7)]
     r = rpo(ev)

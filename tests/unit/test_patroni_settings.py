@@ -10,7 +10,7 @@ from harness.drill import Drill
 from harness.environment import load_environment
 from harness.errors import SetupError
 from harness.steps.types import EXTRA_TYPES
-from harness.topology.patroni import PatroniSettings
+from harness.topology.patroni import PatroniSettings, settings_for, use_patroni
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,9 +19,10 @@ def test_environment_section_then_step_overrides(tmp_path: Path) -> None:
     env = load_environment(REPO / "environments" / "patroni.yaml")
     assert env.patroni is not None and env.patroni.ttl == 10
     d = Drill("u", "u", tmp_path, env)
-    d.use_patroni(ttl=20, loop_wait=2, retry_timeout=5)
-    d.use_patroni(synchronous_mode=True)
-    s = d._patroni
+    use_patroni(d, ttl=20, loop_wait=2, retry_timeout=5)
+    use_patroni(d, synchronous_mode=True)
+    assert d.topology_kind == "patroni"
+    s = settings_for(d.env, d.topology_options("patroni"))
     assert (s.ttl, s.loop_wait, s.retry_timeout, s.synchronous_mode, s.nodes) == (20, 2, 5, True, 3)
 
 

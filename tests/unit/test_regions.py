@@ -3,15 +3,16 @@ and DR checkers over hand-built histories, the environment's regions section, th
 
 from __future__ import annotations
 
-import json
+from typing import Literal
 
 import pytest
 from pydantic import ValidationError
 
-from harness.checkers.dr import REPETITION_NOTE, dr_rto, mttr, repetitions, switchover_outages
+from harness.checkers.dr import REPETITION_SERIES, dr_rto, mttr, repetitions, switchover_outages
 from harness.checkers.exposure import LAG_BYTES, REPLAYED_SEQ, rpo_exposure
 from harness.environment import RegionsSection, WanSettings, load_environment
-from harness.history import ActionEvent, AlertEvent, Event, FaultEvent, Note, ProbeOp, Sample, Stamp
+from harness.history import (ActionEvent, AlertEvent, Event, FaultEvent, ProbeOp, RepetitionMark,
+                             RunbookStepTaken, Sample, Stamp)
 from harness.net.wan import (
     forward_queue_removal,
     forward_queue_rules,
@@ -175,7 +176,7 @@ def test_dr_rto_counts_only_the_region_loss_as_the_fault() -> None:
 
 
 def _repetition(i: int, t0: float, down_s: float, alert_after: float | None) -> list[Event]:
-    evs: list[Event] = [Note(at=st(t0), name=REPETITION_NOTE, detail=json.dumps({"index": i, "of": 3}))]
+    evs: list[Event] = [RepetitionMark(at=st(t0), series=REPETITION_SERIES, index=i, of=3)]
     evs += writes(i * 1000, t0, t0 + 1.0)
     evs.append(loss(t0 + 1.0))
     if alert_after is not None:
@@ -208,7 +209,7 @@ def test_mttr_over_repetitions_lists_each_and_gives_mean_and_spread() -> None:
 
 def test_a_repetition_that_never_recovered_makes_mttr_invalid() -> None:
     evs = _repetition(1, 0.0, 1.0, 0.5)
-    evs += [Note(at=st(10.0), name=REPETITION_NOTE, detail=json.dumps({"index": 2, "of": 2})), loss(11.0),
+    evs += [RepetitionMark(at=st(10.0), series=REPETITION_SERIES, index=2, of=2), loss(11.0),
             *writes(5000, 11.0, 14.0, outcome="fail"),
             ActionEvent(at=st(10.0), end=st(14.0), action="dr.repetition", target="2", outcome="failed")]
     m = mttr(evs)
@@ -262,18 +263,18 @@ def test_each_fail_back_outage_ends_before_the_next_region_loss_begins() -> None
 
 
 def test_mttr_with_people_adds_the_runbooks_estimates_of_manual_steps_before_recovery() -> None:
-    def step(i: int, t: float, detail: str) -> ActionEvent:
-        return ActionEvent(at=st(t), end=st(t), action=f"runbook.step {i}", target=f"s{i}", outcome="ok",
-                           detail=detail)
+    def step(i: int, t: float, kind: Literal["action", "shell", "manual"], expected: float | None = None) -> Event:
+        return RunbookStepTaken(at=st(t), end=st(t), index=i, name=f"s{i}", step_kind=kind, outcome="ok",
+                                scripted=expected is not None, expected_s=expected)
 
     evs = _repetition(1, 0.0, 1.0, 0.5)
-    evs += [step(1, 1.1, "[manual] scripted: done (a person is expected to take 120 s)"),
-            step(2, 1.2, "[action] promoted west1"),
-            step(3, 1.3, "[manual] operator: done"),  # timed live: already in the measured time
-            step(4, 1.4, "[action] clients now use west1"),
+    evs += [step(1, 1.1, "manual", 120),
+            step(2, 1.2, "action"),
+            step(3, 1.3, "manual"),  # timed live: already in the measured time
+            step(4, 1.4, "action"),
             # Listed after the step that brought service back, though it began before the first
             # lasting ack (in CI the steps follow each other within milliseconds).
-            step(5, 1.5, "[manual] scripted: done (a person is expected to take 300 s)")]
+            step(5, 1.5, "manual", 300)]
     m = mttr(evs)
     assert m.repetitions[0].manual_expected_s == 120
     assert m.with_people_s == pytest.approx(121.01)

@@ -6,7 +6,6 @@ hand-made history.
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from pydantic import ValidationError
@@ -15,6 +14,7 @@ import harness.steps.pgfaults  # registers the phrasings
 from harness.errors import SetupError
 from harness.faults.postgres import MetricSample, first_crossing, metric_samples
 from harness.faults.schedule import (
+    CYCLE_SERIES,
     DEFAULT_MENU,
     Action,
     PlannedFault,
@@ -25,7 +25,7 @@ from harness.faults.schedule import (
     plan_random,
     recorded_schedules,
 )
-from harness.history import ActionEvent, FaultEvent, History, Note, ProbeOp, Stamp
+from harness.history import ActionEvent, FaultEvent, History, Note, ProbeOp, RepetitionMark, Stamp
 from harness.steps.pgfaults import parse_size
 from harness.steps.types import KNOWN_STEPS
 
@@ -143,8 +143,8 @@ def _w(seq: int, t: float, ok: bool = True) -> ProbeOp:
                    outcome="ok" if ok else "fail")
 
 
-def _cycle(index: int, t: float) -> Note:
-    return Note(at=_s(t), name="schedule.cycle", detail=json.dumps({"index": index, "of": 2, "action": "kill the primary"}))
+def _cycle(index: int, t: float) -> RepetitionMark:
+    return RepetitionMark(at=_s(t), series=CYCLE_SERIES, index=index, of=2, action="kill the primary")
 
 
 def test_each_cycle_is_measured_from_its_own_fault() -> None:

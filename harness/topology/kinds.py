@@ -1,0 +1,57 @@
+"""The built-in topology kinds, registered with :mod:`harness.topology.registry`.
+
+A new topology adds its own ``register(TopologyKind(...))`` here (or in its own module,
+imported from here); nothing in the drill changes. Factories import their module lazily so
+that a drill on one topology does not import the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from harness.topology.registry import TopologyKind, register
+
+if TYPE_CHECKING:
+    from harness.environment import Environment
+    from harness.history import History
+    from harness.runtime.base import Runtime
+    from harness.topology.base import Topology
+
+
+def _streaming(runtime: Runtime, env: Environment, history: History, options: Mapping[str, Any]) -> Topology:
+    from harness.topology.streaming import StreamingCluster
+
+    return StreamingCluster(runtime, env, history)
+
+
+def _patroni(runtime: Runtime, env: Environment, history: History, options: Mapping[str, Any]) -> Topology:
+    from harness.topology.patroni import PatroniCluster, settings_for
+
+    return PatroniCluster(runtime, env, history, settings_for(env, options))
+
+
+def _regions(runtime: Runtime, env: Environment, history: History, options: Mapping[str, Any]) -> Topology:
+    from harness.topology.regions import RegionCluster
+
+    return RegionCluster(runtime, env, history)
+
+
+def _describe_patroni(env: Environment) -> str:
+    p = env.patroni
+    assert p is not None
+    return f"Patroni: {p.nodes} nodes, {p.etcd_members}-member etcd, ttl {p.ttl}"
+
+
+def _describe_regions(env: Environment) -> str:
+    r = env.regions
+    assert r is not None
+    return (f"two regions: {r.primary_nodes} node(s) in {r.primary!r}, {r.standby_nodes} DR standby(s) in "
+            f"{r.standby!r}")
+
+
+register(TopologyKind("streaming", lambda env: True, _streaming, priority=0))
+register(TopologyKind("patroni", lambda env: env.patroni is not None, _patroni, priority=10,
+                      describe_env=_describe_patroni))
+register(TopologyKind("regions", lambda env: env.regions is not None, _regions, priority=20,
+                      describe_env=_describe_regions))
