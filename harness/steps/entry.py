@@ -4,7 +4,8 @@ pytest loads every installed plugin in every run of the environment, so this mod
 nothing of the harness and does nothing by itself. The step library
 (:mod:`harness.steps.plugin`, with the ``drill`` fixture and every step family) is
 registered the moment collection meets a pytest-bdd scenario or a test that asks for the
-``drill`` or ``harness_run`` fixture; a test run with neither is untouched. A project that
+``drill`` or ``harness_run`` fixture (and from the start in the controller of a pytest-xdist
+run, which merges the workers' summaries); a test run with neither is untouched. A project that
 wants the library from the start (fixtures of its own built on ``drill``) lists it in its
 ``conftest.py``: ``pytest_plugins = ["harness.steps.plugin"]``.
 
@@ -51,6 +52,14 @@ def _opted_in(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _allure_folder(config)
+    # Under pytest-xdist the controller collects nothing, but it merges the workers' parts of
+    # the summary at the end: it needs the library from the start.
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        load_library(config)
+
+
+def _allure_folder(config: pytest.Config) -> None:
     if not hasattr(config.option, "allure_report_dir") or config.option.allure_report_dir \
             or os.environ.get("HARNESS_NO_ALLURE") or not _opted_in(config):
         return
@@ -63,17 +72,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.option.allure_report_dir = str(reports_root(config) / "runs" / run_id / "allure-results")
 
 
-def load_library(collector: pytest.Collector) -> None:
+def load_library(config: pytest.Config) -> None:
     """Register the step library once (a no-op when it is registered already)."""
-    pm = collector.config.pluginmanager
+    pm = config.pluginmanager
     loaded = sys.modules.get(LIBRARY)
-    if loaded is not None and pm.is_registered(loaded):
-        return
-    try:
+    if loaded is None or not pm.is_registered(loaded):
         pm.import_plugin(LIBRARY)
-    except Exception as exc:
-        # The module that needs the library reports it as its collection error; the rest runs.
-        raise collector.CollectError(f"the harness step library failed to load: {type(exc).__name__}: {exc}") from exc
 
 
 def _argnames(obj: Any) -> set[str]:
@@ -85,4 +89,9 @@ def _argnames(obj: Any) -> set[str]:
 
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
     if callable(obj) and _TRIGGERS & _argnames(obj):
-        load_library(collector)
+        try:
+            load_library(collector.config)
+        except Exception as exc:
+            # The module that needs the library reports it as its collection error; the rest runs.
+            raise collector.CollectError(
+                f"the harness step library failed to load: {type(exc).__name__}: {exc}") from exc
