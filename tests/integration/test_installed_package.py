@@ -2,7 +2,7 @@
 
 Builds the wheel from a copy of the tracked sources, installs it (with its dependencies from
 the package index) into a new venv, runs `harness init` in a scratch folder, runs the starter
-drill there with `harness run` and with plain `pytest`, and checks that the summaries and the
+drill there with `harness run`, with plain `pytest` and with `harness drill`, and checks that the summaries and the
 Allure results are under that folder, that nothing was written into site-packages, and that an
 unrelated test file in that venv still passes without the harness loading. Measured here: about
 2.5 minutes, most of it pip installing the dependencies (marked slow).
@@ -101,6 +101,14 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_the_starter_drill_from_a_scratch
     out = _run([pytest_bin, "-q"], scratch)
     _check(out, "pytest")
     _one_passed_run(runs, seen)
+
+    out = _run([harness, "drill", "features/first_drill.feature"], scratch)
+    _check(out, "harness drill")
+    _one_passed_run(runs, seen)
+
+    doctor = _run([harness, "doctor"], scratch)
+    _check(doctor, "harness doctor")
+    assert "ok      node images" in doctor.stdout, doctor.stdout
 
     # An unrelated test file in the same venv: passes, the step library never loads, nothing written.
     other = tmp_path / "unrelated"
