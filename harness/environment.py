@@ -207,8 +207,10 @@ def load_environment(path: str | Path) -> Environment:
     """Load and validate an environment file: a path, or a name (the project's
     ``environments/NAME.yaml`` first, then the built-in one)."""
     p = Path(path)
-    if not p.exists() and not p.suffix:
-        found = resources.environment(str(path))
+    # A name, or a path in the old repository layout (environments/NAME.yaml), is looked up by name.
+    by_name = not p.suffix or (p.suffix in (".yaml", ".yml") and p.parent == Path("environments"))
+    if not p.exists() and by_name:
+        found = resources.environment(p.stem if p.suffix else str(path))
         if found is not None:
             p = found.path
     if not p.exists():

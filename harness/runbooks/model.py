@@ -54,7 +54,7 @@ class Runbook(BaseModel):
 def load_runbook(name: str | Path) -> Runbook:
     p = Path(name)
     if not p.exists():
-        found = resources.runbook(str(name))
+        found = resources.runbook(p.stem if p.suffix in (".yaml", ".yml") and p.parent == Path("runbooks") else str(name))
         if found is not None:
             p = found.path
     if not p.exists():

@@ -97,6 +97,10 @@ def test_the_projects_own_files_come_first_by_name(proj: Path) -> None:
     assert load_environment("streaming").topology.replicas == 4
     assert load_environment("ours").topology.replicas == 1
     assert load_environment("patroni").patroni is not None
+    # The old repository layout's paths still name the file (the project's first, then built-in).
+    assert load_environment("environments/streaming.yaml").topology.replicas == 4
+    assert load_environment("environments/two-region.yaml").regions is not None
+    assert load_runbook("runbooks/region_down.yaml").incident_type != "ours"
     assert load_runbook("database_down").incident_type == "ours"
     assert load_runbook("region_down").incident_type != "ours"
     assert [r.name for r in load_rules().rules] == ["only ours"]
