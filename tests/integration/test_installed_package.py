@@ -79,7 +79,9 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_the_starter_drill_from_a_scratch
     _check(_run([sys.executable, "-m", "venv", venv], tmp_path), "venv")
     _check(_run([venv / "bin" / "pip", "install", "-q", wheel], tmp_path, timeout=900), "pip install")
     site = next((venv / "lib").glob("python3*/site-packages"))
-    assert (site / "harness" / "data" / "environments" / "images" / "node" / "Dockerfile").is_file()
+    node_files = site / "harness" / "data" / "environments" / "images" / "node"
+    assert (node_files / "Dockerfile").is_file()
+    assert os.access(node_files / "node-init", os.X_OK), "the image's entry script lost its executable bit"
     assert not (site / "environments").exists() and not (site / "pyproject.toml").exists()
     before = _files(site)
     harness, pytest_bin = venv / "bin" / "harness", venv / "bin" / "pytest"
