@@ -25,7 +25,7 @@ __all__ = ["STARTER_FILES", "InitResult", "init_project", "register"]
 # starter file (under the packaged starter) -> where it goes in the project
 STARTER_FILES = {
     "features/first_drill.feature": "features/first_drill.feature",
-    "environments/ours.yaml": "environments/ours.yaml",
+    "environments/my-cluster.yaml": "environments/my-cluster.yaml",
     "scenarios/test_drills.py": "scenarios/test_drills.py",
     "ci/resilience-nightly.yml": ".github/workflows/resilience-nightly.yml",
 }

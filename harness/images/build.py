@@ -1,4 +1,4 @@
-"""Build the node image from the packaged ``environments/images`` with no container registry.
+"""Build the node image from ``environments/images`` with no container registry.
 
 The base is Debian bookworm bootstrapped here with ``debootstrap`` and ``docker import``;
 the node image is an ordinary ``docker build`` on top of it with apt inside. Both are
@@ -55,7 +55,7 @@ def _hash_dir(path: Path, extra: str = "") -> str:
 
 def _recipe() -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in (resources.image_context("base") / "recipe.env").read_text().splitlines():
+    for line in (IMAGES_DIR / "base" / "recipe.env").read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             k, v = line.split("=", 1)
@@ -64,12 +64,12 @@ def _recipe() -> dict[str, str]:
 
 
 def base_tag() -> str:
-    return f"{REPO}/base:{_recipe().get('SUITE', 'bookworm')}-{_hash_dir(resources.image_context('base'))}"
+    return f"{REPO}/base:{_recipe().get('SUITE', 'bookworm')}-{_hash_dir(IMAGES_DIR / 'base')}"
 
 
 def node_image() -> str:
     """The tag the node image has (or will have) for the current build files."""
-    return f"{REPO}/node:{_hash_dir(resources.image_context('node'), base_tag())}"
+    return f"{REPO}/node:{_hash_dir(IMAGES_DIR / 'node', base_tag())}"
 
 
 def _host_mirror() -> str:
@@ -137,7 +137,7 @@ def _build_base(client: docker.DockerClient, tag: str) -> None:
 
 
 def _build_node(client: docker.DockerClient, tag: str, base: str) -> None:
-    ctx = resources.image_context("node")
+    ctx = IMAGES_DIR / "node"
     try:
         _, logs = client.images.build(
             path=str(ctx),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.errors import SetupError
 
-__all__ = ["ALLURE_VERSION", "allure_cli", "render_allure"]
+__all__ = ["ALLURE_CLI", "ALLURE_VERSION", "allure_cli", "render_allure"]
 
 ALLURE_VERSION = "3.18.0"  # the npm package `allure` that scripts/setup installs (package.json)
 TIMEOUT_S = 300.0
@@ -47,6 +47,16 @@ def allure_cli() -> Path | None:
     found = shutil.which("allure")
     return Path(found) if found else None
 
+
+def _allure_cli_at_import() -> Path:
+    try:
+        return allure_cli() or Path("node_modules/.bin/allure")
+    except Exception:  # noqa: BLE001 - a broken project file is reported where it is read, not at import
+        return Path("node_modules/.bin/allure")
+
+
+# Where the CLI was found when this module was imported (``allure_cli()`` looks again each time).
+ALLURE_CLI = _allure_cli_at_import()
 
 INSTALL_HINT = (f"npm install --no-save allure@{ALLURE_VERSION} in the project folder (needs Node.js and npm), "
                 "or set HARNESS_ALLURE_CLI")

@@ -93,7 +93,7 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_the_starter_drill_from_a_scratch
 
     _check(_run([harness, "init", scratch], tmp_path), "harness init")
     assert (scratch / "features" / "first_drill.feature").is_file()
-    _check(_run([harness, "env", "check", "environments/ours.yaml"], scratch), "harness env check")
+    _check(_run([harness, "env", "check", "environments/my-cluster.yaml"], scratch), "harness env check")
 
     runs, seen = scratch / "reports" / "runs", set()
     out = _run([harness, "run"], scratch)

@@ -131,7 +131,7 @@ def test_init_writes_the_starter_and_keeps_what_exists(tmp_path: Path) -> None:
     readme = (root / "README.md").read_text()
     assert readme.startswith("# Our service\n") and "## Resilience drills" in readme
     assert project.current(root).config_file == root / "pyproject.toml"
-    assert load_environment(root / "environments" / "ours.yaml").topology.replicas == 1
+    assert load_environment(root / "environments" / "my-cluster.yaml").topology.replicas == 1
     (root / "features" / "first_drill.feature").write_text("Feature: edited\n")
     again = init_project(root)
     assert again.written == [] and "features/first_drill.feature" in again.kept

@@ -1,10 +1,10 @@
 Feature: Our database survives losing its primary
   The first drill of this project, written by `harness init`. The topology and the targets
-  come from environments/ours.yaml; copy this file to write more drills (`harness env list`
+  come from environments/my-cluster.yaml; copy this file to write more drills (`harness env list`
   shows the environments there are, the project's own and the built-in ones).
 
   Scenario: Kill the primary and fail over to the replica
-    Given the environment "ours"
+    Given the environment "my-cluster"
     And the write probe is running every 50 ms
     When I wait 1 seconds
     And I kill the primary
