@@ -9,6 +9,7 @@ Feature: Our database survives losing its primary
     When I wait 1 seconds
     And I kill the primary
     And the harness fails over to the most advanced replica
+    And I wait 8 seconds
     Then the cluster has exactly one primary within 30 seconds
     And the write RTO is under 30 seconds
     And at most 100 acknowledged writes are lost
