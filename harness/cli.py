@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from rich.table import Table
 
 from harness import labels
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.gameday.session import Session
 
 __all__ = ["app", "main"]
 
@@ -207,7 +210,7 @@ def drill(
     raise typer.Exit(130 if interrupted else proc.returncode)
 
 
-def _status_table(session: Any) -> Table:
+def _status_table(session: Session) -> Table:
     c = session.cluster
     table = Table(title=f"topology {session.state.run_id} ({c.describe()})")
     for col in ("node", "container", "address", "PostgreSQL", "notes"):
@@ -223,7 +226,7 @@ def _status_table(session: Any) -> Table:
         notes = []
         if name == c.primary:
             notes.append("the primary")
-        if name in c.down:
+        if name in c.roles.down:
             notes.append("down (harness heal brings it back)")
         if name in session.state.paused:
             notes.append("paused")
@@ -422,14 +425,10 @@ def env_check(path: str) -> None:
     except HarnessError as exc:
         _fail(exc)
         return
-    if env.regions is not None:
-        r = env.regions
-        what = (f"two regions: {r.primary_nodes} node(s) in {r.primary!r}, {r.standby_nodes} DR standby(s) in "
-                f"{r.standby!r}, {r.replication}, WAN {r.wan.latency_ms:g} ms")
-    elif env.patroni is not None:
-        what = f"Patroni: {env.patroni.nodes} nodes, {env.patroni.etcd_members}-member etcd, ttl {env.patroni.ttl}"
-    else:
-        what = f"{env.topology.replicas} {env.topology.replication} replicas"
+    from harness.topology.registry import choose
+
+    kind = choose(env)
+    what = kind.describe_env(env) if kind.describe_env else kind.kind
     console.print(f"{env.source}: ok ({what})")
 
 

@@ -30,14 +30,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.checkers import Measurements, Violation, evaluate, measure
-from harness.checkers.detection import detection
-from harness.checkers.load import LoadPhase, load_phases
-from harness.checkers.steady import SteadyReading, SteadyState, reading
+from harness.checkers.steady import SteadyState
 from harness.environment import Environment, default_environment
 from harness.errors import HarnessError, SetupError, TargetMissed, WaitTimeout
 from harness.faults import Fault, FaultSet
+from harness.gameday.expect import check_steady_state
 from harness.gameday.guards import AbortCondition, Guard
-from harness.history import ActionEvent, AlertEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
+from harness.history import ActionEvent, FaultEvent, FinalRead, History, ProbeOp, now, seq_ranges
 from harness.monitor import Monitor, load_rules
 from harness.parts import ClientPath, DirectPath, EndsWithWindow, Part, ReportsSection, StartsWithProbes
 from harness.recovery import failover_to_most_advanced
@@ -45,7 +44,7 @@ from harness.result import METRICS, ScenarioResult
 from harness.runtime.preflight import check_host_disk
 from harness.secrets import redact
 from harness.topology import registry
-from harness.topology.base import Restartable, Topology, need
+from harness.topology.base import HasParts, Restartable, Topology, need
 from harness.topology.pg import sql
 from harness.topology.roles import Roles
 from harness.wait import wait_until
@@ -63,22 +62,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def psql_ident(name: str) -> str:
-    if not re.fullmatch(r"[a-z_][a-z0-9_.]*", name):
-        raise SetupError(f"not a setting name: {name!r}")
-    return name
-
-
-def psql_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "scenario"
-
-
-#: Targets fields by the measurement they bound (from the metric list: no second list here).
-_BOUND = {m.target: m.key for m in METRICS if m.target is not None}
 
 
 class Drill:
@@ -172,6 +157,9 @@ class Drill:
             self._cluster = registry.create(self._runtime, self.env, self.history, chosen=self._kind,
                                             options=self._kind_options)
             self._cluster.start()
+            if isinstance(self._cluster, HasParts):
+                for part in self._cluster.drill_parts():
+                    self.add_part(part)
             if self.env.auth is not None:
                 self._require_password(self.env.auth.password_env)
         return self._cluster
@@ -195,8 +183,7 @@ class Drill:
 
     def add_part(self, part: T) -> T:
         """Enter ``part`` on the drill's exit stack; it is closed on close, newest first."""
-        entered = part.__enter__()  # type: ignore[attr-defined]
-        assert entered is not None
+        part.__enter__()  # type: ignore[attr-defined]
         exit_ = part.__exit__  # type: ignore[attr-defined]
 
         def close(et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> bool:
@@ -345,29 +332,6 @@ class Drill:
         if load is not None:
             load.point_at_primary()
 
-    def require_load_after(self, *, max_error_rate: float | None = None, percentile: int = 99,
-                           max_latency_s: float | None = None) -> LoadPhase:
-        load = self.load
-        if load is None:
-            raise SetupError('no background load is running (Given a "mixed" load of N users ...)')
-        self.end_window()
-        load.stop()
-        phases = {p.phase: p for p in load_phases(self.history.events())}
-        after = phases.get("after") or phases.get("before")
-        if after is None or not after.requests:
-            raise TargetMissed("load after recovery", "no requests were made after recovery", "some")
-        if max_error_rate is not None and (after.error_rate or 0) >= max_error_rate:
-            raise TargetMissed("load error rate after recovery", f"{(after.error_rate or 0) * 100:.2f} %",
-                               f"< {max_error_rate * 100:g} %")
-        if max_latency_s is not None:
-            value = {50: after.p50_ms, 95: after.p95_ms, 99: after.p99_ms}.get(percentile)
-            if value is None:
-                raise SetupError(f"p{percentile} is not reported: use p50, p95 or p99")
-            if value / 1000 >= max_latency_s:
-                raise TargetMissed(f"p{percentile} load latency after recovery", f"{value:.1f} ms",
-                                   f"< {max_latency_s * 1000:g} ms")
-        return after
-
     def _stop_probes(self) -> None:
         for probe in (self.write_probe, self.read_probe):
             if probe is not None:
@@ -448,7 +412,7 @@ class Drill:
         # The hypothesis is checked once, right before the first fault: a drill on a system
         # that is already unhealthy measures nothing useful.
         if self.steady is not None and not self.history.of(FaultEvent):
-            self.check_steady_state("before the fault")
+            check_steady_state(self, "before the fault")
 
     def inject(self, fault_name: str, role: str) -> Fault:
         from harness.faults.process import fault_named
@@ -521,136 +485,6 @@ class Drill:
     def add_abort_condition(self, condition: AbortCondition) -> None:
         self.abort_conditions.append(condition)
         self.history.note("abort_condition", condition.describe())
-
-    def check_steady_state(self, when: str) -> SteadyReading:
-        """The hypothesis over the last ``window_s`` of writes; raises when it does not hold."""
-        if self.steady is None:
-            raise SetupError("no steady state was declared (Given the steady state is ...)")
-        t = now().t
-        r = reading(self.history.events(), self.steady, start=t - self.steady.window_s, end=t)
-        self.history.note(f"steady_state.{when}", r.reason)
-        if not r.holds:
-            raise TargetMissed(f"steady state {when}", r.reason, "holds")
-        return r
-
-    def expect_steady_again(self, timeout: float) -> SteadyReading:
-        if self.steady is None:
-            raise SetupError("no steady state was declared (Given the steady state is ...)")
-        state = self.steady
-        since = now().t
-
-        def holds() -> SteadyReading | None:
-            t = now().t
-            # Only attempts made since we started waiting count: "again" means after the fault.
-            r = reading(self.history.events(), state, start=max(since, t - state.window_s), end=t)
-            return r if r.holds and r.attempts >= 5 else None
-
-        try:
-            r = wait_until(holds, timeout=timeout, interval=0.2, what="the steady state to hold again")
-        except WaitTimeout as exc:
-            t = now().t
-            last = reading(self.history.events(), state, start=max(since, t - state.window_s), end=t)
-            raise TargetMissed("steady state after recovery", f"{last.reason} after {timeout:g} s",
-                               "holds again") from exc
-        self.history.note("steady_state.again", r.reason)
-        return r
-
-    def require_fault_latency(self, percentile: int, limit_s: float) -> float:
-        """The write latency percentile over attempts made while a fault was active."""
-        faults = self.history.of(FaultEvent)
-        injected = [f for f in faults if f.phase == "inject"]
-        if not injected:
-            raise SetupError("no fault was injected: there is no 'during the fault'")
-        start = (injected[0].began or injected[0].at).t
-        heals = [f for f in faults if f.phase == "heal" and f.at.t >= start]
-        end = heals[-1].at.t if heals and not self.faults.active else now().t
-        ops = [o for o in self.history.of(ProbeOp) if o.probe == "write" and start <= o.at.t <= end]
-        if not ops:
-            raise TargetMissed(f"p{percentile} write latency during the fault", "no write attempts", f"< {limit_s:g} s")
-        # A failed or timed-out write counts with the time it took: the user waited that long.
-        lat = sorted(o.end.t - o.at.t for o in ops)
-        value = lat[min(len(lat) - 1, max(0, int(round(percentile / 100 * len(lat))) - 1))]
-        self.history.note("latency_during_fault", f"p{percentile} {value * 1000:.1f} ms over {len(ops)} writes")
-        if value >= limit_s:
-            raise TargetMissed(f"p{percentile} write latency during the fault", f"{value:.3f} s over {len(ops)} writes",
-                               f"< {limit_s:g} s")
-        return value
-
-    # -- alerts (Then) -------------------------------------------------------------------------
-
-    def _alerts(self, phase: str) -> list[AlertEvent]:
-        return [a for a in self.history.of(AlertEvent) if a.phase == phase]
-
-    def _require_monitor(self) -> Monitor:
-        if self.monitor is None:
-            raise SetupError("no monitor is running: start the probes (Given the write probe is running) "
-                             "with monitor.enabled in the environment")
-        return self.monitor
-
-    def expect_alert(self, name: str, timeout: float, severity: str | None = None) -> AlertEvent:
-        """Wait for alert ``name`` to fire after the first fault (or at all, with no fault)."""
-        self._require_monitor()
-        since = self._fault_began()
-
-        def fired() -> AlertEvent | None:
-            for a in self._alerts("firing"):
-                if a.alert.lower() == name.lower() and a.at.t >= since and (severity is None or a.severity == severity):
-                    return a
-            return None
-
-        try:
-            return wait_until(fired, timeout=timeout, interval=0.1, what=f"alert {name!r} to fire")
-        except WaitTimeout as exc:
-            seen = sorted({f"{a.severity} {a.alert!r} on {a.node}" for a in self._alerts("firing")})
-            raise TargetMissed(f"alert {name!r}", f"did not fire within {timeout:g} s (fired: {seen or 'none'})",
-                               f"fires within {timeout:g} s") from exc
-
-    def maintenance_window(self, minutes: float) -> None:
-        """An announced maintenance window: an info alert on every node, as an operator would raise."""
-        self._require_monitor()
-        for name in self.cluster.names:
-            self.history.add(AlertEvent(at=now(), alert="maintenance window", severity="info", node=name,
-                                        phase="firing", detail=f"{minutes:g} min announced"))
-
-    def change_setting(self, role: str, name: str, value: str) -> None:
-        target = self.target(role)
-        addr = self.cluster.address(target)
-        sql(addr, f"ALTER SYSTEM SET {psql_ident(name)} = %s" % psql_quote(value))
-        sql(addr, "SELECT pg_reload_conf()")
-        self.history.note("config.change", f"{target}: {name} = {value}")
-
-    def expect_no_alert(self, severity: str) -> None:
-        self._require_monitor()
-        fired = [a for a in self._alerts("firing") if a.severity == severity]
-        if fired:
-            first = fired[0]
-            raise TargetMissed(f"{severity} alerts", f"{len(fired)} fired, first {first.alert!r} on {first.node}",
-                               "none")
-
-    def expect_resolved(self, name: str, timeout: float) -> None:
-        monitor = self._require_monitor()
-
-        def clear() -> bool:
-            return not any(rule.lower() == name.lower() for rule, _ in monitor.engine.firing)
-
-        try:
-            wait_until(clear, timeout=timeout, interval=0.1, what=f"alert {name!r} to resolve")
-        except WaitTimeout as exc:
-            raise TargetMissed(f"alert {name!r}", f"still firing after {timeout:g} s", "resolved") from exc
-
-    def require_detection(self, limit_s: float) -> float:
-        self._require_monitor()
-        result = detection(self.history)
-        self.history.note("detection", result.reason)
-        value = result.value_s
-        if value is None or value >= limit_s:
-            got = "nothing detected it" if value is None else f"{value:.3f} s ({result.reason})"
-            raise TargetMissed("detection time", got, f"< {limit_s:g} s")
-        return value
-
-    def _fault_began(self) -> float:
-        faults = [f for f in self.history.of(FaultEvent) if f.phase == "inject"]
-        return (faults[0].began or faults[0].at).t if faults else 0.0
 
     # -- measurement (Then) ------------------------------------------------------------------
 
@@ -727,7 +561,8 @@ class Drill:
         self.targets = self.targets.with_(**target)
         self.asserted.update(target)
         m = self.measurements()
-        wanted = {_BOUND[k] for k in target}
+        bound = {m.target: m.key for m in METRICS if m.target is not None}  # Targets field -> measurement
+        wanted = {bound[k] for k in target}
         misses = [v for v in evaluate(m, self.targets) if v.name in wanted]
         if misses:
             extra = f" ({'; '.join(m.problems)})" if m.problems else ""

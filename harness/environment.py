@@ -88,7 +88,7 @@ class VolumeSettings(_Strict):
 
 
 class PatroniSection(_Strict):
-    """Issue 4: with this section the topology is Patroni + etcd (each field overridable by steps)."""
+    """With this section the topology is Patroni + etcd (each field overridable by steps)."""
 
     nodes: int = Field(default=3, ge=1, le=5)
     etcd_members: Literal[1, 3, 5] = 1
@@ -112,7 +112,7 @@ class AuthSettings(_Strict):
 
 
 class WanSettings(_Strict):
-    """Issue 6: the WAN link between two regions (shaped on the router that joins them)."""
+    """The WAN link between two regions (shaped on the router that joins them)."""
 
     latency_ms: float = Field(default=0, ge=0, le=10_000)  # round trip, as a ping across shows it
     jitter_ms: float = Field(default=0, ge=0, le=10_000)
@@ -131,7 +131,7 @@ class WanSettings(_Strict):
 
 
 class RegionsSection(_Strict):
-    """Issue 6: with this section the topology is two regions, each its own Docker network."""
+    """With this section the topology is two regions, each its own Docker network."""
 
     primary: str = Field(default="east", pattern=r"^[a-z][a-z0-9]{0,11}$")  # the region of the primary
     standby: str = Field(default="west", pattern=r"^[a-z][a-z0-9]{0,11}$")  # the DR region
@@ -150,7 +150,7 @@ class RegionsSection(_Strict):
 
 
 class BackupSection(_Strict):
-    """Issue 5: the backup repository and WAL archiving of every drill that asks for one."""
+    """The backup repository and WAL archiving of every drill that asks for one."""
 
     tool: Literal["pgbackrest", "basebackup"] = "pgbackrest"  # basebackup: pg_basebackup + a cp archive
     retention_full: int = Field(default=2, ge=1, le=99)  # full backups kept by "apply the retention policy"
@@ -169,10 +169,10 @@ class Environment(_Strict):
     volumes: VolumeSettings = VolumeSettings()
     monitor: MonitorSettings = MonitorSettings()
     targets: Targets = Targets()
-    patroni: PatroniSection | None = None  # issue 4: a Patroni + etcd topology instead of streaming
-    backup: BackupSection = BackupSection()  # issue 5
-    regions: RegionsSection | None = None  # issue 6: two regions joined by a WAN link
-    auth: AuthSettings | None = None  # issue 9: a password for the harness's own connections
+    patroni: PatroniSection | None = None  # a Patroni + etcd topology instead of streaming
+    backup: BackupSection = BackupSection()
+    regions: RegionsSection | None = None  # two regions joined by a WAN link
+    auth: AuthSettings | None = None  # a password for the harness's own connections
     source: str = Field("", exclude=True)
 
     def with_topology(self, **changes: Any) -> Environment:

@@ -27,14 +27,17 @@ __all__ = [
     "FanoutRead",
     "HaSettings",
     "HaView",
+    "RecoveryTargetMarked",
     "RepetitionMark",
     "RunbookStepTaken",
+    "TableDropped",
     "LoadSample",
     "Sample",
     "Event",
     "FaultEvent",
     "FinalRead",
     "History",
+    "MetricReading",
     "Note",
     "ProbeOp",
     "Stamp",
@@ -68,7 +71,7 @@ class ProbeOp(_Event):
     """
 
     kind: Literal["probe"] = "probe"
-    probe: Literal["write", "read", "fanout"]  # fanout: a write to every node (split-brain, issue 4)
+    probe: Literal["write", "read", "fanout"]  # fanout: a write to every node (split-brain)
     seq: int
     node: str | None
     outcome: Literal["ok", "fail", "timeout"]
@@ -217,6 +220,41 @@ class BackupFallback(_Event):
     with_archive: bool = False
 
 
+class MetricReading(_Event):
+    """One server-side number a step watches (replication lag bytes, WAL retained, archive failures)."""
+
+    kind: Literal["reading"] = "reading"
+    metric: str
+    node: str
+    value: int
+
+
+class TableDropped(_Event):
+    """An accidental DROP TABLE: what a point-in-time recovery must stop before."""
+
+    kind: Literal["table_dropped"] = "table_dropped"
+    table: str
+    node: str
+    xid: int  # stop before it (recovery_target_xid, exclusive)
+    lsn_before: str
+    lsn_after: str
+    time_before: str  # ISO timestamps of the server
+    time_after: str
+    wall_before: float  # Unix seconds, just before the DROP
+
+
+class RecoveryTargetMarked(_Event):
+    """A recovery target made on the primary (a named restore point, a time, an LSN), to restore to later."""
+
+    kind: Literal["recovery_target"] = "recovery_target"
+    target_kind: str  # name, time, lsn, xid, immediate, latest
+    value: str = ""
+    exclusive: bool = False
+    wall_before: float | None = None
+    wall_after: float | None = None
+    backup_set: str = ""
+
+
 class RepetitionMark(_Event):
     """Repetition ``index`` of ``of`` of a repeated drill begins (its slice runs to the next mark)."""
 
@@ -250,7 +288,8 @@ class RunbookStepTaken(_Event):
 
 Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
-    | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken,
+    | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | TableDropped
+    | RecoveryTargetMarked | MetricReading,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,4 +1,4 @@
-"""Backups and restore drills with pgBackRest (issue 5).
+"""Backups and restore drills with pgBackRest.
 
 - :mod:`.repo`: the repository (a host directory bind-mounted into every node), the runtime
   that mounts it, the archiving settings and the reaper of repositories of dead runs.

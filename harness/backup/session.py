@@ -7,9 +7,8 @@ archiving settings are in place before the topology first starts, so no restart 
 
 from __future__ import annotations
 
-import json
 from typing import Literal
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from harness.backup import basebackup
 from harness.backup.checks import restore_rpo
@@ -41,7 +40,7 @@ from harness.drill import Drill
 from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
 from harness.parts import PartBase
-from harness.history import ActionEvent, BackupFallback, BackupStop, Note, now
+from harness.history import ActionEvent, BackupFallback, BackupStop, RecoveryTargetMarked, now
 from harness.images.build import node_image
 from harness.runtime.base import Node
 from harness.runtime.docker import docker_runtime
@@ -252,26 +251,25 @@ class BackupSession(PartBase):
         """A target made on the primary now; the note lets a later step find it by kind."""
         c = self.drill.cluster
         target = mark_target(c.address(c.primary), kind, name)
-        self.drill.history.note(f"backup.target.{kind}", json.dumps(asdict(target)))
+        self.drill.history.add(RecoveryTargetMarked(
+            at=now(), target_kind=target.kind, value=target.value, exclusive=target.exclusive,
+            wall_before=target.wall_before, wall_after=target.wall_after, backup_set=target.backup_set))
         return target
 
     def marked(self, kind: TargetKind, name: str = "") -> RecoveryTarget:
-        for n in reversed(self.drill.history.of(Note)):
-            if n.name == f"backup.target.{kind}":
-                t = RecoveryTarget(**json.loads(n.detail))
-                if not name or t.value == name:
-                    return t
+        for n in reversed(self.drill.history.of(RecoveryTargetMarked)):
+            if n.target_kind == kind and (not name or n.value == name):
+                return RecoveryTarget(kind, n.value, n.exclusive, n.wall_before, n.wall_after, n.backup_set)
         return self.mark(kind, name)
 
     def before_drop(self) -> RecoveryTarget:
         """The moment before the last accidental DROP TABLE: its xid, exclusive."""
-        notes = [n for n in self.drill.history.of(Note) if n.name == "recovery_target"]
-        drops = recovery_targets(notes)
+        drops = recovery_targets(self.drill.history)
         if not drops:
             raise SetupError("no table was dropped (When I drop table \"...\" by accident)")
         drop = drops[-1]
-        return RecoveryTarget("xid", str(drop["xid"]), exclusive=True,
-                              wall_before=float(str(drop["wall_before"])), wall_after=notes[-1].at.wall)
+        return RecoveryTarget("xid", str(drop.xid), exclusive=True, wall_before=drop.wall_before,
+                              wall_after=drop.at.wall)
 
     # -- restore -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Disaster-recovery numbers (issue 6), pure over the history.
+"""Disaster-recovery numbers, pure over the history.
 
 - DR RTO: the write RTO of the region loss, measured only up to the fail back (a fail back
   is a planned switchover with its own short outage; it is not part of the loss's recovery).

@@ -1,4 +1,4 @@
-"""RPO exposure (issue 6): what a region loss would cost at each moment, sampled all along.
+"""RPO exposure: what a region loss would cost at each moment, sampled all along.
 
 The exposure sampler (:mod:`harness.monitor.exposure`) records, for each standby of the DR
 region, the highest probe sequence number it has replayed (``dr_replayed_seq``) and the WAL

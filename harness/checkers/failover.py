@@ -1,4 +1,4 @@
-"""Failover phases (issue 4): detection, new leader, first write on it, old leader's rejoin, timelines.
+"""Failover phases: detection, new leader, first write on it, old leader's rejoin, timelines.
 
 Pure, over the history: the HA manager's view as observed (``ha.view`` notes written by
 :class:`harness.topology.patroni.PatroniWatch`, one per change), the fault, and the write

@@ -42,10 +42,10 @@ class Measurements(BaseModel):
     # From the monitor's alerts, when a monitor ran and a fault was injected (not a verdict).
     detection_s: float | None = None
     detected_by: str | None = None
-    # Issue 5: backups (duration, size per type, success rate) and restores (RTO and its
+    # Backups (duration, size per type, success rate) and restores (RTO and its
     # phases, RPO), when the run took a backup or made a restore.
     backup: BackupMeasures | None = None
-    # From the HA manager's observed view (issue 4, Patroni): seconds from the fault.
+    # From the HA manager's observed view (Patroni): seconds from the fault.
     ha_detection_s: float | None = None
     ha_new_leader_s: float | None = None
     ha_first_write_s: float | None = None
@@ -53,7 +53,7 @@ class Measurements(BaseModel):
     ha_failover: str | None = None  # the phases and timeline forks in words
     ha_ttl_s: float | None = None  # the leader key's lifetime
     ha_rto_minus_ttl_s: float | None = None  # how far the write RTO is above the ttl
-    # Issue 6, two regions: DR RTO, fail back outages, RPO exposure, MTTR over repetitions.
+    # Two regions: DR RTO, fail back outages, RPO exposure, MTTR over repetitions.
     dr: DrMeasures | None = None
 
 

@@ -31,7 +31,7 @@ class RpoResult(BaseModel):
     final_read_node: str | None
     status: Status
     reason: str
-    # Fan-out writes (one writer per node, issue 4) acknowledged and absent from the survivor,
+    # Fan-out writes (one writer per node) acknowledged and absent from the survivor,
     # e.g. taken by a deposed leader and rewound away; included in ``lost``. None: no fan-out.
     lost_fanout: int | None = None
 
@@ -96,7 +96,7 @@ def rpo(history: History | Iterable[Event]) -> RpoResult:
     present = _Present(final.present)
     # Order by monotonic ack time: the wall clock may step.
     lost = sorted((s for s in acks if s not in present), key=lambda s: (acks[s].t, s))
-    fanout = rewound_writes(events)  # issue 4: writes a deposed leader acknowledged count too
+    fanout = rewound_writes(events)  # writes a deposed leader acknowledged count too
     lost_stamps = [acks[s] for s in lost] + ([at for _, _, at in fanout.lost] if fanout else [])
     first = min(lost_stamps, key=lambda x: x.t) if lost_stamps else None
     last = max(lost_stamps, key=lambda x: x.t) if lost_stamps else None

@@ -1,4 +1,4 @@
-"""Split brain (issue 4): at every instant at most one node accepted writes.
+"""Split brain: at every instant at most one node accepted writes.
 
 Pure, over the history's fan-out write attempts (``ProbeOp`` with ``probe="fanout"``, one
 writer per node). A node's *writable span* is a maximal run of its consecutive acknowledged

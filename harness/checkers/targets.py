@@ -126,7 +126,7 @@ def evaluate(m: Measurements, t: Targets) -> list[Violation]:
                 message=f"availability {m.availability * 100:.3f} % is not at least {pct:g} %",
             )
         )
-    if m.dr is not None and m.dr.repetitions:  # issue 6: a repeated drill is held to the MTTR target
+    if m.dr is not None and m.dr.repetitions:  # a repeated drill is held to the MTTR target
         out += evaluate_mttr(m.dr.mttr_s, t)
     return out
 

@@ -1,4 +1,4 @@
-"""Faults and actions of the Patroni + etcd topology (issue 4).
+"""Faults and actions of the Patroni + etcd topology.
 
 - ``DcsOutage``: every etcd member killed; healed by booting them and starting etcd again.
 - ``KillPatroni``: SIGKILL to the Patroni daemon only; PostgreSQL keeps running, orphaned

@@ -25,7 +25,6 @@ come from those notes (:func:`metric_samples`), never from a stopwatch in a step
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import psycopg
 from psycopg import sql as psql
 
 from harness.errors import CommandFailed, SetupError, WaitTimeout
-from harness.history import ActionEvent, Event, History, Note, Stamp, now
+from harness.history import ActionEvent, Event, History, MetricReading, Stamp, TableDropped, now
 from harness.topology.pg import conninfo, sql, sql_one
 from harness.topology.base import ManagedPostgres, Topology, need
 from harness.topology.streaming import PGDATA
@@ -43,7 +42,6 @@ from harness.wait import wait_until
 __all__ = [
     "ARCHIVE_DIR",
     "FAILING_ARCHIVE_COMMAND",
-    "METRIC",
     "WORKING_ARCHIVE_COMMAND",
     "AbandonedSlot",
     "ArchiverStats",
@@ -74,7 +72,6 @@ ARCHIVE_DIR = "/var/lib/postgresql/archive"
 # A local folder per node: enough to make archiving real (segments are copied and marked done).
 WORKING_ARCHIVE_COMMAND = f"mkdir -p {ARCHIVE_DIR} && cp %p {ARCHIVE_DIR}/%f"
 FAILING_ARCHIVE_COMMAND = "exit 1  # harness: WAL archiving broken on purpose"
-METRIC = "metric"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -469,11 +466,10 @@ class DropTable:
             assert after is not None
         lsn_before, time_before, wall_before, xid = str(row[0]), row[1], float(row[2]), int(row[3])
         self.xid = xid
-        target = {"table": self.table, "node": self.target, "xid": xid, "lsn_before": lsn_before,
-                  "lsn_after": str(after[0]), "time_before": time_before.isoformat(),
-                  "time_after": after[1].isoformat(), "wall_before": wall_before}
         # For the recovery scenarios: stop replay before this transaction (xid, exclusive) or LSN.
-        self.cluster.history.note("recovery_target", json.dumps(target))
+        self.cluster.history.add(TableDropped(
+            at=now(), table=self.table, node=self.target, xid=xid, lsn_before=lsn_before, lsn_after=str(after[0]),
+            time_before=time_before.isoformat(), time_after=after[1].isoformat(), wall_before=wall_before))
         return (f"DROP TABLE {self.table} on {self.target} committed in xid {xid} "
                 f"between {time_before.isoformat()} and {after[1].isoformat()} (WAL {lsn_before} -> {after[0]}); "
                 f"recover with recovery_target_xid = {xid}, recovery_target_inclusive = off")
@@ -483,15 +479,9 @@ class DropTable:
                 f"(point in time before xid {self.xid})")
 
 
-def recovery_targets(events: Iterable[Event]) -> list[dict[str, object]]:
+def recovery_targets(events: Iterable[Event]) -> list[TableDropped]:
     """What the journal says a point-in-time recovery must stop before (one per dropped table)."""
-    out: list[dict[str, object]] = []
-    for e in events:
-        if isinstance(e, Note) and e.name == "recovery_target":
-            data = json.loads(e.detail)
-            if isinstance(data, dict):
-                out.append(data)
-    return out
+    return [e for e in events if isinstance(e, TableDropped)]
 
 
 # -- sampled numbers in the history ------------------------------------------------------------
@@ -505,18 +495,12 @@ class MetricSample:
     value: int
 
 
-def _metric_note(what: str, node: str, value: int) -> str:
-    return f"{what} {node} {value}"
-
-
 def metric_samples(events: Iterable[Event], what: str, node: str, *, since: float | None = None) -> list[MetricSample]:
     """The samples of one metric on one node recorded in the history (optionally from ``since``, monotonic)."""
     out = []
     for e in events:
-        if isinstance(e, Note) and e.name == METRIC:
-            parts = e.detail.split()
-            if len(parts) == 3 and parts[0] == what and parts[1] == node and (since is None or e.at.t >= since):
-                out.append(MetricSample(e.at, what, node, int(parts[2])))
+        if isinstance(e, MetricReading) and e.metric == what and e.node == node and (since is None or e.at.t >= since):
+            out.append(MetricSample(e.at, what, node, e.value))
     return out
 
 
@@ -540,7 +524,7 @@ def watch_metric(history: History, what: str, node: str, sample: Callable[[], in
         value = sample()
         if value is None:
             return False
-        history.add(Note(at=now(), name=METRIC, detail=_metric_note(what, node, value)))
+        history.add(MetricReading(at=now(), metric=what, node=node, value=value))
         return value < threshold if below else value > threshold
 
     side = "below" if below else "above"

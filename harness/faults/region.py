@@ -1,4 +1,4 @@
-"""Region faults (issue 6): a whole region lost (killed, or cut off), the WAN link cut, a slow WAN.
+"""Region faults: a whole region lost (killed, or cut off), the WAN link cut, a slow WAN.
 
 Targets are region names, checked against the live two-region topology (an unknown name is
 an error naming the regions there are). A lost region is one-shot, like a crashed node: it

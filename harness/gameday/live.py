@@ -62,10 +62,6 @@ class LiveState:
         return j.path.parent.name if j else "(starting)"
 
 
-def _fmt(v: float | None, unit: str = " s") -> str:
-    return "n/a" if v is None else f"{v:.3f}{unit}"
-
-
 def render(state: LiveState) -> Group:
     j = state.current
     events = j.events if j else []
@@ -137,11 +133,16 @@ def render(state: LiveState) -> Group:
     numbers = Text("no probe yet")
     if ops:
         try:
+            from harness.result import METRICS, fmt_value
+
             nums = measure(events, state.interval_s)
-            lost = "after the final read" if nums.rpo_lost_writes is None else str(nums.rpo_lost_writes)
-            avail = "n/a" if nums.availability is None else f"{nums.availability * 100:.2f} %"
-            numbers = Text(f"write RTO {_fmt(nums.rto_write_s)}   read RTO {_fmt(nums.rto_read_s)}   "
-                           f"lost writes {lost}   detection {_fmt(nums.detection_s)}   availability {avail}")
+            shown = []
+            for spec in (m for m in METRICS if m.headline):
+                value = getattr(nums, spec.key, None)
+                text = ("after the final read" if value is None and spec.key == "rpo_lost_writes"
+                        else fmt_value(spec, value))
+                shown.append(f"{spec.label} {text}")
+            numbers = Text("   ".join(shown))
         except Exception as exc:  # noqa: BLE001 - the view never dies of a number
             numbers = Text(f"(numbers unavailable: {exc})")
     return Group(

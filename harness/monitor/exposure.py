@@ -1,4 +1,4 @@
-"""The RPO exposure sampler of a two-region topology (issue 6).
+"""The RPO exposure sampler of a two-region topology.
 
 At a fixed interval it stamps a round, then asks each running standby of the region that
 does not hold the primary for the highest probe sequence it has replayed, and the primary
@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from harness.checkers.exposure import LAG_BYTES, REPLAYED_SEQ
+from harness.errors import SetupError
 from harness.history import History, Sample, now
 from harness.topology.pg import lsn_int, port_open, sql
 
@@ -46,6 +48,16 @@ class ExposureSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s * 4 + 5)
+
+    # A drill part (the two-region topology hands it to the drill): stopped on close, and a
+    # sampler that crashed says so, since its samples stopped early.
+    def __enter__(self) -> ExposureSampler:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+        if self.error is not None:
+            raise SetupError(f"RPO exposure sampler crashed: {self.error!r}")
 
     def _run(self) -> None:
         t0 = time.monotonic()

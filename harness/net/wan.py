@@ -1,4 +1,4 @@
-"""Pure rule text for the WAN router of a two-region topology (issue 6).
+"""Pure rule text for the WAN router of a two-region topology.
 
 The router is a container on both regions' networks that forwards between them; every
 packet that crosses the WAN crosses its FORWARD hook once, and nothing else does (the

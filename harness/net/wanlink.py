@@ -1,4 +1,4 @@
-"""The WAN link of a two-region topology (issue 6): the shaping of its router's forwarded traffic.
+"""The WAN link of a two-region topology: the shaping of its router's forwarded traffic.
 
 Rule text comes from :mod:`harness.net.wan`; this applies it in the router's network
 namespace (entered from the host, like every network fault) and undoes it.

@@ -1,4 +1,4 @@
-"""Disaster recovery across regions (issue 6): lose a region, promote the DR region, bring the
+"""Disaster recovery across regions: lose a region, promote the DR region, bring the
 lost region back as standbys, fail back, and the same repeated N times for MTTR.
 
 Each action is recorded (``ActionEvent``/``FaultEvent``); the numbers come from

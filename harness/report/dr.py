@@ -1,4 +1,4 @@
-"""Report pieces of recovery by runbook and of disaster recovery (issue 6), from the history.
+"""Report pieces of recovery by runbook and of disaster recovery, from the history.
 
 Each returns an HTML table (None when the scenario has nothing of the kind): every runbook
 step with its kind, outcome and duration (so MTTR breaks down by step), and the DR numbers

@@ -54,7 +54,7 @@ def _num(v: Any, unit: str = "", pct: bool = False) -> str:
 
 def _failover_rto(m: Mapping[str, Any]) -> Any:
     """A two-region drill is judged by its DR RTO: its fail backs (and a repeated drill's later
-    losses) are not part of the first loss's recovery, though writes fail during them (issue 6)."""
+    losses) are not part of the first loss's recovery, though writes fail during them."""
     dr = m.get("dr") or {}
     return dr["dr_rto_s"] if dr.get("dr_rto_s") is not None else m.get("rto_write_s")
 
@@ -123,7 +123,7 @@ _DR_HEAD = ["scenario", "DR RTO", "fail back outage", "RPO exposure max / mean",
 
 
 def _dr_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    """Issue 6: each two-region drill's DR numbers (``measurements.dr``)."""
+    """Each two-region drill's DR numbers (``measurements.dr``)."""
     rows = []
     for s in scenarios:
         d = (s.get("measurements") or {}).get("dr")
@@ -149,7 +149,7 @@ _BK_HEAD = ["scenario", "backups ok", "seconds per type", "restore RTO (fetch + 
 
 
 def _backup_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    """Issue 5: each drill's backups and restores (``measurements.backup``)."""
+    """Each drill's backups and restores (``measurements.backup``)."""
     rows = []
     for s in scenarios:
         b = (s.get("measurements") or {}).get("backup")
@@ -175,7 +175,7 @@ def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]
     md += ["", f"## Operational maturity: level {level} of 3", "", "| level | criterion | verdict | evidence |",
            "|---|---|---|---|"]
     md += [f"| {c.level} | {c.name} | {c.verdict} | {c.evidence} |" for c in crits]
-    ha = _ha_rows(scenarios)  # issue 4: the HA manager's failover phases, RTO against ttl
+    ha = _ha_rows(scenarios)  # the HA manager's failover phases, RTO against ttl
     if ha:
         md += ["", "## Failover phases (seconds from the fault)", "", "| " + " | ".join(_HA_HEAD) + " |",
                "|" + "---|" * len(_HA_HEAD)]

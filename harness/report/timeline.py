@@ -108,7 +108,7 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
         lag = [(smp.at.t - t0, smp.metrics["lag_bytes"] / 1024) for smp in of_node if "lag_bytes" in smp.metrics]
         if lag:
             ax3.plot([x for x, _ in lag], [y for _, y in lag], "-", lw=1, label=f"lag {node} (kB)")
-    # Issue 6: WAL the DR region has not received yet (the RPO exposure sampler's), per standby.
+    # WAL the DR region has not received yet (the RPO exposure sampler's), per standby.
     for node in nodes:
         dr = [(smp.at.t - t0, smp.metrics["dr_lag_bytes"] / 1024) for smp in samples
               if smp.node == node and "dr_lag_bytes" in smp.metrics]

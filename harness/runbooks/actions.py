@@ -48,7 +48,7 @@ def _restart_down_nodes(d: Drill) -> str:
 def _promote_dr_standby(d: Drill) -> str:
     from harness.recovery.regions import regions_of
 
-    c = regions_of(d)  # issue 6: the standby of the region without the primary
+    c = regions_of(d)  # the standby of the region without the primary
     return f"promoted {c.promote_in(c.dr_region())} (clients not moved yet)"
 
 
@@ -59,14 +59,14 @@ def _repoint_clients(d: Drill) -> str:
 
 
 def _verify_backups(d: Drill) -> str:
-    from harness.backup.session import BackupSession  # issue 5
+    from harness.backup.session import BackupSession
 
     ok, out = BackupSession.of(d).verify_ok()
     return ("every backup verifies" if ok else "verification FAILED: ") + ("" if ok else out.strip()[-300:])
 
 
 def _restore_newest_verified(d: Drill) -> str:
-    from harness.backup.session import BackupSession  # issue 5
+    from harness.backup.session import BackupSession
 
     r = BackupSession.of(d).restore_verified(with_archive=True)
     if not r.ok:

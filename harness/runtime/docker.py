@@ -180,7 +180,7 @@ class DockerRuntime:
         return f"pgh-{self.run_id}-{self.scope}-{name}"
 
     def create_network(self, suffix: str) -> str:
-        """Another network of this run and scope (a region, issue 6), labelled and removed with the rest."""
+        """Another network of this run and scope (a region), labelled and removed with the rest."""
         name = f"{self.network_name}-{suffix}"
         self.client.networks.create(name, driver="bridge", labels=self._labels, check_duplicate=True)
         return name

@@ -1,4 +1,4 @@
-"""Backup and restore drill steps (issue 5): pgBackRest backups, restores into a new node, PITR."""
+"""Backup and restore drill steps: pgBackRest backups, restores into a new node, PITR."""
 
 from __future__ import annotations
 

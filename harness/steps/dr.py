@@ -1,4 +1,4 @@
-"""Steps of disaster recovery across two regions (issue 6).
+"""Steps of disaster recovery across two regions.
 
 Region names are parameters ("east", "west"); a name the deployment does not have is an
 error naming the ones it has. Numbers come from :mod:`harness.checkers.dr` and

@@ -6,6 +6,8 @@ from pytest_bdd import given, then
 
 from harness.checkers.steady import SteadyState
 from harness.drill import Drill
+from harness.gameday.expect import expect_steady_again, require_fault_latency
+from harness.workload.expect import require_load_after
 from harness.gameday.guards import AbortCondition
 from harness.steps.types import parse
 
@@ -39,12 +41,12 @@ def _(drill: Drill, percent: float) -> None:
 
 @then(parse("the steady state holds again within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
-    drill.expect_steady_again(timeout)
+    expect_steady_again(drill, timeout)
 
 
 @then(parse("p{pct:d} write latency during the fault is under {limit:Duration}"))
 def _(drill: Drill, pct: int, limit: float) -> None:
-    drill.require_fault_latency(pct, limit)
+    require_fault_latency(drill, pct, limit)
 
 
 @given(parse('a "{profile}" load of {users:d} users ramped up over {ramp:Duration}'))
@@ -54,9 +56,9 @@ def _(drill: Drill, profile: str, users: int, ramp: float) -> None:
 
 @then(parse("the load's error rate after recovery is under {percent:Percent} %"))
 def _(drill: Drill, percent: float) -> None:
-    drill.require_load_after(max_error_rate=percent / 100)
+    require_load_after(drill, max_error_rate=percent / 100)
 
 
 @then(parse("p{pct:d} load latency after recovery is under {limit:Duration}"))
 def _(drill: Drill, pct: int, limit: float) -> None:
-    drill.require_load_after(percentile=pct, max_latency_s=limit)
+    require_load_after(drill, percentile=pct, max_latency_s=limit)

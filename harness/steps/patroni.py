@@ -1,4 +1,4 @@
-"""Steps of the Patroni + etcd topology (issue 4): bootstrap, leader faults, DCS faults, checks.
+"""Steps of the Patroni + etcd topology: bootstrap, leader faults, DCS faults, checks.
 
 Roles ("the leader", "the sync standby", "the etcd leader") are resolved from Patroni's REST
 API and etcd at injection time by :class:`harness.topology.patroni.PatroniCluster`; the generic

@@ -47,6 +47,7 @@ from harness.faults.schedule import (
     plan_random,
     run_schedule,
 )
+from harness.history import MetricReading, now
 from harness.steps.types import EXTRA_TYPES, KNOWN_STEPS
 from harness.wait import wait_until
 
@@ -197,7 +198,7 @@ def _retained(drill: Drill, target: str, size: int, timeout: float, *, below: bo
     def sample() -> int:
         r = wal_retention(drill.cluster, node)
         # pg_wal's size on disk is recorded beside it, for the report.
-        drill.history.note("metric", f"pg_wal_bytes {node} {r.pg_wal_bytes}")
+        drill.history.add(MetricReading(at=now(), metric="pg_wal_bytes", node=node, value=r.pg_wal_bytes))
         return r.retained_bytes
 
     _watch(drill, "wal_retained_bytes", "WAL retained", node, sample, size, timeout, below=below, interval=0.5)
@@ -287,8 +288,8 @@ def _(drill: Drill, table: str, target: str, timeout: float) -> None:
 
 @then(parse('the journal holds a recovery target before the drop of table "{table}"'))
 def _(drill: Drill, table: str) -> None:
-    found = [t for t in recovery_targets(drill.history) if t.get("table") == table]
-    if not found or "xid" not in found[-1] or "lsn_before" not in found[-1]:
+    found = [t for t in recovery_targets(drill.history) if t.table == table]
+    if not found or not found[-1].lsn_before:
         raise SetupError(f"no recovery target for the drop of {table} in the journal")
 
 

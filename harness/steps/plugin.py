@@ -27,6 +27,7 @@ from harness.errors import HarnessError, TargetMissed
 from harness.result import METRICS, ScenarioResult, fmt_value, target_text
 from harness.secrets import redact
 from harness.steps.types import KNOWN_STEPS
+from harness.topology import registry
 
 pytest_plugins = [
     "harness.steps.topology",
@@ -86,7 +87,7 @@ class HarnessRun:
             "runtime": "docker",
             "started": self.started,
             "scenarios": scenarios,
-            "backups": _backup_totals(scenarios),  # issue 5: the run-wide backup success rate
+            "backups": _backup_totals(scenarios),  # the run-wide backup success rate
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -252,8 +253,9 @@ def _attach(d: Drill, res: ScenarioResult | None) -> None:
         label = cast(Callable[[str, str], None], allure.dynamic.label)  # allure-commons is untyped
         label("runtime", "docker")
         label("environment", d.env.name)
-        label("topology", f"1 primary + {t.replicas} {t.replication} replicas"
-                             + (f" (ANY {t.sync_quorum})" if t.replication == "sync" else ""))
+        topo_kind = registry.choose(d.env, d.topology_kind)
+        label("topology", (topo_kind.describe_env(d.env) if topo_kind.describe_env else topo_kind.kind)
+              + (f" (ANY {t.sync_quorum})" if topo_kind.kind == "streaming" and t.replication == "sync" else ""))
         try:
             from harness.images.build import node_image
 

@@ -14,7 +14,7 @@ __all__ = ["EXTRA_TYPES", "KNOWN_STEPS", "parse", "parse_duration"]
 _NUMBER = r"\d+(?:\.\d+)?"
 _TARGET = (r"the (?:old |former |previous )?primary|a replica|any replica|replica \d+"
            r"|the sync(?:hronous)? (?:replica|standby)|node\d+"
-           r"|the (?:old |former )?leader|the etcd leader|the DCS leader|etcd\d+")  # issue 4 (Patroni)
+           r"|the (?:old |former )?leader|the etcd leader|the DCS leader|etcd\d+")  # Patroni
 
 
 def _typed(pattern: str, fn: Callable[[str], Any]) -> Callable[[str], Any]:

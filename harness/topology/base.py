@@ -18,6 +18,8 @@ Capabilities:
 - :class:`HaManaged`: a manager (Patroni, ...) elects the leader; the harness only watches.
 - :class:`MultiRegion`: nodes in regions joined by a WAN link.
 - :class:`HasVolumes`: nodes with their own data and WAL filesystems (disk faults).
+- :class:`HasParts`: watchers the topology runs for the drill (Patroni's view, the RPO
+  exposure sampler): the drill adds them as parts once the topology started.
 
 Topologies are created through :mod:`harness.topology.registry` by kind; the drill never
 names one.
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Attachable",
     "HaManaged",
+    "HasParts",
     "HasVolumes",
     "ManagedPostgres",
     "MultiRegion",
@@ -186,6 +189,12 @@ class MultiRegion(Protocol):
 class HasVolumes(Protocol):
     def volumes_of(self, name: str) -> Mapping[Kind, LoopVolume]:
         """The node's loop volumes by kind ("data", "wal"); empty without volumes."""
+
+
+@runtime_checkable
+class HasParts(Protocol):
+    def drill_parts(self) -> list[Any]:
+        """Context managers the drill adds as parts after the topology started (see harness.parts)."""
 
 
 C = TypeVar("C")

@@ -47,10 +47,14 @@ def _describe_regions(env: Environment) -> str:
     r = env.regions
     assert r is not None
     return (f"two regions: {r.primary_nodes} node(s) in {r.primary!r}, {r.standby_nodes} DR standby(s) in "
-            f"{r.standby!r}")
+            f"{r.standby!r}, {r.replication}, WAN {r.wan.latency_ms:g} ms")
 
 
-register(TopologyKind("streaming", lambda env: True, _streaming, priority=0))
+def _describe_streaming(env: Environment) -> str:
+    return f"{env.topology.replicas} {env.topology.replication} replicas"
+
+
+register(TopologyKind("streaming", lambda env: True, _streaming, priority=0, describe_env=_describe_streaming))
 register(TopologyKind("patroni", lambda env: env.patroni is not None, _patroni, priority=10,
                       describe_env=_describe_patroni))
 register(TopologyKind("regions", lambda env: env.regions is not None, _regions, priority=20,

@@ -1,4 +1,4 @@
-"""Patroni + etcd (issue 4): N PostgreSQL nodes each managed by Patroni, etcd in its own containers.
+"""Patroni + etcd: N PostgreSQL nodes each managed by Patroni, etcd in its own containers.
 
 The same interface as :class:`~harness.topology.streaming.StreamingCluster` where the drill,
 probes and faults use it, but the roles come from Patroni, not from the harness: ``primary``
@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field, replace
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from harness.environment import Environment
@@ -51,7 +52,7 @@ ETCD_PORT = 2379
 
 @dataclass
 class PatroniSettings:
-    """What issue 4 lets the environment and the steps set (Patroni's DCS settings)."""
+    """What the environment and the steps may set (Patroni's DCS settings)."""
 
     nodes: int = 3
     etcd_members: int = 1
@@ -150,6 +151,13 @@ class PatroniWatch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    # A drill part (the topology hands it to the drill): stopped on close.
+    def __enter__(self) -> PatroniWatch:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
 
 
 class PatroniCluster:
@@ -315,6 +323,9 @@ class PatroniCluster:
     def release(self) -> list[str]:
         self.watch.stop()
         return []
+
+    def drill_parts(self) -> list[Any]:
+        return [self.watch]
 
     def attach(self, *, primary: str | None, old_primary: str | None, down: list[str]) -> None:
         """Take over a topology an earlier process started (`harness up`); Patroni names the roles."""

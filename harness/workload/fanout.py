@@ -1,4 +1,4 @@
-"""The fan-out write probe (issue 4): the same write sent to EVERY node, every interval.
+"""The fan-out write probe: the same write sent to EVERY node, every interval.
 
 The ordinary write probe follows the node the topology believes is primary, so a deposed
 leader that still acknowledges writes is never asked. This one keeps one writer per node;

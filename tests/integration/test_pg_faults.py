@@ -7,7 +7,6 @@ assert effects and orders of magnitude, never tight timings.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from harness.faults.postgres import (
     wal_retention,
 )
 from harness.faults.schedule import (
+    CYCLE_SERIES,
     cycle_recoveries,
     heal_and_converge,
     parse_action,
@@ -41,7 +41,7 @@ from harness.faults.schedule import (
     recorded_schedules,
     run_schedule,
 )
-from harness.history import FaultEvent, History
+from harness.history import FaultEvent, History, RepetitionMark
 from harness.topology.pg import sql, sql_one
 from harness.wait import wait_until
 
@@ -254,8 +254,8 @@ def test_a_dropped_table_is_gone_everywhere_and_the_journal_says_where_to_recove
     assert not table_exists(c, "node1", "orders")
     wait_until(lambda: not table_exists(c, "node2", "orders"), timeout=30, what="the drop to replicate")
     (target,) = recovery_targets(drill.history)
-    assert target["table"] == "orders" and target["xid"] == fault.xid
-    assert isinstance(target["lsn_before"], str) and "/" in target["lsn_before"]
+    assert target.table == "orders" and target.xid == fault.xid
+    assert "/" in target.lsn_before
     assert "restore from a backup" in fault.heal()
     drill.history.close()
     again = History.load(drill.directory / "journal.jsonl")
@@ -273,9 +273,8 @@ def test_a_cycle_schedule_runs_as_planned_recovers_each_time_and_is_in_the_journ
     lines = run_schedule(drill, plan)
     assert len(lines) == 2
     assert recorded_schedules(drill.history) == [plan]
-    starts = [json.loads(n.detail) for n in drill.history.events()
-              if getattr(n, "name", None) == "schedule.cycle" and getattr(n, "kind", "") == "note"]
-    assert [s["index"] for s in starts] == [1, 2]
+    starts = [m for m in drill.history.of(RepetitionMark) if m.series == CYCLE_SERIES]
+    assert [s.index for s in starts] == [1, 2]
     kills = [e for e in _faults(drill, "kill") if e.phase == "inject"]
     assert len(kills) == 2 and 4 <= kills[1].at.t - kills[0].at.t <= 8  # start to start: the period
     cycles = cycle_recoveries(drill.history)

@@ -25,7 +25,7 @@ from harness.faults.schedule import (
     plan_random,
     recorded_schedules,
 )
-from harness.history import ActionEvent, FaultEvent, History, Note, ProbeOp, RepetitionMark, Stamp
+from harness.history import ActionEvent, FaultEvent, History, MetricReading, Note, ProbeOp, RepetitionMark, Stamp
 from harness.steps.pgfaults import parse_size
 from harness.steps.types import KNOWN_STEPS
 
@@ -193,12 +193,12 @@ def test_a_cycle_without_probes_is_not_measured_and_a_failed_one_says_so() -> No
 # -- sampled metrics and sizes -----------------------------------------------------------------
 
 
-def test_metric_samples_are_read_back_from_notes() -> None:
+def test_metric_samples_are_read_back_from_the_history() -> None:
     h = History.of_events([
-        Note(at=_s(1), name="metric", detail="replication_lag_bytes node2 10"),
-        Note(at=_s(2), name="metric", detail="replication_lag_bytes node3 5000000"),
-        Note(at=_s(3), name="metric", detail="replication_lag_bytes node2 2000000"),
-        Note(at=_s(4), name="metric", detail="wal_retained_bytes node2 9999999"),
+        MetricReading(at=_s(1), metric="replication_lag_bytes", node="node2", value=10),
+        MetricReading(at=_s(2), metric="replication_lag_bytes", node="node3", value=5000000),
+        MetricReading(at=_s(3), metric="replication_lag_bytes", node="node2", value=2000000),
+        MetricReading(at=_s(4), metric="wal_retained_bytes", node="node2", value=9999999),
     ])
     s = metric_samples(h, "replication_lag_bytes", "node2")
     assert [x.value for x in s] == [10, 2_000_000]

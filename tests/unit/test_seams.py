@@ -152,3 +152,62 @@ def test_a_new_metric_reaches_every_view(tmp_path: Path) -> None:
         assert "write RTO (client side)" in md.read_text() and "1.500 s (< 10 s)" in md.read_text()
     finally:
         METRICS[:] = saved
+
+
+def test_typed_events_round_trip_through_the_journal(tmp_path: Path) -> None:
+    from harness.history import (
+        BackupFallback,
+        BackupStop,
+        BackupTaken,
+        FanoutRead,
+        HaSettings,
+        HaView,
+        MetricReading,
+        RecoveryTargetMarked,
+        RepetitionMark,
+        RunbookStepTaken,
+        TableDropped,
+        now,
+    )
+
+    t = now()
+    events = [
+        HaView(at=t, leader="node1", members={"node1": ("leader", "running", 1)}),
+        HaSettings(at=t, ttl=10, settings={"ttl": 10, "loop_wait": 1}),
+        FanoutRead(at=t, node="node2", present={"node1": [(1, 4)]}),
+        BackupTaken(at=t, type="full", label="F", size=10, repo_size=2),
+        BackupFallback(at=t, restored="F", restored_stop=1.0, skipped=[BackupStop(label="F_I", stop=2.0)]),
+        RepetitionMark(at=t, series="dr", index=1, of=3, region="east"),
+        RunbookStepTaken(at=t, end=t, index=1, name="page", step_kind="manual", outcome="ok", scripted=True,
+                         expected_s=120),
+        TableDropped(at=t, table="orders", node="node1", xid=7, lsn_before="0/1", lsn_after="0/2",
+                     time_before="a", time_after="b", wall_before=1.0),
+        RecoveryTargetMarked(at=t, target_kind="name", value="before"),
+        MetricReading(at=t, metric="replication_lag_bytes", node="node2", value=5),
+    ]
+    h = History(journal=tmp_path / "j.jsonl")
+    for e in events:
+        h.add(e)
+    h.close()
+    assert History.load(tmp_path / "j.jsonl").events() == events
+
+
+class _Sampler:
+    def __init__(self, crashed: bool) -> None:
+        self.crashed, self.stopped = crashed, False
+
+    def __enter__(self) -> _Sampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped = True
+        if self.crashed:
+            raise SetupError("RPO exposure sampler crashed: boom")
+
+
+def test_a_topology_watcher_closed_as_a_part_reports_its_crash(tmp_path: Path) -> None:
+    d = Drill("u", "u", tmp_path, TOPOLOGIES["streaming"]())
+    ok, bad = d.add_part(_Sampler(False)), d.add_part(_Sampler(True))
+    problems = d.close()
+    assert ok.stopped and bad.stopped
+    assert any("RPO exposure sampler crashed" in p for p in problems)
