@@ -23,3 +23,10 @@ report:
 
 clean:
 	$(HARNESS) clean
+
+# Generated documentation: the README's step tables (between <!-- steps:begin/end -->) and
+# docs/environment.md; unit tests fail when either drifts from the code.
+.PHONY: docs
+docs:
+	.venv/bin/python -m harness.steps.catalog --write README.md
+	.venv/bin/python -m harness.environment_reference --write docs/environment.md

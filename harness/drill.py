@@ -145,6 +145,18 @@ class Drill:
         probe = self.env.probe.model_copy(update={"interval_ms": seconds * 1000})
         self.env = self.env.model_copy(update={"probe": probe})
 
+    def set_outage_threshold(self, seconds: float) -> None:
+        """An outage is any span this long without a surviving acknowledged write (>= 3 probe intervals)."""
+        from pydantic import ValidationError
+
+        from harness.environment import ProbeSettings
+
+        try:
+            probe = ProbeSettings.model_validate(self.env.probe.model_dump() | {"outage_threshold_ms": seconds * 1000})
+        except ValidationError as exc:
+            raise SetupError(f"outage threshold: {exc.errors()[0]['msg']}") from exc
+        self.env = self.env.model_copy(update={"probe": probe})
+
     @property
     def cluster(self) -> Topology:
         """The live topology, started on first use."""
@@ -553,7 +565,9 @@ class Drill:
     def measurements(self) -> Measurements:
         if self._measurements is None:
             self.end_window()
-            self._measurements = measure(self.history, self.env.probe.interval_ms / 1000)
+            p, t = self.env.probe, self.targets
+            self._measurements = measure(self.history, p.interval_ms / 1000, outage_threshold_s=p.outage_threshold_s,
+                                         slo=t.slo, slo_period_s=t.slo_period)
         return self._measurements
 
     def require(self, **target: Any) -> Measurements:

@@ -33,17 +33,23 @@ DEFAULT_ENVIRONMENT = "streaming"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A string right below a field is its description (docs/environment.md is generated from them).
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class TopologySpec(_Strict):
+    """A primary and its streaming replicas (a ``patroni:`` or ``regions:`` section replaces it)."""
+
     kind: Literal["streaming"] = "streaming"
+    """The topology kind; Patroni and two regions are chosen by their own sections."""
     replicas: int = Field(default=2, ge=0, le=8)
+    """Streaming replicas of the primary."""
     replication: Literal["async", "sync"] = "async"
-    # With sync replication: how many standbys must confirm each commit (ANY n of them).
+    """sync: commits wait for standbys (synchronous_standby_names = 'ANY n (...)')."""
     sync_quorum: int = Field(default=1, ge=1)
-    # Extra postgresql.conf settings for every node.
+    """With sync replication: how many standbys must confirm each commit (ANY n of them)."""
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Extra postgresql.conf settings for every node."""
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> TopologySpec:
@@ -55,22 +61,48 @@ class TopologySpec(_Strict):
 
 
 class ProbeSettings(_Strict):
+    """The write and read probes whose history every number is measured from."""
+
     table: str = Field(default="probe", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """The table the probes write to and read from."""
     interval_ms: float = Field(default=50, gt=0, le=60_000)
-    # An attempt that gets no answer in this time is recorded as a timeout (indeterminate).
+    """Time between two probe attempts (a step can set its own: "every 20 ms")."""
     timeout_ms: float = Field(default=1000, gt=0, le=600_000)
-    # Before a measuring step closes the window, the probes must show this many successes in a
-    # row (proof that writes "keep succeeding"), waiting at most settle_s for them.
+    """An attempt that gets no answer in this time is recorded as a timeout (indeterminate)."""
     settle_ops: int = Field(default=5, ge=1, le=1000)
+    """Before a measuring step closes the window, this many successes in a row (writes "keep succeeding")."""
     settle_s: float = Field(default=30, ge=0)
-    # Safety bound: a probe never runs longer than this, whatever the scenario does.
+    """How long a measuring step waits at most for those successes."""
     max_duration_s: float = Field(default=3600, gt=0)
+    """A probe never runs longer than this, whatever the scenario does."""
+    outage_threshold_ms: float | None = Field(default=None, gt=0, le=3_600_000)
+    """An outage is any span longer than this without a surviving acknowledged write; unset: 250 ms, or 3 probe intervals if longer (never below 3)."""
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> ProbeSettings:
+        from harness.checkers.outages import outage_threshold
+
+        if self.outage_threshold_ms is not None:
+            outage_threshold(self.outage_threshold_ms / 1000, self.interval_ms / 1000)  # ValueError names it
+        return self
+
+    @property
+    def outage_threshold_s(self) -> float:
+        from harness.checkers.outages import outage_threshold
+
+        return outage_threshold(None if self.outage_threshold_ms is None else self.outage_threshold_ms / 1000,
+                                self.interval_ms / 1000)
 
 
 class MonitorSettings(_Strict):
+    """The monitor that samples every node and evaluates the alert rules (environments/alerts/)."""
+
     enabled: bool = True
+    """Sample the nodes and fire alerts during the drill."""
     interval_s: float = Field(default=1.0, gt=0, le=60)
+    """Time between two samples of a node."""
     timeout_s: float = Field(default=1.0, gt=0, le=60)
+    """A sample that takes longer counts as no answer from the node."""
 
 
 class VolumeSettings(_Strict):
@@ -83,21 +115,32 @@ class VolumeSettings(_Strict):
     """
 
     enabled: bool = True
+    """Give every node its own data and WAL volumes (needed by the disk faults)."""
     data_mb: int = Field(default=256, ge=96, le=1_048_576)
+    """Size of each node's PGDATA volume, in MB."""
     wal_mb: int = Field(default=384, ge=64, le=1_048_576)
+    """Size of each node's pg_wal volume, in MB."""
 
 
 class PatroniSection(_Strict):
     """With this section the topology is Patroni + etcd (each field overridable by steps)."""
 
     nodes: int = Field(default=3, ge=1, le=5)
+    """PostgreSQL nodes, each with its Patroni."""
     etcd_members: Literal[1, 3, 5] = 1
+    """Members of the etcd cluster (the DCS)."""
     ttl: int = Field(default=10, ge=5)
+    """Patroni's leader key TTL, in seconds: a leader that cannot renew it for this long loses it."""
     loop_wait: int = Field(default=1, ge=1)
+    """Seconds between two runs of Patroni's HA loop."""
     retry_timeout: int = Field(default=3, ge=1)
+    """Seconds Patroni retries the DCS and PostgreSQL before it gives up (and demotes)."""
     synchronous_mode: bool = False
+    """Patroni's synchronous_mode: a sync standby confirms every commit and only it may be promoted."""
     maximum_lag_on_failover: int = Field(default=1048576, ge=0)
+    """A replica lagging more than this (bytes) is not promoted."""
     use_pg_rewind: bool = True
+    """A deposed leader rejoins with pg_rewind (otherwise it is reinitialised)."""
 
 
 class AuthSettings(_Strict):
@@ -109,15 +152,20 @@ class AuthSettings(_Strict):
     """
 
     password_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable that holds the password."""
 
 
 class WanSettings(_Strict):
     """The WAN link between two regions (shaped on the router that joins them)."""
 
-    latency_ms: float = Field(default=0, ge=0, le=10_000)  # round trip, as a ping across shows it
+    latency_ms: float = Field(default=0, ge=0, le=10_000)
+    """Round-trip latency, as a ping across shows it."""
     jitter_ms: float = Field(default=0, ge=0, le=10_000)
-    bandwidth: str | None = None  # "100 mbit/s", each direction; None: not limited
+    """Variation of the latency (at most latency_ms)."""
+    bandwidth: str | None = None
+    """Bandwidth in each direction ("100 mbit/s"); none: not limited."""
     loss_pct: float = Field(default=0, ge=0, lt=100)
+    """Share of packets lost on the link."""
 
     @model_validator(mode="after")
     def _sane(self) -> WanSettings:
@@ -133,14 +181,18 @@ class WanSettings(_Strict):
 class RegionsSection(_Strict):
     """With this section the topology is two regions, each its own Docker network."""
 
-    primary: str = Field(default="east", pattern=r"^[a-z][a-z0-9]{0,11}$")  # the region of the primary
-    standby: str = Field(default="west", pattern=r"^[a-z][a-z0-9]{0,11}$")  # the DR region
-    primary_nodes: int = Field(default=2, ge=1, le=4)  # the primary and its local replicas
-    standby_nodes: int = Field(default=1, ge=1, le=3)  # DR standbys, streaming across the WAN
-    # sync: commits wait until the DR standby has applied them (remote_apply): no acknowledged
-    # write is ever missing in the DR region, and a WAN cut stops writes.
+    primary: str = Field(default="east", pattern=r"^[a-z][a-z0-9]{0,11}$")
+    """The region of the primary."""
+    standby: str = Field(default="west", pattern=r"^[a-z][a-z0-9]{0,11}$")
+    """The DR region."""
+    primary_nodes: int = Field(default=2, ge=1, le=4)
+    """Nodes in the primary's region: the primary and its local replicas."""
+    standby_nodes: int = Field(default=1, ge=1, le=3)
+    """DR standbys, streaming across the WAN."""
     replication: Literal["async", "sync"] = "async"
+    """sync: commits wait until the DR standby applied them (remote_apply); a WAN cut then stops writes."""
     wan: WanSettings = WanSettings()
+    """The WAN link between the two regions."""
 
     @model_validator(mode="after")
     def _two(self) -> RegionsSection:
@@ -152,28 +204,49 @@ class RegionsSection(_Strict):
 class BackupSection(_Strict):
     """The backup repository and WAL archiving of every drill that asks for one."""
 
-    tool: Literal["pgbackrest", "basebackup"] = "pgbackrest"  # basebackup: pg_basebackup + a cp archive
-    retention_full: int = Field(default=2, ge=1, le=99)  # full backups kept by "apply the retention policy"
-    archive_timeout_s: float = Field(default=60, ge=1, le=3600)  # archive_timeout and pgBackRest's wait
+    tool: Literal["pgbackrest", "basebackup"] = "pgbackrest"
+    """pgbackrest, or basebackup: pg_basebackup and a plain cp WAL archive."""
+    retention_full: int = Field(default=2, ge=1, le=99)
+    """Full backups kept by "When I apply the retention policy"."""
+    archive_timeout_s: float = Field(default=60, ge=1, le=3600)
+    """PostgreSQL's archive_timeout, and how long pgBackRest waits for a segment to be archived."""
     compress_type: Literal["gz", "lz4", "zst", "bz2", "none"] = "gz"
-    repo_size_mb: int | None = Field(default=None, ge=64, le=1_048_576)  # its own volume of that size
+    """pgBackRest's compression of the repository."""
+    repo_size_mb: int | None = Field(default=None, ge=64, le=1_048_576)
+    """Put the repository on its own volume of that size (MB); none: no size limit."""
 
 
 class Environment(_Strict):
+    """An environment file: what a drill stands up and the targets it is judged against."""
+
     name: str
+    """The environment's name (the file name when the file does not say)."""
     description: str = ""
+    """One line for people reading the file."""
     runtime: Literal["docker"] = "docker"
+    """Where the topology runs."""
     image: str = "default"  # "default" = the image built from environments/images/node
+    """The node image: "default" (built from environments/images/node) or an image's name."""
     topology: TopologySpec = TopologySpec()
+    """The streaming topology: replicas, replication mode, PostgreSQL settings."""
     probe: ProbeSettings = ProbeSettings()
+    """The write and read probes."""
     volumes: VolumeSettings = VolumeSettings()
+    """Size-limited data and WAL volumes per node."""
     monitor: MonitorSettings = MonitorSettings()
+    """Sampling and alerting during the drill."""
     targets: Targets = Targets()
-    patroni: PatroniSection | None = None  # a Patroni + etcd topology instead of streaming
+    """The default targets every scenario is judged against (a scenario's Then steps set its own)."""
+    patroni: PatroniSection | None = None
+    """A Patroni + etcd topology instead of plain streaming."""
     backup: BackupSection = BackupSection()
-    regions: RegionsSection | None = None  # two regions joined by a WAN link
+    """The backup repository and WAL archiving."""
+    regions: RegionsSection | None = None
+    """Two regions joined by a WAN link instead of one."""
     auth: AuthSettings | None = None  # a password for the harness's own connections
+    """Password authentication (SCRAM) for the harness's own connections."""
     source: str = Field("", exclude=True)
+    """The file it was read from (set by the loader, not written in a file)."""
 
     def with_topology(self, **changes: Any) -> Environment:
         data = self.topology.model_dump() | changes

@@ -78,6 +78,13 @@ class ProbeOp(_Event):
     end: Stamp
     error: str | None = None
     value: int | None = None  # for reads: the highest sequence number seen
+    # Which run of the probe made it: a probe restarted mid-run is a new instance, so an
+    # operation is keyed by (instance, seq). "" in journals written before instances existed.
+    instance: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.instance, self.seq)
 
 
 class FaultEvent(_Event):

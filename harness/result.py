@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 from harness.checkers import Measurements, Targets, Violation
 from harness.checkers.load import LoadPhase
 
-__all__ = ["METRICS", "FaultResult", "Metric", "MetricVerdict", "ScenarioResult", "Status", "fmt_value",
+__all__ = ["METRICS", "FaultResult", "fault_results", "Metric", "MetricVerdict", "ScenarioResult", "Status", "fmt_value",
            "metric", "register_metric", "section_rows", "target_text", "with_target"]
 
 #: passed; failed (a target was missed, an expectation did not hold); error (the drill broke:
@@ -59,8 +59,11 @@ METRICS: list[Metric] = [
     Metric("rto_write_s", "write RTO", " s", "max_rto_write_s"),
     Metric("rto_read_s", "read RTO", " s", "max_rto_read_s"),
     Metric("rpo_lost_writes", "lost writes", "", "max_lost_writes", "≤"),
-    Metric("rpo_window_s", "RPO window", " s", "max_rpo_s"),
+    Metric("rpo_s", "RPO (span of lost data)", " s", "max_rpo_s"),
+    Metric("downtime_s", "downtime", " s", "max_downtime_s"),
+    Metric("error_budget_used", "error budget used", "%", "max_error_budget_used", "≤"),
     Metric("availability", "availability", "%", "min_availability", "≥"),
+    Metric("faults", "write RTO per fault", " s"),
     Metric("detection_s", "detection (MTTD)", " s"),
     Metric("ha_detection_s", "HA detection", " s", headline=False, optional=True),
     Metric("ha_new_leader_s", "new leader", " s", headline=False, optional=True),
@@ -87,6 +90,9 @@ def metric(key: str) -> Metric:
 def fmt_value(m: Metric, v: Any) -> str:
     if v is None:
         return "n/a"
+    if isinstance(v, list):  # the faults, in injection order: "pause node1 0.812 s; kill node2 n/a"
+        rows = [x if isinstance(x, Mapping) else x.model_dump() for x in v]
+        return "; ".join(f"{r['name']} {r['target']} {fmt_value(m, r['rto_write_s'])}" for r in rows) or "no fault"
     if m.unit == "%":
         return f"{v * 100:.2f} %"
     return f"{v:.3f}{m.unit}" if isinstance(v, float) else f"{v}{m.unit}"
@@ -98,7 +104,7 @@ def target_text(m: Metric, targets: Mapping[str, Any]) -> str:
         return ""
     t = targets.get(m.target)
     if t is None:
-        return "" if m.bound == "≤" else f"{m.bound} n/a"
+        return ""  # nothing bounds it (availability unless asked; lost writes, downtime)
     if m.unit == "%":
         return f"{m.bound} {t * 100:g} %"
     return f"{m.bound} {t:g}{m.unit}"
@@ -159,6 +165,10 @@ class ScenarioResult(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         m = self.measurements.model_dump() if self.measurements else {}
+        if self.status == "error" and m:
+            # The harness broke: whatever it measured is no result of the system under test,
+            # so every number reads n/a, never a measured-looking 0 s or 100 %.
+            m = {k: (v if k in _KEPT_ON_ERROR else None) for k, v in m.items()}
         out: dict[str, Any] = {
             "feature": self.feature,
             "scenario": self.scenario,
@@ -178,6 +188,17 @@ class ScenarioResult(BaseModel):
         if self.sections:
             out["sections"] = {k: v.model_dump(mode="json") for k, v in self.sections.items()}
         return out
+
+
+_KEPT_ON_ERROR = {"status", "problems", "probe_interval_s"}
+
+
+def fault_results(m: Measurements | None) -> list[FaultResult]:
+    """Each fault's numbers (from ``Measurements.faults``) for :attr:`ScenarioResult.faults`."""
+    if m is None:
+        return []
+    return [FaultResult(fault=f.name, target=f.target,
+                        numbers=f.model_dump(exclude={"name", "target"})) for f in m.faults]
 
 
 def _scalar(v: Any) -> str:

@@ -1,4 +1,4 @@
-"""Durations and percentages as people write them in features and environment files.
+"""Durations, percentages and sizes as people write them in features and environment files.
 
 Neutral ground: the step library, fault schedules and the CLI all read durations, and none
 of them should import another's module to do it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DURATION_PATTERN", "DURATION_UNITS", "parse_duration", "parse_percent"]
+__all__ = ["DURATION_PATTERN", "DURATION_UNITS", "SIZE_PATTERN", "parse_duration", "parse_percent", "parse_size"]
 
 DURATION_UNITS: dict[str, float] = {
     "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
@@ -33,3 +33,15 @@ def parse_percent(text: str) -> float:
     if not 0 <= value <= 100:
         raise ValueError(f"{text} % is not a percentage: it must be between 0 and 100")
     return value
+
+
+_SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30}
+SIZE_PATTERN = r"\d+(?:\.\d+)?\s*(?:[kKmMgG][bB]|bytes?|B)"
+
+
+def parse_size(text: str) -> int:
+    """'1 MB' → 1048576, '512 kB' → 524288, '2GB' → 2147483648 (bytes; powers of 1024)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", text)
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {text!r} (say e.g. '512 kB', '1 MB', '2 GB')")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])

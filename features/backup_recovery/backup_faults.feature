@@ -29,6 +29,7 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     When I restore the newest backup that verifies with the archived WAL to a new node
     Then the restored node has every acknowledged write up to the recovery target
     And the restore lost at most 0 acknowledged writes
+    And the availability is at least 70 %
 
   Scenario: WAL archiving to the repository fails: alerted, WAL piles up, caught up once repaired
     Given a PostgreSQL cluster with 1 primary and 0 async replicas
@@ -46,6 +47,7 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     Then the restored node has every acknowledged write up to the recovery target
     And the restore lost at most 0 acknowledged writes
     And backup verification succeeds
+    And the availability is at least 80 %
 
   Scenario: A full repository fails the backup; the success rate drops until it is freed
     Given a PostgreSQL cluster with 1 primary and 0 async replicas

@@ -18,7 +18,6 @@ Feature: Primary failover on streaming replication
     And the read RTO is under 10 seconds
     And at most 100 acknowledged writes are lost
     And the RPO is under 15 minutes
-    And the availability is at least 50 %
 
   @sync_replication
   Scenario: Kill the primary of a synchronous cluster: no acknowledged write is lost
@@ -33,7 +32,6 @@ Feature: Primary failover on streaming replication
     And all replicas are streaming from the primary within 30 seconds
     And no acknowledged write is lost
     And the write RTO is under 10 seconds
-    And the availability is at least 50 %
 
   @async_replication
   Scenario: Stop the primary cleanly and start it again without failover
@@ -48,4 +46,3 @@ Feature: Primary failover on streaming replication
     And all replicas are streaming from the primary within 30 seconds
     And no acknowledged write is lost
     And the write RTO is under 10 seconds
-    And the availability is at least 30 %

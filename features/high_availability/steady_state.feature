@@ -14,4 +14,3 @@ Feature: Steady-state hypothesis around a failover
     Then the steady state holds again within 30 seconds
     And p99 write latency during the fault is under 2 seconds
     And the write RTO is under 10 seconds
-    And the availability is at least 20 %

@@ -115,7 +115,7 @@ def take_backup(history: History, node: Node, kind: BackupType, *, timeout: floa
     if ok and backup is not None:
         history.add(BackupTaken(at=now(), type=kind, label=backup.label, size=backup.size,
                                 repo_size=backup.repo_size, stop_wall=float(backup.stop)))
-        # DESIGN's info alert: raised by the event itself, not inferred from a sample.
+        # An info alert (docs/targets-and-alerts.md): raised by the event itself, not inferred from a sample.
         history.add(AlertEvent(at=now(), alert="backup completed", severity="info", node=node.name,
                                phase="firing", detail=f"{kind} backup {backup.label}"))
     return backup

@@ -64,7 +64,7 @@ def restore_stats(events: Iterable[Event]) -> list[RestoreStats]:
 
         fetch, replay, verify = phase("restore.fetch"), phase("restore.replay"), phase("restore.verify")
         writable = replay is not None and replay.outcome == "ok"
-        # DESIGN: restore RTO runs from the fault (the primary lost, the table dropped) when
+        # By definition (docs/numbers.md), restore RTO runs from the fault (the primary lost, the table dropped) when
         # there is one, else from the decision to restore.
         # Faults on the backup side (a corrupted set, a broken archive) are no outage: the
         # restore clock does not start at them.

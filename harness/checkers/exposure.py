@@ -53,7 +53,7 @@ def rpo_exposure(history: History | Iterable[Event], *, start: float | None = No
     """The exposure at every sampling round (optionally only those in ``[start, end]``)."""
     events = list(history)
     acks = acknowledged_writes(events)
-    by_seq = sorted((seq, stamp.t) for seq, stamp in acks.items())
+    by_seq = sorted((seq, stamp.t) for (_, seq), stamp in acks.items())
     seqs = [s for s, _ in by_seq]
     rounds: dict[float, list[Sample]] = {}
     for e in events:

@@ -9,28 +9,31 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from harness.checkers.availability import DEFAULT_SLO, DEFAULT_SLO_PERIOD_S, error_budget_s
 from harness.checkers.backup import BackupMeasures, backup_measures
-from harness.checkers.availability import availability
-from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
-from harness.checkers.rto import injected_fault, rto
-from harness.checkers.verdict import Status, combine
-from harness.checkers.detection import DetectionResult, detection
+from harness.checkers.detection import DetectionResult, detect
 from harness.checkers.dr import DrMeasures, dr_measures
 from harness.checkers.failover import FailoverPhases, failover_phases
+from harness.checkers.outages import FaultMeasure, Outage, OutageResult, faults_in_window, fault_measures, \
+    outage_threshold, outages
+from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
+from harness.checkers.verdict import Status, combine
 from harness.history import AlertEvent, Event, HaView, History, ProbeOp
 
 __all__ = ["Measurements", "measure"]
 
 
 class Measurements(BaseModel):
+    """The numbers of one run (DESIGN, numbers v2); every renderer takes their names from here."""
+
     model_config = ConfigDict(frozen=True)
-    rto_write_s: float | None
+    rto_write_s: float | None  # the largest of the faults' write RTOs (0 without a fault)
     rto_read_s: float | None
     rpo_lost_writes: int | None
-    rpo_window_s: float | None
-    availability: float | None
+    rpo_window_s: float | None  # kept for readers of older summaries: the same span as rpo_s
+    availability: float | None  # 1 - downtime / window, in time
     probe_interval_s: float | None
     writes_acknowledged: int
     writes_indeterminate: int
@@ -55,6 +58,14 @@ class Measurements(BaseModel):
     ha_rto_minus_ttl_s: float | None = None  # how far the write RTO is above the ttl
     # Two regions: DR RTO, fail back outages, RPO exposure, MTTR over repetitions.
     dr: DrMeasures | None = None
+    # Numbers v2: the span of lost data, outages as a client sees them, each fault's cost.
+    rpo_s: float | None = None
+    downtime_s: float | None = None
+    error_budget_used: float | None = None  # downtime / the SLO's budget (a fraction)
+    error_budget_s: float | None = None  # the budget: (1 - slo) x slo_period
+    outage_threshold_s: float | None = None
+    faults: list[FaultMeasure] = Field(default_factory=list)  # in injection order
+    outages: list[Outage] = Field(default_factory=list)  # write outages in the window
 
 
 class _Checked(Protocol):
@@ -68,11 +79,13 @@ R = TypeVar("R", bound=_Checked)
 
 
 def measure(
-    history: History | Iterable[Event], probe_interval_s: float
+    history: History | Iterable[Event], probe_interval_s: float, *, outage_threshold_s: float | None = None,
+    slo: float = DEFAULT_SLO, slo_period_s: float = DEFAULT_SLO_PERIOD_S,
 ) -> Measurements:
     events = list(history)  # one snapshot, so every checker sees the same history
     problems: list[str] = []
     statuses: list[Status] = []
+    threshold = outage_threshold(outage_threshold_s, probe_interval_s)
 
     def check(name: str, run: Callable[[], R]) -> R | None:
         try:
@@ -87,22 +100,52 @@ def measure(
         return result
 
     reads = [e for e in events if isinstance(e, ProbeOp) and e.probe == "read"]
-    rto_w = check("write RTO", lambda: rto(events, "write", probe_interval_s))
+    w_out = check("write outages", lambda: outages(events, "write", threshold_s=threshold))
+    r_out: OutageResult | None = None
     if reads:
-        rto_r = check("read RTO", lambda: rto(events, "read", probe_interval_s))
+        r_out = check("read outages", lambda: outages(events, "read", threshold_s=threshold))
     else:
-        rto_r = None  # reads are optional: absent is not unknown
-        problems.append("read RTO: no read probes ran, not measured")
+        problems.append("read RTO: no read probes ran, not measured")  # reads are optional: not unknown
     loss = check("RPO", lambda: rpo(events))
-    avail = check("availability", lambda: availability(events, probe_interval_s))
-    fault = injected_fault(events)
-    detected: DetectionResult | None = None
-    if fault is not None and any(isinstance(e, AlertEvent) for e in events):
+    faults = faults_in_window(events)
+    per_fault: list[FaultMeasure] = []
+    if w_out is not None:
         try:
-            detected = detection(events)
+            per_fault = fault_measures(events, w_out, r_out,
+                                       detect_faults=any(isinstance(e, AlertEvent) for e in events)
+                                       or any(isinstance(e, HaView) for e in events))
+        except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+            statuses.append("unknown")
+            problems.append(f"per-fault checker crashed: {type(exc).__name__}: {exc}")
+            w_out = None
+
+    def worst(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else max((v for v in values if v is not None), default=0.0)
+
+    rto_write: float | None = None
+    rto_read: float | None = None
+    if w_out is not None and w_out.status != "unknown":
+        rto_write = worst([f.rto_write_s for f in per_fault])
+        if rto_write is None:
+            statuses.append("invalid")
+            problems.append("write RTO: service never came back after a fault")
+    elif not faults and w_out is not None:
+        rto_write = 0.0
+    if r_out is not None and r_out.status != "unknown":
+        rto_read = worst([f.rto_read_s for f in per_fault])
+    downtime = w_out.downtime_s if w_out is not None else None
+    window = w_out.window_s if w_out is not None else None
+    avail = None if downtime is None or not window else max(0.0, 1 - downtime / window)
+    budget = error_budget_s(slo, slo_period_s)
+
+    detected: DetectionResult | None = None
+    if faults and any(isinstance(e, AlertEvent) for e in events):
+        try:
+            detected = detect(events, faults[0])
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number
             problems.append(f"detection checker crashed: {type(exc).__name__}: {exc}")
 
+    fault = faults[0] if faults else None
     phases: FailoverPhases | None = None
     if fault is not None and any(isinstance(e, HaView) for e in events):
         try:
@@ -122,12 +165,13 @@ def measure(
     except Exception as exc:  # noqa: BLE001 - reported, never a silent number
         problems.append(f"DR checker crashed: {type(exc).__name__}: {exc}")
 
+    rpo_s = loss.window_s if loss is not None else None
     return Measurements(
-        rto_write_s=rto_w.value_s if rto_w is not None else None,
-        rto_read_s=rto_r.value_s if rto_r is not None else None,
+        rto_write_s=rto_write,
+        rto_read_s=rto_read,
         rpo_lost_writes=loss.lost if loss is not None else None,
-        rpo_window_s=loss.window_s if loss is not None else None,
-        availability=avail.value if avail is not None else None,
+        rpo_window_s=rpo_s,
+        availability=avail,
         probe_interval_s=probe_interval_s,
         writes_acknowledged=len(acknowledged_writes(events)),
         writes_indeterminate=len(indeterminate_writes(events)),
@@ -145,8 +189,15 @@ def measure(
         ha_rejoin_s=phases.rejoin_s if phases is not None else None,
         ha_failover=phases.reason if phases is not None else None,
         ha_ttl_s=phases.ttl_s if phases is not None else None,
-        ha_rto_minus_ttl_s=(rto_w.value_s - phases.ttl_s if phases is not None and phases.ttl_s is not None
+        ha_rto_minus_ttl_s=(rto_write - phases.ttl_s if phases is not None and phases.ttl_s is not None
                             and phases.new_leader is not None  # only a failover's RTO is about the ttl
-                            and rto_w is not None and rto_w.value_s is not None else None),
+                            and rto_write is not None else None),
         dr=dr,
+        rpo_s=rpo_s,
+        downtime_s=downtime,
+        error_budget_used=None if downtime is None else downtime / budget,
+        error_budget_s=budget,
+        outage_threshold_s=threshold,
+        faults=per_fault,
+        outages=w_out.outages if w_out is not None else [],
     )

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.checkers.availability import WINDOW_START
+from harness.checkers.window import WINDOW_START
 from harness.checkers.verdict import Status
 from harness.history import Event, FaultEvent, History, Note, ProbeOp, Stamp
 

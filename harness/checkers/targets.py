@@ -1,15 +1,25 @@
 """Targets (what the environment or scenario demands) and their evaluation against measurements.
 
-Checkers say what happened; targets decide pass or fail. RTO, RPO window and MTTR bounds are
-strict ("under"), availability is "at least", the lost-write count "at most". A measurement
-that is missing where a bound applies is a violation: no number is not a pass.
+Checkers say what happened; targets decide pass or fail. RTO, RPO, downtime and MTTR bounds
+are strict ("under"), availability is "at least", the lost-write count and the share of the
+error budget "at most". A measurement that is missing where a bound applies is a violation:
+no number is not a pass.
+
+By default the downtime is judged against the error budget (``slo`` over ``slo_period``:
+99.9 % of 30 days is 2592 s), not a short drill window's availability against the SLO: a
+10 s window with a 0.5 s outage is 95 % available, and is no breach of a monthly 99.9 %.
+Availability is judged only where a scenario asks for it.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.checkers.availability import DEFAULT_SLO, DEFAULT_SLO_PERIOD_S
 from harness.checkers.measure import Measurements
+from harness.units import parse_duration
 
 __all__ = ["Targets", "Violation", "evaluate", "evaluate_mttr"]
 
@@ -22,8 +32,31 @@ class Targets(BaseModel):
     max_lost_writes: int | None = Field(
         default=None, ge=0
     )  # None: no bound on the count
-    min_availability: float = Field(default=0.999, ge=0, le=1)
+    min_availability: float | None = Field(default=None, ge=0, le=1)  # None: reported, not judged
     max_mttr_s: float = Field(default=1800, gt=0)
+    max_downtime_s: float | None = Field(default=None, gt=0)
+    max_error_budget_used: float = Field(default=1.0, gt=0)  # a fraction of the budget
+    slo: float = Field(default=DEFAULT_SLO, gt=0, lt=1)  # a fraction, or "99.9 %"
+    slo_period: float = Field(default=DEFAULT_SLO_PERIOD_S, gt=0)  # seconds, or "30 days", "1 hour"
+
+    @field_validator("slo", mode="before")
+    @classmethod
+    def _percent(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().endswith("%"):
+            return float(v.strip().rstrip("%")) / 100
+        return v
+
+    @field_validator("slo_period", mode="before")
+    @classmethod
+    def _period(cls, v: object) -> object:
+        if isinstance(v, str):
+            days = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:days?|d)\s*", v.lower())
+            return float(days.group(1)) * 86400 if days else parse_duration(v)
+        return v
+
+    @property
+    def error_budget_s(self) -> float:
+        return (1 - self.slo) * self.slo_period
 
     def with_(self, **changes: float | None) -> Targets:
         """A copy with ``changes`` applied, validated (an unknown name is an error)."""
@@ -81,9 +114,18 @@ def evaluate(m: Measurements, t: Targets) -> list[Violation]:
             t.max_rto_read_s,
             "no recovery measured",
         )
-    out += _under(
-        "rpo_window_s", "RPO window", m.rpo_window_s, t.max_rpo_s, "loss not measured"
-    )
+    out += _under("rpo_s", "RPO (span of lost data)", m.rpo_s, t.max_rpo_s, "loss not measured")
+    if t.max_downtime_s is not None:
+        out += _under("downtime_s", "downtime", m.downtime_s, t.max_downtime_s, "not measured")
+    budget = f"<= {t.max_error_budget_used * 100:g} % of {t.error_budget_s:g} s"
+    if m.error_budget_used is None:
+        out.append(Violation(name="error_budget_used", measured=None, target=budget,
+                             message=f"error budget: downtime not measured (target {budget})"))
+    elif m.error_budget_used > t.max_error_budget_used:
+        out.append(Violation(name="error_budget_used", measured=m.error_budget_used, target=budget,
+                             message=f"the drill used {m.error_budget_used * 100:.3g} % of the error budget "
+                                     f"({m.downtime_s or 0:.2f} s of {t.error_budget_s:g} s), more than "
+                                     f"{t.max_error_budget_used * 100:g} %"))
 
     if t.max_lost_writes is not None:
         target = f"<= {t.max_lost_writes} writes"
@@ -106,15 +148,15 @@ def evaluate(m: Measurements, t: Targets) -> list[Violation]:
                 )
             )
 
-    pct = round(t.min_availability * 100, 6)
-    target = f">= {pct:g} %"
-    if m.availability is None:
+    if t.min_availability is None:
+        pass  # reported, judged only where a scenario asks
+    elif m.availability is None:
         out.append(
             Violation(
                 name="availability",
                 measured=None,
-                target=target,
-                message=f"availability: not measured (target {target})",
+                target=f">= {round(t.min_availability * 100, 6):g} %",
+                message=f"availability: not measured (target >= {round(t.min_availability * 100, 6):g} %)",
             )
         )
     elif m.availability < t.min_availability:
@@ -122,8 +164,9 @@ def evaluate(m: Measurements, t: Targets) -> list[Violation]:
             Violation(
                 name="availability",
                 measured=m.availability,
-                target=target,
-                message=f"availability {m.availability * 100:.3f} % is not at least {pct:g} %",
+                target=f">= {round(t.min_availability * 100, 6):g} %",
+                message=f"availability {m.availability * 100:.3f} % is not at least "
+                        f"{round(t.min_availability * 100, 6):g} %",
             )
         )
     if m.dr is not None and m.dr.repetitions:  # a repeated drill is held to the MTTR target

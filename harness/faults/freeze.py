@@ -22,7 +22,7 @@ from harness.runtime.base import Pausable
 from harness.topology.base import Topology
 from harness.topology.streaming import PGDATA
 
-__all__ = ["FREEZE_FAULTS", "PauseNode", "Processes", "SigstopProcesses"]
+__all__ = ["FREEZE_FAULTS", "PauseNode", "Processes", "SigstopProcesses", "thaw"]
 
 #: Names of the fault kinds that "thaw" heals.
 FREEZE_FAULTS = ("pause", "sigstop")
@@ -35,6 +35,19 @@ _PATTERNS: dict[str, str] = {
     "startup": "^postgres: .*startup",
     "walsender": "^postgres: .*walsender",
 }
+
+
+def thaw(node: Pausable) -> bool:
+    """Unpause ``node``; False (and no error) when it is not paused any more: a timed pause whose
+    time ran out, or a node something else restarted or killed meanwhile."""
+    try:
+        node.resume()
+    except Exception as exc:
+        # Docker answers 409/500 "... is not paused" (or "is not running"): nothing is frozen.
+        if "is not paused" in str(exc) or "is not running" in str(exc):
+            return False
+        raise
+    return True
 
 
 class PauseNode:
@@ -62,9 +75,9 @@ class PauseNode:
     def heal(self) -> str:
         if not self._paused:
             return f"{self.target} was not paused"
-        self._node().resume()
+        thawed = thaw(self._node())
         self._paused = False
-        return f"{self.target} resumed (docker unpause)"
+        return f"{self.target} resumed (docker unpause)" if thawed else f"{self.target} was no longer paused"
 
 
 class SigstopProcesses:

@@ -133,7 +133,7 @@ def render(state: LiveState) -> Group:
     numbers = Text("no probe yet")
     if ops:
         try:
-            from harness.result import METRICS, fmt_value
+            from harness.result import METRICS, fmt_value, metric
 
             nums = measure(events, state.interval_s)
             shown = []
@@ -142,7 +142,11 @@ def render(state: LiveState) -> Group:
                 text = ("after the final read" if value is None and spec.key == "rpo_lost_writes"
                         else fmt_value(spec, value))
                 shown.append(f"{spec.label} {text}")
-            numbers = Text("   ".join(shown))
+            sec = metric("downtime_s")  # seconds, as every view writes them
+            per_fault = "\n".join(f"  {f.name} on {f.target}: write RTO {fmt_value(sec, f.rto_write_s)}, read RTO "
+                                  f"{fmt_value(sec, f.rto_read_s)}, downtime {fmt_value(sec, f.downtime_s)}"
+                                  for f in nums.faults)
+            numbers = Text("   ".join(shown) + (f"\nper fault:\n{per_fault}" if per_fault else ""))
         except Exception as exc:  # noqa: BLE001 - the view never dies of a number
             numbers = Text(f"(numbers unavailable: {exc})")
     return Group(

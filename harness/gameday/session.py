@@ -14,6 +14,7 @@ from harness import labels
 from harness.environment import Environment, load_environment
 from harness.errors import SetupError
 from harness.faults.base import Fault, FaultSet
+from harness.faults.freeze import thaw
 from harness.faults.process import fault_named
 from harness.history import FaultEvent, History, now
 from harness.recovery import failover_to_most_advanced
@@ -21,7 +22,8 @@ from harness.runtime.base import Pausable
 from harness.runtime.docker import DockerRuntime, remove_run
 from harness.runtime.preflight import check_host_disk
 from harness.topology import registry
-from harness.topology.base import Attachable, Restartable, Topology, need
+from harness.topology.base import Attachable, Promotable, Restartable, Topology, need
+from harness.topology.pg import sql, sql_one
 
 __all__ = ["Session", "SessionState", "state_file"]
 
@@ -69,14 +71,16 @@ class _Pause:
         if not isinstance(node, Pausable):
             raise SetupError(f"{target} cannot be paused on the {cluster.runtime.name} runtime")
         self.node, self.target = node, target
+        self.outcome = ""
 
     def inject(self) -> str:
         self.node.pause()
         return f"docker pause {self.target}"
 
     def heal(self) -> str:
-        self.node.resume()
-        return "unpaused"
+        # Quietly when it is not paused any more (its time ran out, or something restarted it).
+        self.outcome = "unpaused" if thaw(self.node) else "no longer paused"
+        return self.outcome
 
 
 class Session:
@@ -96,6 +100,12 @@ class Session:
         if state_file().exists():
             raise SetupError(f"a topology is already up ({SessionState.load().run_id}): `harness down` first")
         env: Environment = load_environment(environment)
+        if env.regions is not None:
+            # The WAN link's packet delayer lives in the process that starts it, which `harness up`
+            # leaves at once: standing it up half, or as plain streaming, would lie about what runs.
+            raise SetupError(f"harness up cannot stand up {env.source or environment} (two regions, a WAN router): "
+                             "its drills run with `harness run features/disaster_recovery/regions.feature`; "
+                             "`harness up` takes streaming, streaming-sync, streaming-auth or patroni")
         changes: dict[str, object] = {}
         if replicas is not None:
             changes["replicas"] = replicas
@@ -150,8 +160,20 @@ class Session:
         if fault not in FAULTS:
             raise SetupError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
         target = self.cluster.resolve(role)
+        if target in self.cluster.roles.down:
+            raise SetupError(f"{target} is already down: `harness heal` brings it back, `harness status` shows it")
+        if target in self.cluster.roles.paused:
+            raise SetupError(f"{target} is paused: `harness heal` thaws it first")
         f: Fault = _Pause(self.cluster, target) if fault == "pause" else fault_named(fault, self.cluster, target)
-        event = self.faults.inject(f)
+        try:
+            event = self.faults.inject(f)
+        except Exception as exc:
+            # The state file may not know (stopped by other means): Docker answers 409 "is not running".
+            if "is not running" in str(exc) or "is paused" in str(exc):
+                self.faults.active.clear()  # nothing was applied: there is nothing to heal
+                raise SetupError(f"{target} is already down ({'paused' if 'paused' in str(exc) else 'not running'}"
+                                 "): `harness heal` brings it back") from exc
+            raise
         if fault == "pause":
             self.cluster.roles.paused_node(target)
         else:
@@ -159,10 +181,61 @@ class Session:
         self._save()
         return event.detail
 
-    def failover(self) -> str:
+    def failover(self) -> tuple[str, list[str]]:
+        """Promote the most advanced replica; say of every other replica whether it follows the
+        new primary now, and why not when it does not (paused, down, not answering)."""
+        old = self.cluster.primary
+        roles = self.cluster.roles
         new = failover_to_most_advanced(self.cluster)
         self._save()
-        return new
+        notes = []
+        for name in self.cluster.names:
+            if name in (new, old):
+                continue
+            if name in roles.paused:
+                notes.append(f"{name}: not repointed: it is paused (`harness heal` thaws it and repoints it to {new})")
+            elif name in roles.down:
+                notes.append(f"{name}: not repointed: it is down (`harness heal` starts it as a replica of {new})")
+            else:
+                try:
+                    conninfo = str(sql_one(self.cluster.address(name), "SHOW primary_conninfo", timeout=2))
+                except Exception as exc:  # noqa: BLE001 - said, not hidden
+                    notes.append(f"{name}: not repointed: it did not answer ({exc})")
+                    continue
+                ok = f"host={new} " in conninfo + " "
+                notes.append(f"{name}: repointed to {new}" if ok else
+                             f"{name}: not repointed: it still follows {conninfo!r}")
+        return new, notes
+
+    def replication(self) -> dict[str, tuple[str, str]]:
+        """Each replica's upstream and lag behind it, as the primary and the replica report them."""
+        out: dict[str, tuple[str, str]] = {}
+        c, roles = self.cluster, self.cluster.roles
+        try:
+            rows = sql(c.address(c.primary), "SELECT application_name, state, "
+                       "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), replay_lag FROM pg_stat_replication",
+                       timeout=2)
+        except Exception:  # noqa: BLE001 - a primary that does not answer: ask the replicas
+            rows = []
+        for name, state, lag_bytes, lag_time in rows:
+            when = "" if lag_time is None else f", {lag_time.total_seconds():.3f} s"
+            out[str(name)] = (f"{c.primary} ({state})", f"{int(lag_bytes or 0)} bytes{when}")
+        for name in c.names:
+            if name == c.primary or name in out or name in roles.paused or name in roles.down:
+                continue
+            try:
+                got = sql(c.address(name), "SELECT sender_host, status FROM pg_stat_wal_receiver", timeout=2)
+            except Exception:  # noqa: BLE001 - not answering: the status table says n/a
+                continue
+            out[name] = (f"{got[0][0]} ({got[0][1]})", "n/a") if got else ("none (not streaming)", "n/a")
+        return out
+
+    def _follow_primary(self, name: str) -> str:
+        """A replica that missed a failover (paused or down then) streams from the primary now."""
+        if name == self.cluster.primary or self.cluster.kind == "patroni" or not isinstance(self.cluster, Promotable):
+            return ""
+        self.cluster.repoint(name, self.cluster.primary)
+        return f", following {self.cluster.primary}"
 
     def heal(self) -> list[str]:
         """Thaw what is paused, bring back what is down (a deposed primary rejoins as a replica)."""
@@ -173,11 +246,14 @@ class Session:
             self.faults.active.append(pause)  # paused by an earlier process: healed through the same set
             self.faults.heal(pause)
             roles.resumed(name)
-            done.append(f"{name}: unpaused")
+            done.append(f"{name}: {pause.outcome}" + ("" if name in roles.down else self._follow_primary(name)))
         for name in sorted(roles.down):
             node = need(self.cluster, Restartable, f"starting {name} again")
-            how = node.start_again(name, deposed=name != self.cluster.primary and roles.old_primary == name)
+            deposed = name != self.cluster.primary and roles.old_primary == name
+            how = node.start_again(name, deposed=deposed)
             roles.came_back(name)
+            if not deposed:
+                how += self._follow_primary(name)
             self.history.add(FaultEvent(at=now(), fault="restart", target=name, phase="heal", detail=how))
             done.append(f"{name}: {how}")
         self._save()

@@ -74,11 +74,14 @@ def render_allure(
     *,
     history_file: Path | None = None,
     name: str = "PostgreSQL resilience report",
+    beside: Path | None = None,
 ) -> Path:
     """Generate the report from ``results_dir`` into ``out_dir``; return ``out_dir/index.html``.
 
     With ``history_file`` (a ``.jsonl`` file, created when missing) the run is appended to
-    it and the report shows the trend over earlier runs. Raises
+    it and the report shows the trend over earlier runs. With ``beside`` (the run's
+    ``summary.html``) that page is copied next to ``index.html`` and linked from a bar at the
+    top of the report's first page: the run's table, scorecard and failover phases. Raises
     :class:`~harness.errors.SetupError` when the CLI is not installed or fails.
     """
     cli = allure_cli()
@@ -138,6 +141,21 @@ def render_allure(
         )
     html = index.read_text(encoding="utf-8")
     stripped = _ANALYTICS.sub("", html, count=1)
+    if beside is not None and beside.is_file():
+        shutil.copyfile(beside, out_dir / beside.name)
+        stripped = _link_bar(stripped, beside.name)
     if stripped != html:
         index.write_text(stripped, encoding="utf-8")
     return index
+
+
+def _link_bar(html: str, href: str) -> str:
+    """A bar above the report linking the run's summary page (Allure 3 has no slot for a link)."""
+    bar = (f'<div id="pgharness-summary" style="font:14px sans-serif;padding:6px 12px;background:#fff3cd;'
+           f'border-bottom:1px solid #e0c97a">Start here: <a href="{href}">the run\'s summary</a> '
+           "(each scenario's numbers against its targets, the maturity scorecard, the failover phases)</div>")
+    head, sep, rest = html.partition("<body")
+    if not sep:
+        return bar + html
+    tag_end = rest.index(">") + 1
+    return head + sep + rest[:tag_end] + bar + rest[tag_end:]

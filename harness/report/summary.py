@@ -1,7 +1,7 @@
 """A run at a glance: every scenario's numbers against its targets, and a maturity scorecard.
 
 Written beside ``summary.json`` as ``summary.md`` and ``summary.html``. The scorecard scores
-the environment against the maturity levels of DESIGN.md from which drills ran and passed,
+the environment against the maturity levels (docs/maturity.md) from which drills ran and passed,
 found by their tags (``@failover``, ``@alerting``, ``@backup``, ``@pitr``, ``@dr``,
 ``@multi_region``): a criterion is "met" when a drill for it passed, "missed" when one
 failed, and "not tested" when none ran, which is not the same as met.
@@ -198,7 +198,7 @@ def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]
     md_path = run_dir / "summary.md"
     md_path.write_text("\n".join(md) + "\n")
 
-    colour = {"passed": "#2a9d8f", "failed": "#d00000", "error": "#9d4edd", "aborted": "#e85d04",
+    colour = {"passed": "#2a9d8f", "failed": "#d00000", "error": "#9d4edd", "broken": "#9d4edd", "aborted": "#e85d04",
               "met": "#2a9d8f", "missed": "#d00000", "not tested": "#888888"}
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = "".join(

@@ -1,5 +1,7 @@
-"""A drill at a glance: probe latency and failures over time, fault windows shaded, recovery
-actions marked, RTO and lost writes drawn on it. Made from the history alone (PNG and SVG).
+"""A drill at a glance: probe latency and failures over time, fault windows shaded, each
+outage (no surviving acknowledged write for longer than the threshold) hatched, recovery
+actions marked, each fault's RTO and the lost writes drawn on it. Made from the history alone
+(PNG and SVG).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
 from harness.checkers.measure import Measurements  # noqa: E402
+from harness.checkers.outages import faults_in_window  # noqa: E402
 from harness.checkers.rpo import rpo  # noqa: E402
 from harness.history import ActionEvent, AlertEvent, Event, FaultEvent, Note, ProbeOp, Sample  # noqa: E402
 
@@ -139,20 +142,18 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     if lost_ops or fired:
         ax2.legend(loc="upper right", fontsize=7)
 
-    if measurements is not None and measurements.rto_write_s is not None:
-        faults = [e for e in events if isinstance(e, FaultEvent) and e.phase == "inject"]
-        if faults:
-            tf = faults[0].at.t - t0
-            y = ax.get_ylim()[1] * 0.35
-            ax.annotate("", xy=(tf + measurements.rto_write_s, y), xytext=(tf, y),
-                        arrowprops={"arrowstyle": "<->", "color": "black"})
-            ax.text(tf + measurements.rto_write_s / 2, y * 1.15, f"write RTO {measurements.rto_write_s:.3f} s",
-                    ha="center", fontsize=9)
+    if measurements is not None:
+        _draw_outages(events, measurements, t0, end, (ax, ax2, ax3))
+        _draw_fault_rtos(events, measurements, t0, ax)
     ax.legend(loc="lower left", fontsize=8, ncol=2, framealpha=0.8)
     bits = [title] if title else []
     if measurements is not None:
-        av = "n/a" if measurements.availability is None else f"{measurements.availability * 100:.2f} %"
-        bits.append(f"lost writes {measurements.rpo_lost_writes}, availability {av}")
+        m = measurements
+        av = "n/a" if m.availability is None else f"{m.availability * 100:.2f} %"
+        down = "n/a" if m.downtime_s is None else f"{m.downtime_s:.3f} s"
+        budget = "n/a" if m.error_budget_used is None else f"{m.error_budget_used * 100:.3g} %"
+        bits.append(f"downtime {down} ({budget} of the error budget), lost writes {m.rpo_lost_writes}, "
+                    f"availability {av}")
     fig.suptitle(" — ".join(bits), fontsize=10)
     fig.tight_layout()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,3 +162,30 @@ def timeline_chart(history: Iterable[Event], out_dir: Path, *, title: str = "",
     fig.savefig(paths[1])
     plt.close(fig)
     return paths
+
+
+def _draw_outages(events: list[Event], m: Measurements, t0: float, end: float, axes: tuple[Axes, ...]) -> None:
+    """Hatch every write outage (spans with no surviving acknowledged write), labelled with its length."""
+    for i, o in enumerate(m.outages):
+        stop = o.end.t if o.end is not None else end
+        for a in axes:
+            a.axvspan(o.start.t - t0, stop - t0, facecolor="none", edgecolor="#495057", hatch="///", lw=0,
+                      alpha=0.5, label="outage" if (i == 0 and a is axes[0]) else None)
+        text = f"outage {o.length_s:.3f} s" + ("" if o.end is not None else " (not back)")
+        axes[1].annotate(text, (o.start.t - t0, 1.22), xycoords=("data", "data"), fontsize=7, color="#343a40")
+
+
+def _draw_fault_rtos(events: list[Event], m: Measurements, t0: float, ax: Axes) -> None:
+    """An arrow from each fault's began to the end of the outage it caused, with its RTO."""
+    top = ax.get_ylim()[1]
+    for i, (f, fm) in enumerate(zip(faults_in_window(events), m.faults, strict=False)):
+        tf = (f.began or f.at).t - t0
+        y = top * (0.35 / (2.2 ** (i % 3)))  # staggered on the log axis so neighbours do not overlap
+        if fm.rto_write_s is None:
+            ax.text(tf, y, f"{fm.name} {fm.target}: write RTO n/a (not back)", fontsize=8)
+            continue
+        if fm.rto_write_s > 0:
+            ax.annotate("", xy=(tf + fm.rto_write_s, y), xytext=(tf, y), arrowprops={"arrowstyle": "<->",
+                                                                                      "color": "black"})
+        ax.text(tf + fm.rto_write_s / 2, y * 1.15, f"{fm.name} {fm.target}: write RTO {fm.rto_write_s:.3f} s",
+                ha="center", fontsize=8)

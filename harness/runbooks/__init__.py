@@ -1,4 +1,4 @@
-"""Executable runbooks (DESIGN.md's template) as recovery actions."""
+"""Executable runbooks (the template of docs/runbooks.md) as recovery actions."""
 
 from harness.runbooks.model import Runbook, RunbookStep, load_runbook
 

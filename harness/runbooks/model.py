@@ -1,4 +1,4 @@
-"""Runbooks: YAML files in ``runbooks/`` in the template of DESIGN.md, validated.
+"""Runbooks: YAML files in ``runbooks/`` in the template of docs/runbooks.md, validated.
 
 A step is automated when it names a harness ``action`` (see :mod:`harness.runbooks.actions`)
 or a ``shell`` command to run on a ``target`` node (a role); otherwise it is manual: its ``command``

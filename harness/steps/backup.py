@@ -46,6 +46,7 @@ def _restored(drill: Drill, result_ok: bool, problems: list[str]) -> None:
 @given(parse("WAL archiving to a pgBackRest repository"))
 @given(parse("a pgBackRest repository"))
 def _(drill: Drill) -> None:
+    """A pgBackRest repository with WAL archiving from the primary."""
     BackupSession.of(drill).enable(tool="pgbackrest")
 
 
@@ -59,12 +60,14 @@ def _(drill: Drill) -> None:
 @given(parse("WAL archiving to a plain archive with pg_basebackup"))
 @given(parse("pg_basebackup backups and a plain WAL archive"))
 def _(drill: Drill) -> None:
+    """pg_basebackup backups and a plain cp WAL archive."""
     BackupSession.of(drill).enable(tool="basebackup")
 
 
 @given(parse("WAL archiving to a pgBackRest repository of {size_mb:d} MB"))
 @given(parse("a pgBackRest repository of {size_mb:d} MB"))
 def _(drill: Drill, size_mb: int) -> None:
+    """A pgBackRest repository on its own volume of that size."""
     BackupSession.of(drill).enable(size_mb=size_mb, tool="pgbackrest")
 
 
@@ -73,6 +76,7 @@ def _(drill: Drill, size_mb: int) -> None:
 @when(parse("I take a {kind} backup"))
 @when(parse("I take an {kind} backup"))
 def _(drill: Drill, kind: str) -> None:
+    """Take a full, differential or incremental backup; it must succeed."""
     BackupSession.of(drill).backup(_kind(kind))
 
 
@@ -86,12 +90,13 @@ def _(drill: Drill, kind: str) -> None:
 @when(parse("I try to take a {kind} backup within {limit:Duration}"))
 @when(parse("I try to take an {kind} backup within {limit:Duration}"))
 def _(drill: Drill, kind: str, limit: float) -> None:
-    """As above; pgBackRest gives up waiting for the WAL archive after ``limit`` (60 s otherwise)."""
+    """A backup allowed to fail; pgBackRest waits for the WAL archive at most ``limit`` (else 60 s)."""
     BackupSession.of(drill).backup(_kind(kind), must_succeed=False, archive_timeout=max(1.0, limit))
 
 
 @then(parse("the last backup failed"))
 def _(drill: Drill) -> None:
+    """The last backup attempt of the drill failed."""
     s = backup_stats(drill.history.events())
     last = [e for e in drill.history.of(ActionEvent) if e.action in BACKUP_ACTIONS]
     if not last or last[-1].outcome == "ok":
@@ -105,23 +110,27 @@ def _(drill: Drill) -> None:
 @when(parse("I corrupt the latest backup"))
 @when(parse("the latest backup is corrupted"))
 def _(drill: Drill) -> None:
+    """Damage a file of the newest backup in the repository."""
     BackupSession.of(drill).corrupt_latest()
 
 
 @when(parse("I break WAL archiving to the repository"))
 @when(parse("the repository's WAL archive becomes read-only"))
 def _(drill: Drill) -> None:
+    """Make the repository's WAL archive read-only: archive_command fails on the primary."""
     BackupSession.of(drill).break_archive()
 
 
 @when(parse("the backup repository fills up"))
 @when(parse("I fill the backup repository"))
 def _(drill: Drill) -> None:
+    """Fill the repository's volume."""
     BackupSession.of(drill).fill_repository()
 
 
 @when(parse("I repair the backup repository"))
 def _(drill: Drill) -> None:
+    """Heal the repository's faults (a broken archive, a full volume)."""
     for fault in [f for f in drill.faults.active if f.name in BACKUP_SIDE_FAULTS]:
         drill.faults.heal(fault)
 
@@ -131,17 +140,20 @@ def _(drill: Drill) -> None:
 
 @when(parse('I drop table "{table}" by accident'))
 def _(drill: Drill, table: str) -> None:
+    """Drop a table on the primary, journaling the moment before it as a recovery target."""
     drill.apply(DropTable(drill.cluster, drill.cluster.primary, table))
 
 
 @when(parse('I create restore point "{name}"'))
 @given(parse('a restore point "{name}" was created'))
 def _(drill: Drill, name: str) -> None:
+    """pg_create_restore_point on the primary."""
     BackupSession.of(drill).mark("name", name)
 
 
 @when(parse("I note the current {what}"))
 def _(drill: Drill, what: str) -> None:
+    """Remember the current time, transaction id or LSN as a recovery target."""
     BackupSession.of(drill).mark(_target(what))
 
 
@@ -151,12 +163,14 @@ def _(drill: Drill, what: str) -> None:
 @when(parse("I restore the newest backup that verifies to a new node"))
 @when(parse("I restore the newest verified backup to a new node"))
 def _(drill: Drill) -> None:
+    """Restore the newest backup set that pgbackrest verify calls valid, to its own end (later writes lost)."""
     r = BackupSession.of(drill).restore_verified()
     _restored(drill, r.ok, r.problems)
 
 
 @when(parse("I restore the newest backup that verifies with the archived WAL to a new node"))
 def _(drill: Drill) -> None:
+    """Restore the newest backup set that verifies, replaying the archived WAL to its end."""
     r = BackupSession.of(drill).restore_verified(with_archive=True)
     _restored(drill, r.ok, r.problems)
 
@@ -170,6 +184,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("the restore failed"))
 def _(drill: Drill) -> None:
+    """The last restore failed (a result, not an error)."""
     r = BackupSession.of(drill).last_restore()
     if r.ok:
         raise TargetMissed(f"restore to {r.node}", "it succeeded and verified", "a failure")
@@ -178,12 +193,14 @@ def _(drill: Drill) -> None:
 
 @when(parse("I restore the latest backup to a new node"))
 def _(drill: Drill) -> None:
+    """Restore the newest backup, with the archived WAL, to a new node."""
     r = BackupSession.of(drill).restore(RecoveryTarget("latest"))
     _restored(drill, r.ok, r.problems)
 
 
 @when(parse("I restore to the moment before the drop to a new node"))
 def _(drill: Drill) -> None:
+    """Point-in-time restore to just before the dropped table."""
     s = BackupSession.of(drill)
     r = s.restore(s.before_drop())
     _restored(drill, r.ok, r.problems)
@@ -191,6 +208,7 @@ def _(drill: Drill) -> None:
 
 @when(parse('I restore to restore point "{name}" to a new node'))
 def _(drill: Drill, name: str) -> None:
+    """Point-in-time restore to a named restore point."""
     s = BackupSession.of(drill)
     r = s.restore(s.marked("name", name))
     _restored(drill, r.ok, r.problems)
@@ -198,6 +216,7 @@ def _(drill: Drill, name: str) -> None:
 
 @when(parse("I restore to the noted {what} to a new node"))
 def _(drill: Drill, what: str) -> None:
+    """Point-in-time restore to the noted time, transaction id or LSN."""
     s = BackupSession.of(drill)
     r = s.restore(s.marked(_target(what)))
     _restored(drill, r.ok, r.problems)
@@ -208,12 +227,14 @@ def _(drill: Drill, what: str) -> None:
 
 @then(parse("the restored node has every acknowledged write up to the recovery target"))
 def _(drill: Drill) -> None:
+    """The restored node holds every probe write acknowledged before the recovery target."""
     r = BackupSession.of(drill).last_restore()
     _restored(drill, r.ok, r.problems)
 
 
 @then(parse("the restore RTO is under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """From the start of the restore to the restored node taking writes is under the limit."""
     node = BackupSession.of(drill).last_restore().node
     stats = [s for s in restore_stats(drill.history.events()) if s.node == node][-1]
     drill.history.note("restore.rto", stats.model_dump_json())
@@ -224,6 +245,7 @@ def _(drill: Drill, limit: float) -> None:
 
 @then(parse("the restore lost at most {count:d} acknowledged writes"))
 def _(drill: Drill, count: int) -> None:
+    """At most that many writes acknowledged before the target are missing."""
     r = BackupSession.of(drill).restore_rpo()
     drill.history.note("restore.rpo", r.reason)
     if r.lost is None or r.lost > count:
@@ -232,6 +254,7 @@ def _(drill: Drill, count: int) -> None:
 
 @then(parse("the restore lost at least {count:d} acknowledged writes"))
 def _(drill: Drill, count: int) -> None:
+    """At least that many acknowledged writes are missing from the restore."""
     r = BackupSession.of(drill).restore_rpo()
     drill.history.note("restore.rpo", r.reason)
     if r.lost is None or r.lost < count:
@@ -241,6 +264,7 @@ def _(drill: Drill, count: int) -> None:
 @then(parse("the restore lost every write acknowledged since the backup it fell back to"))
 @then(parse("the RPO grew by the writes since the backup it fell back to"))
 def _(drill: Drill) -> None:
+    """A fall-back restore misses exactly the writes acknowledged after the older backup."""
     node = BackupSession.of(drill).last_restore().node
     r = fallback_loss(drill.history.events(), node)
     drill.history.note("restore.fallback_rpo", r.model_dump_json())
@@ -251,6 +275,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("the RPO of the restore is under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """The window of acknowledged writes the restore lost is under the limit."""
     r = BackupSession.of(drill).restore_rpo()
     drill.history.note("restore.rpo", r.reason)
     if r.window_s is None or r.window_s >= limit:
@@ -269,6 +294,7 @@ def _(drill: Drill) -> None:
 @then(parse("the backup success rate is {percent:Number} %"))
 @then(parse("the backup success rate is at least {percent:Number} %"))
 def _(drill: Drill, percent: float) -> None:
+    """The share of backup attempts that succeeded is at least that."""
     s = backup_stats(drill.history.events())
     if s.success_rate is None or s.success_rate * 100 < percent:
         got = "no backups" if s.success_rate is None else f"{s.success_rate * 100:.1f} % of {s.attempts}"
@@ -278,6 +304,7 @@ def _(drill: Drill, percent: float) -> None:
 @then(parse("the backup success rate is under {percent:Number} %"))
 @then(parse("the backup success rate is below {percent:Number} %"))
 def _(drill: Drill, percent: float) -> None:
+    """The share of backup attempts that succeeded is under that."""
     s = backup_stats(drill.history.events())
     if s.success_rate is None or s.success_rate * 100 >= percent:
         got = "no backups" if s.success_rate is None else f"{s.success_rate * 100:.1f} % of {s.attempts}"
@@ -286,6 +313,7 @@ def _(drill: Drill, percent: float) -> None:
 
 @then(parse("every backup took under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """Each backup of the drill took less than the limit."""
     s = backup_stats(drill.history.events())
     if not s.durations_s or max(s.durations_s) >= limit:
         raise TargetMissed("backup duration", f"{[round(d, 2) for d in s.durations_s]} s", f"< {limit:g} s each")
@@ -294,6 +322,7 @@ def _(drill: Drill, limit: float) -> None:
 @then(parse("backup verification fails"))
 @then(parse("pgBackRest verify catches the corruption"))
 def _(drill: Drill) -> None:
+    """pgbackrest verify finds a problem in the repository."""
     report = BackupSession.of(drill).verify()
     if report.ok:
         raise TargetMissed("pgbackrest verify", f"clean ({report.backups})", "a failure")
@@ -302,6 +331,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("backup verification succeeds"))
 def _(drill: Drill) -> None:
+    """pgbackrest verify finds the repository clean."""
     ok, out = BackupSession.of(drill).verify_ok()
     if not ok:
         raise TargetMissed("pgbackrest verify", out[-800:], "clean")
@@ -310,6 +340,7 @@ def _(drill: Drill) -> None:
 @then(parse('table "{table}" is present on the restored node'))
 @then(parse('table "{table}" is back on the restored node'))
 def _(drill: Drill, table: str) -> None:
+    """The table exists on the node of the last restore."""
     node = BackupSession.of(drill).last_restore().node
     address = drill.cluster.runtime.node(node).address()
     if sql_one(address, "SELECT to_regclass(%s) IS NOT NULL", (table,)) is not True:
@@ -322,6 +353,7 @@ def _(drill: Drill, table: str) -> None:
 @when(parse("I apply a retention policy of {count:d} full backups"))
 @when(parse("the retention policy keeps {count:d} full backups"))
 def _(drill: Drill, count: int) -> None:
+    """Expire backups, keeping that many full backups."""
     BackupSession.of(drill).apply_retention(count)
 
 
@@ -333,6 +365,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("the repository holds {count:d} full backups"))
 def _(drill: Drill, count: int) -> None:
+    """The repository lists exactly that many full backups."""
     c = drill.cluster
     fulls = [b for b in backup_info(c.node(c.primary)) if b.type == "full"]
     if len(fulls) != count:
@@ -341,6 +374,7 @@ def _(drill: Drill, count: int) -> None:
 
 @then(parse("every kept backup is restorable"))
 def _(drill: Drill) -> None:
+    """Restore each backup in the repository to a new node and verify it."""
     c = drill.cluster
     s = BackupSession.of(drill)
     for r in s.restore_each(backup_info(c.node(c.primary))):

@@ -37,23 +37,27 @@ from harness.topology.regions import RegionCluster
 
 @given(parse('a two-region deployment with the primary in "{primary}" and a standby in "{standby}"'))
 def _(drill: Drill, primary: str, standby: str) -> None:
+    """Two regions, each its own Docker network, joined by a WAN link."""
     use_two_regions(drill, primary, standby)
 
 
 @given(parse('the WAN link between "{a}" and "{b}" has {latency:Duration} latency'))
 @when(parse('the WAN link between "{a}" and "{b}" has {latency:Duration} latency'))
 def _(drill: Drill, a: str, b: str, latency: float) -> None:
+    """The WAN link's round-trip latency."""
     set_wan(drill, a, b, latency_ms=latency * 1000, jitter_ms=0)
 
 
 @given(parse('the WAN link between "{a}" and "{b}" has {latency:Duration} latency and {rate} of bandwidth'))
 @when(parse('the WAN link between "{a}" and "{b}" has {latency:Duration} latency and {rate} of bandwidth'))
 def _(drill: Drill, a: str, b: str, latency: float, rate: str) -> None:
+    """The WAN link's latency and bandwidth ("1 gbit/s")."""
     set_wan(drill, a, b, latency_ms=latency * 1000, jitter_ms=0, bandwidth=rate)
 
 
 @given(parse('commits in "{a}" wait for the standby in "{b}"'))
 def _(drill: Drill, a: str, b: str) -> None:
+    """Synchronous commits across the WAN (remote_apply)."""
     regions = drill.env.regions
     if drill.topology_started:
         raise SetupError("synchronous commits across the WAN must be asked for before the topology starts")
@@ -75,32 +79,38 @@ def _link(drill: Drill, a: str, b: str) -> RegionCluster:
 
 @when(parse('region "{region}" is lost'))
 def _(drill: Drill, region: str) -> None:
+    """Every node of the region crashes at once (docker kill)."""
     lose_region(drill, region)
 
 
 @when(parse('region "{region}" is cut off'))
 def _(drill: Drill, region: str) -> None:
+    """Nobody outside reaches the region (clients, the other region); its nodes keep running."""
     cut_off_region(drill, region)
 
 
 @when(parse('region "{region}" comes back'))
 def _(drill: Drill, region: str) -> None:
+    """Boot the region's nodes again; all but the primary follow it (pg_rewind, else a base backup)."""
     region_comes_back(drill, region)
 
 
 @when(parse('I fail back to region "{region}"'))
 def _(drill: Drill, region: str) -> None:
+    """Switch the primary back to the region (planned: no acknowledged write lost); the rest follow."""
     fail_back(drill, region)
 
 
 @when(parse("the harness promotes the DR standby"))
 def _(drill: Drill) -> None:
+    """Promote the most advanced standby of the DR region and move the clients to it."""
     promote_dr_region(drill)
 
 
 @when(parse('the WAN link between "{a}" and "{b}" is lost'))
 @when(parse('the WAN link between "{a}" and "{b}" is cut'))
 def _(drill: Drill, a: str, b: str) -> None:
+    """Cut the WAN link."""
     c = _link(drill, a, b)
     drill.apply(WanCut(c))
 
@@ -108,6 +118,7 @@ def _(drill: Drill, a: str, b: str) -> None:
 @when(parse('the WAN link between "{a}" and "{b}" is restored'))
 @when(parse('the WAN link between "{a}" and "{b}" comes back'))
 def _(drill: Drill, a: str, b: str) -> None:
+    """Heal the WAN cut or degradation."""
     _link(drill, a, b)
     cuts = [f for f in drill.faults.active if isinstance(f, (WanCut, WanDegrade))]
     if not cuts:
@@ -118,6 +129,7 @@ def _(drill: Drill, a: str, b: str) -> None:
 
 @when(parse('the WAN link between "{a}" and "{b}" slows to {latency:Duration} latency and {rate} of bandwidth'))
 def _(drill: Drill, a: str, b: str, latency: float, rate: str) -> None:
+    """Degrade the WAN link's latency and bandwidth."""
     c = _link(drill, a, b)
     parse_rate(rate)
     drill.apply(WanDegrade(c, WanSettings(latency_ms=latency * 1000, bandwidth=rate)))
@@ -125,6 +137,7 @@ def _(drill: Drill, a: str, b: str, latency: float, rate: str) -> None:
 
 @when(parse('the WAN link between "{a}" and "{b}" loses {percent:Number} % of packets'))
 def _(drill: Drill, a: str, b: str, percent: float) -> None:
+    """Packet loss on the WAN link."""
     c = _link(drill, a, b)
     assert c.wan is not None
     if not 0 < percent < 100:
@@ -134,6 +147,7 @@ def _(drill: Drill, a: str, b: str, percent: float) -> None:
 
 @when(parse('I run {times:d} drills of losing region "{region}" with runbook "{runbook}"'))
 def _(drill: Drill, times: int, region: str, runbook: str) -> None:
+    """Lose the region, recover it with the runbook and fail back, that many times."""
     repeat_region_drill(drill, region, runbook, times)
 
 
@@ -142,6 +156,7 @@ def _(drill: Drill, times: int, region: str, runbook: str) -> None:
 
 @then(parse("the DR RTO is under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """From the region loss to writes succeeding in the DR region is under the limit."""
     drill.measurements()  # ends the window: its numbers go into the summary too
     r = dr_rto(drill.history)
     drill.history.note("dr.rto", r.reason)
@@ -162,6 +177,7 @@ def _exposure(drill: Drill) -> ExposureResult:
 
 @then(parse("the RPO exposure stayed under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """At every sample, the acknowledged writes not yet in the DR region span less than the limit."""
     r = _exposure(drill)
     if r.max_s is None or r.max_s >= limit:
         raise TargetMissed("RPO exposure", r.reason, f"< {limit:g} s at every sample")
@@ -169,6 +185,7 @@ def _(drill: Drill, limit: float) -> None:
 
 @then(parse("the RPO exposure reached at least {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """At some sample the exposure reached the limit (the WAN lagged)."""
     r = _exposure(drill)
     if r.max_s is None or r.max_s < limit:
         raise TargetMissed("RPO exposure", r.reason, f"reaches {limit:g} s")
@@ -176,6 +193,7 @@ def _(drill: Drill, limit: float) -> None:
 
 @then(parse("no acknowledged write was ever at risk of a region loss"))
 def _(drill: Drill) -> None:
+    """No sample found an acknowledged write missing from the DR region."""
     r = _exposure(drill)
     if r.max_writes:
         raise TargetMissed("acknowledged writes not yet in the DR region", r.reason, "none at any sample")
@@ -183,6 +201,7 @@ def _(drill: Drill) -> None:
 
 @then(parse('the primary is in region "{region}"'))
 def _(drill: Drill, region: str) -> None:
+    """The only writable node is in that region."""
     c = regions_of(drill)
     key = c.check_region(region)
     writable = c.writable_nodes()
@@ -193,6 +212,7 @@ def _(drill: Drill, region: str) -> None:
 
 @then(parse("only one region accepted writes at any time"))
 def _(drill: Drill) -> None:
+    """The fan-out writes show no two regions accepting writes at once."""
     c = regions_of(drill)
     probe = drill.fanout_probe
     if probe is None:
@@ -215,6 +235,7 @@ def _(drill: Drill) -> None:
 
 @then(parse('the standby in "{region}" catches up within {timeout:Duration}'))
 def _(drill: Drill, region: str, timeout: float) -> None:
+    """The region's standbys stream and catch up within the timeout."""
     c = regions_of(drill)
     want = [n for n in c.members[c.check_region(region)] if n != c.primary and n not in c.roles.down]
     try:
@@ -225,6 +246,7 @@ def _(drill: Drill, region: str, timeout: float) -> None:
 
 @then(parse('the measured WAN round trip between "{a}" and "{b}" is between {lo:Number} and {hi:Number} ms'))
 def _(drill: Drill, a: str, b: str, lo: float, hi: float) -> None:
+    """Measure the WAN round trip now and hold it to the bounds."""
     m = _link(drill, a, b).measure_wan()
     ok = m.value is not None and lo <= m.value <= hi
     drill.history.add(ActionEvent(at=now(), end=now(), action="expect.latency", target=m.target,
@@ -235,6 +257,7 @@ def _(drill: Drill, a: str, b: str, lo: float, hi: float) -> None:
 
 @then(parse("the fail back took under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """The fail back's switchover and its write outage are each under the limit."""
     drill.measurements()  # ends the window: its numbers go into the summary too
     outages = switchover_outages(drill.history)
     if not outages:
@@ -248,6 +271,7 @@ def _(drill: Drill, limit: float) -> None:
 
 @then(parse("the MTTR over {times:d} drills is under {limit:Duration}"))
 def _(drill: Drill, times: int, limit: float) -> None:
+    """The mean time to recovery over the repeated drills is under the limit."""
     drill.targets = drill.targets.with_(max_mttr_s=limit)  # the summary judges it against this too
     drill.asserted.add("max_mttr_s")
     drill.measurements()  # ends the window: its numbers go into the summary too

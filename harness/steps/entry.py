@@ -61,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _allure_folder(config: pytest.Config) -> None:
     if not hasattr(config.option, "allure_report_dir") or config.option.allure_report_dir \
-            or os.environ.get("HARNESS_NO_ALLURE") or not _opted_in(config):
+            or os.environ.get("HARNESS_NO_ALLURE") or config.option.collectonly or not _opted_in(config):
         return
     from harness import labels
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from pytest_bdd import parsers, then, when
+from pytest_bdd import then, when
 
 from harness.drill import Drill
 from harness.errors import SetupError, TargetMissed, WaitTimeout
@@ -44,39 +42,17 @@ from harness.net.measure import (
     sql_throughput,
 )
 from harness.net.netns import RunNetwork
-from harness.net.rules import RATE_PATTERN, format_rate, parse_rate
-from harness.steps.types import EXTRA_TYPES, KNOWN_STEPS
+from harness.net.rules import format_rate
+from harness.steps.types import parse
 from harness.topology.pg import sql
 from harness.wait import wait_until
 
-__all__ = ["NET_TYPES", "heal_network", "parse"]
+__all__ = ["heal_network"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # The feature's @network tag (this module is a plugin; the shared marker list is not ours).
     config.addinivalue_line("markers", "network: scenario with network faults (partitions, degraded links)")
-
-
-def _typed(pattern: str, fn: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        return fn(text)
-
-    convert.pattern = pattern  # type: ignore[attr-defined]  # the `parse` library reads this
-    return convert
-
-
-_RATE_UNIT = r"[kKmMgG]?bit/s|[kKmMgG]?bps"
-
-NET_TYPES: dict[str, Callable[[str], Any]] = {
-    **EXTRA_TYPES,
-    "Rate": _typed(RATE_PATTERN, parse_rate),  # "1 mbit/s" → 1e6 (bits per second)
-    "RateUnit": _typed(_RATE_UNIT, lambda u: parse_rate(f"1 {u}")),  # "mbit/s" → 1e6
-}
-
-
-def parse(phrase: str) -> Any:
-    KNOWN_STEPS.append(phrase)
-    return parsers.parse(phrase, extra_types=NET_TYPES)
 
 
 def _members(text: str) -> list[str]:
@@ -201,12 +177,14 @@ def write_does_not_reach(drill: Drill, role: str, seconds: float) -> None:
 @when(parse("I isolate {target:Target} from the network"))
 @when(parse("I isolate {target:Target}"))
 def _(drill: Drill, target: str) -> None:
+    """Cut a node off from every other node and from the clients."""
     drill.apply(Isolate(drill.cluster, target))
 
 
 @when(parse("I isolate {target:Target} from the network for {duration:Duration}"))
 @when(parse("I isolate {target:Target} for {duration:Duration}"))
 def _(drill: Drill, target: str, duration: float) -> None:
+    """Isolate a node; the cut heals by itself after the duration while later steps run."""
     drill.faults.heal_after(drill.apply(Isolate(drill.cluster, target)), duration)
 
 
@@ -214,11 +192,13 @@ def _(drill: Drill, target: str, duration: float) -> None:
 @when(parse("I split the cluster into halves"))
 @when(parse("I partition the cluster into two halves"))
 def _(drill: Drill) -> None:
+    """Split the nodes into two halves that cannot reach each other."""
     drill.apply(SplitHalves(drill.cluster))
 
 
 @when(parse("I partition the cluster into halves for {duration:Duration}"))
 def _(drill: Drill, duration: float) -> None:
+    """Split the cluster into halves; it heals after the duration."""
     drill.faults.heal_after(drill.apply(SplitHalves(drill.cluster)), duration)
 
 
@@ -226,41 +206,48 @@ def _(drill: Drill, duration: float) -> None:
 @when(parse("I cut {target:Target} off from the replicas"))
 @when(parse("I cut {target:Target} off from the other nodes"))
 def _(drill: Drill, target: str) -> None:
+    """Drop the traffic between a node and its replicas; clients still reach it."""
     drill.apply(CutFromReplicas(drill.cluster, target))
 
 
 @when(parse("I cut {target:Target} off from the clients"))
 @when(parse("I cut the clients off from {target:Target}"))
 def _(drill: Drill, target: str) -> None:
+    """Clients (the probes, the load) cannot reach the node; the nodes still can."""
     drill.apply(CutFromClients(drill.cluster, target))
 
 
 @when(parse("I cut {a:Target} off from {b:Target}"))
 @when(parse("I cut {a:Target} off from {b:Target} in both directions"))
 def _(drill: Drill, a: str, b: str) -> None:
+    """Drop the traffic between two nodes, both ways."""
     drill.apply(CutBetween(drill.cluster, [a], [b]))
 
 
 @when(parse("I cut {a:Target} off from {b:Target} in one direction"))
 def _(drill: Drill, a: str, b: str) -> None:
+    """The second node's packets to the first are dropped; the other way works."""
     # "cut replica 1 off from the primary in one direction": the primary's packets to it are dropped.
     drill.apply(OneWayCut(drill.cluster, sender=b, receiver=a))
 
 
 @when(parse("I drop the packets from {a:Target} to {b:Target}"))
 def _(drill: Drill, a: str, b: str) -> None:
+    """A one-way cut: the first node's packets to the second are dropped."""
     drill.apply(OneWayCut(drill.cluster, sender=a, receiver=b))
 
 
 @when(parse("I bridge the cluster through {target:Target}"))
 @when(parse("I partition the cluster with {target:Target} as the bridge"))
 def _(drill: Drill, target: str) -> None:
+    """Split the other nodes into two sides that reach each other only through this node."""
     drill.apply(Bridge(drill.cluster, target))
 
 
 @when(parse('I cut the group "{members}" off from the rest'))
 @when(parse('I cut the group "{members}" off from the rest of the cluster'))
 def _(drill: Drill, members: str) -> None:
+    """Cut the listed nodes ("the primary, replica 1 and node3") off from the others."""
     drill.apply(CutGroup(drill.cluster, _members(members)))
 
 
@@ -269,12 +256,14 @@ def _(drill: Drill, members: str) -> None:
 @when(parse("I reconnect the network"))
 @when(parse("I heal all network faults"))
 def _(drill: Drill) -> None:
+    """Remove every network fault of the drill."""
     heal_network(drill)
 
 
 @when(parse("I reconnect {target:Target}"))
 @when(parse("I heal the network of {target:Target}"))
 def _(drill: Drill, target: str) -> None:
+    """Remove the network faults of one node."""
     heal_network(drill, drill.cluster.resolve(target))
 
 
@@ -285,22 +274,26 @@ def _(drill: Drill, target: str) -> None:
 @when(parse("I add {delay:Duration} of latency with {jitter:Duration} of jitter to {target:Target}"))
 @when(parse("I delay {target:Target} by {delay:Duration} with {jitter:Duration} jitter"))
 def _(drill: Drill, delay: float, jitter: float, target: str) -> None:
+    """Delay the node's packets (netem), measured right after and journaled beside what was asked."""
     _measured(drill, Delay(drill.cluster, target, delay, jitter))
 
 
 @when(parse("I add {delay:Duration} of latency to {target:Target}"))
 @when(parse("I delay {target:Target} by {delay:Duration}"))
 def _(drill: Drill, delay: float, target: str) -> None:
+    """Delay the node's packets, without jitter; measured and journaled."""
     _measured(drill, Delay(drill.cluster, target, delay))
 
 
 @when(parse("I add {delay:Duration} of latency with {jitter:Duration} jitter on the link from {a:Target} to {b:Target}"))
 def _(drill: Drill, delay: float, jitter: float, a: str, b: str) -> None:
+    """Delay only the packets from the first node to the second, with jitter."""
     _measured(drill, Delay(drill.cluster, a, delay, jitter, peer=b))
 
 
 @when(parse("I add {delay:Duration} of latency on the link from {a:Target} to {b:Target}"))
 def _(drill: Drill, delay: float, a: str, b: str) -> None:
+    """Delay only the packets from the first node to the second."""
     _measured(drill, Delay(drill.cluster, a, delay, peer=b))
 
 
@@ -308,30 +301,35 @@ def _(drill: Drill, delay: float, a: str, b: str) -> None:
 @when(parse("I drop {percent:Number}% of packets on {target:Target}"))
 @when(parse("I drop {percent:Number} % of the packets of {target:Target}"))
 def _(drill: Drill, percent: float, target: str) -> None:
+    """Random packet loss on the node's link, measured right after."""
     _measured(drill, PacketLoss(drill.cluster, target, percent))
 
 
 @when(parse("I drop {percent:Number} % of packets from {a:Target} to {b:Target}"))
 @when(parse("I drop {percent:Number}% of packets from {a:Target} to {b:Target}"))
 def _(drill: Drill, percent: float, a: str, b: str) -> None:
+    """Random packet loss on one direction of one link."""
     _measured(drill, PacketLoss(drill.cluster, a, percent, peer=b))
 
 
 @when(parse("I limit {target:Target} to {rate:Rate}"))
 @when(parse("I limit the bandwidth of {target:Target} to {rate:Rate}"))
 def _(drill: Drill, target: str, rate: float) -> None:
+    """Cap the node's bandwidth (a token bucket on its egress), measured right after."""
     _measured(drill, Bandwidth(drill.cluster, target, rate))
 
 
 @when(parse("I duplicate {percent:Number} % of packets on {target:Target}"))
 @when(parse("I duplicate {percent:Number}% of packets on {target:Target}"))
 def _(drill: Drill, percent: float, target: str) -> None:
+    """Duplicate a share of the node's packets."""
     _measured(drill, Duplicate(drill.cluster, target, percent))
 
 
 @when(parse("I corrupt {percent:Number} % of packets on {target:Target}"))
 @when(parse("I corrupt {percent:Number}% of packets on {target:Target}"))
 def _(drill: Drill, percent: float, target: str) -> None:
+    """Corrupt a share of the node's packets (TCP drops them)."""
     drill.apply(Corrupt(drill.cluster, target, percent))
 
 
@@ -341,6 +339,7 @@ def _(drill: Drill, percent: float, target: str) -> None:
 @then(parse("the measured latency to {target:Target} is between {lo:Number} and {hi:Number} ms"))
 @then(parse("the latency to {target:Target} is between {lo:Number} and {hi:Number} ms"))
 def _(drill: Drill, target: str, lo: float, hi: float) -> None:
+    """Measure the SQL round trip to the node now and hold it to the bounds."""
     c = drill.cluster
     node = c.resolve(target)
     _check(drill, sql_latency(_net(drill), node, c.address(node)), lo, hi, "ms")
@@ -349,6 +348,7 @@ def _(drill: Drill, target: str, lo: float, hi: float) -> None:
 @then(parse("the measured packet loss on {target:Target} is between {lo:Number} and {hi:Number} %"))
 @then(parse("the measured packet loss of {target:Target} is between {lo:Number} and {hi:Number} %"))
 def _(drill: Drill, target: str, lo: float, hi: float) -> None:
+    """Measure the node's packet loss with pings from another node and hold it to the bounds."""
     c = drill.cluster
     node = c.resolve(target)
     w = _witness(drill, node)
@@ -357,6 +357,7 @@ def _(drill: Drill, target: str, lo: float, hi: float) -> None:
 
 @then(parse("the measured bandwidth of {target:Target} is between {lo:Number} and {hi:Number} {unit:RateUnit}"))
 def _(drill: Drill, target: str, lo: float, hi: float, unit: float) -> None:
+    """Measure the node's throughput with a bulk SQL transfer and hold it to the bounds."""
     c = drill.cluster
     node = c.resolve(target)
     m = sql_throughput(_net(drill), node, c.address(node), expect_bps=hi * unit)
@@ -365,33 +366,39 @@ def _(drill: Drill, target: str, lo: float, hi: float, unit: float) -> None:
 
 @then(parse("{a:Target} cannot reach {b:Target}"))
 def _(drill: Drill, a: str, b: str) -> None:
+    """A connection from the first node to the second gets no answer."""
     if _reach(drill, a, b):
         raise TargetMissed(f"{a} to {b}", "a connection was answered", "no answer (cut off)")
 
 
 @then(parse("{a:Target} can reach {b:Target}"))
 def _(drill: Drill, a: str, b: str) -> None:
+    """A connection from the first node to the second is answered."""
     if not _reach(drill, a, b):
         raise TargetMissed(f"{a} to {b}", "no answer", "a connection is answered")
 
 
 @then(parse("the clients cannot reach {target:Target}"))
 def _(drill: Drill, target: str) -> None:
+    """A connection from the clients' side gets no answer."""
     if _clients_reach(drill, target):
         raise TargetMissed(f"clients to {target}", "a connection was answered", "no answer (cut off)")
 
 
 @then(parse("the clients can reach {target:Target}"))
 def _(drill: Drill, target: str) -> None:
+    """A connection from the clients' side is answered."""
     if not _clients_reach(drill, target):
         raise TargetMissed(f"clients to {target}", "no answer", "a connection is answered")
 
 
 @then(parse("a write on the primary reaches {target:Target} within {timeout:Duration}"))
 def _(drill: Drill, target: str, timeout: float) -> None:
+    """A row written on the primary is readable on the node within the timeout."""
     write_reaches(drill, target, timeout)
 
 
 @then(parse("a write on the primary does not reach {target:Target} within {seconds:Duration}"))
 def _(drill: Drill, target: str, seconds: float) -> None:
+    """A row written on the primary is still not on the node after that long."""
     write_does_not_reach(drill, target, seconds)

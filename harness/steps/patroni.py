@@ -45,26 +45,31 @@ class DcsMemory(PartBase):
 
 @given(parse("a Patroni cluster with {nodes:d} nodes and a {members:d}-member etcd"))
 def _(drill: Drill, nodes: int, members: int) -> None:
+    """A Patroni + etcd topology of that size."""
     use_patroni(drill, nodes=nodes, etcd_members=members)
 
 
 @given(parse("Patroni is configured with ttl {ttl:d}, loop_wait {loop_wait:d} and retry_timeout {retry_timeout:d}"))
 def _(drill: Drill, ttl: int, loop_wait: int, retry_timeout: int) -> None:
+    """Patroni's timing settings (seconds)."""
     use_patroni(drill, ttl=ttl, loop_wait=loop_wait, retry_timeout=retry_timeout)
 
 
 @given(parse("synchronous mode is on"))
 def _(drill: Drill) -> None:
+    """Patroni's synchronous_mode: a sync standby confirms every commit."""
     use_patroni(drill, synchronous_mode=True)
 
 
 @given(parse("synchronous mode is off"))
 def _(drill: Drill) -> None:
+    """Patroni's asynchronous replication."""
     use_patroni(drill, synchronous_mode=False)
 
 
 @given(parse("the fan-out write probe is running"))
 def _(drill: Drill) -> None:
+    """Probes, plus a writer on every node that shows which nodes accept writes."""
     drill.start_probes()
     drill.start_fanout()
 
@@ -83,6 +88,7 @@ def _(drill: Drill, timeout: float) -> None:
 @when(parse("I stop the DCS"))
 @when(parse("I kill the DCS"))
 def _(drill: Drill) -> None:
+    """Stop every etcd member."""
     cluster = patroni_of(drill)
     drill.part(DcsMemory).leader_before_outage = cluster.primary  # for "the same leader ... again"
     drill.apply(DcsOutage(cluster))
@@ -90,12 +96,14 @@ def _(drill: Drill) -> None:
 
 @when(parse("I start the DCS again"))
 def _(drill: Drill) -> None:
+    """Start the stopped etcd members again."""
     for f in [f for f in drill.faults.active if f.name == DcsOutage.name]:
         drill.faults.heal(f)
 
 
 @when(parse("I cut the leader off from the DCS"))
 def _(drill: Drill) -> None:
+    """Cut the leader off from etcd; clients and replicas still reach it."""
     cluster = patroni_of(drill)
     leader = cluster.primary
     # Clients and replicas still reach it: only etcd is cut, so Patroni must demote it itself.
@@ -106,6 +114,7 @@ def _(drill: Drill) -> None:
 @when(parse("I kill Patroni on {target:Target}"))
 @when(parse("I kill Patroni but not PostgreSQL on {target:Target}"))
 def _(drill: Drill, target: str) -> None:
+    """SIGKILL the Patroni daemon on the node; PostgreSQL keeps running."""
     cluster = patroni_of(drill)
     name = cluster.resolve(target)
     if name == cluster.primary:
@@ -116,6 +125,7 @@ def _(drill: Drill, target: str) -> None:
 @when(parse("I start Patroni again on {target:Target}"))
 @when(parse("I restart Patroni on {target:Target}"))
 def _(drill: Drill, target: str) -> None:
+    """Start Patroni again where it was killed."""
     name = patroni_of(drill).resolve(target)
     faults = [f for f in drill.faults.active if f.name == KillPatroni.name and f.target == name]
     if not faults:
@@ -136,27 +146,32 @@ def _switch(drill: Drill, target: str, how: Literal["switchover", "failover"],
 @when(parse("I switch over to {target:Target}"))
 @when(parse("I switch over to {target:Target} through the REST API"))
 def _(drill: Drill, target: str) -> None:
+    """A planned switchover to the node through Patroni's REST API."""
     _switch(drill, target, "switchover", "rest")
 
 
 @when(parse("I switch over to {target:Target} with patronictl"))
 def _(drill: Drill, target: str) -> None:
+    """A planned switchover to the node with patronictl."""
     _switch(drill, target, "switchover", "patronictl")
 
 
 @when(parse("I fail over to {target:Target} with patronictl"))
 def _(drill: Drill, target: str) -> None:
+    """A manual failover to the node with patronictl."""
     _switch(drill, target, "failover", "patronictl")
 
 
 @when(parse("I fail over to {target:Target} through the REST API"))
 def _(drill: Drill, target: str) -> None:
+    """A manual failover to the node through Patroni's REST API."""
     _switch(drill, target, "failover", "rest")
 
 
 @when(parse("I kill the leader {count:d} times, letting it rejoin each time"))
 @when(parse("I kill the leader {count:d} times"))
 def _(drill: Drill, count: int) -> None:
+    """Kill the leader, wait for a new one and the old one's rejoin, that many times."""
     run_leader_kills(drill, count)
 
 
@@ -176,6 +191,7 @@ def _fault_target(drill: Drill, cluster: PatroniCluster) -> tuple[str, float]:
 
 @then(parse("a new leader is elected within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
+    """Patroni elects a leader other than the one the fault hit, within the timeout."""
     cluster = patroni_of(drill)
     old, t_f = _fault_target(drill, cluster)
     left = max(0.5, timeout - (now().t - t_f))
@@ -191,6 +207,7 @@ def _(drill: Drill, timeout: float) -> None:
 
 @then(parse("the old leader rejoins as a replica within {timeout:Duration}"))
 def _(drill: Drill, timeout: float) -> None:
+    """The deposed leader (booted again if it was killed) streams from the new one within the timeout."""
     cluster = patroni_of(drill)
     old, _ = _fault_target(drill, cluster)
     t0 = now()
@@ -227,6 +244,7 @@ def _(drill: Drill, timeout: float) -> None:
 @then(parse("there was never more than one writable primary"))
 @then(parse("there was no split brain"))
 def _(drill: Drill) -> None:
+    """The fan-out writes show at most one node accepting writes at any moment."""
     sb = _split_brain(drill)
     if not sb.spans:
         # Unknown is not valid: with no acknowledged fan-out write there is no evidence either way.
@@ -238,6 +256,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("the write RTO is at least half the ttl and under the ttl plus {margin:Duration}"))
 def _(drill: Drill, margin: float) -> None:
+    """The write RTO fits Patroni's ttl: at least half of it, under it plus the margin."""
     ttl = float(patroni_of(drill).settings.ttl)
     m = drill.measurements()
     rto = m.rto_write_s
@@ -368,6 +387,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("the old leader's rejoin time is recorded"))
 def _(drill: Drill) -> None:
+    """Patroni's view shows when the old leader rejoined."""
     m = drill.measurements()
     if m.ha_rejoin_s is None:
         raise TargetMissed("old leader rejoin time", f"not seen ({m.ha_failover})", "recorded")
@@ -375,6 +395,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("every node ends on the new leader's timeline"))
 def _(drill: Drill) -> None:
+    """Every node ends on one timeline, newer than before the failover."""
     cluster = patroni_of(drill)
     phases = failover_phases(drill.history.events())
     before = {v for v in phases.timelines_before.values() if v is not None}

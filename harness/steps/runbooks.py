@@ -14,12 +14,14 @@ from harness.steps.types import parse
 
 @given(parse('the on-call engineer answers "{answer}"'))
 def _(drill: Drill, answer: str) -> None:
+    """A scripted answer to the runbook's next question."""
     drill.runbook_answers.append(answer)
 
 
 @when(parse('the on-call engineer follows runbook "{name}"'))
 @when(parse('I follow runbook "{name}"'))
 def _(drill: Drill, name: str) -> None:
+    """Run the steps of runbooks/NAME.yaml as the drill's recovery, each journaled."""
     follow(drill, load_runbook(name), drill.runbook_answers)
 
 
@@ -30,6 +32,7 @@ def _steps(drill: Drill) -> list[ActionEvent]:
 @then(parse("every runbook step succeeded"))
 @then(parse("every runbook step completed"))
 def _(drill: Drill) -> None:
+    """Every step of the runbook that ran ended ok."""
     failed = [a for a in _steps(drill) if a.outcome != "ok"]
     if failed or not _steps(drill):
         what = f"step {failed[0].target!r}: {failed[0].detail}" if failed else "no runbook ran"
@@ -38,6 +41,7 @@ def _(drill: Drill) -> None:
 
 @then(parse("the runbook took under {limit:Duration}"))
 def _(drill: Drill, limit: float) -> None:
+    """From the runbook's first step to the end of its last is under the limit."""
     steps = _steps(drill)
     if not steps:
         raise TargetMissed("runbook", "no runbook ran", f"under {limit:g} s")

@@ -66,3 +66,7 @@ def test_live_drill_shows_the_scenario_and_prints_the_numbers(tmp_path: Path, no
     assert "kill on node1" in out.stdout or "failover" in out.stdout
     assert "write RTO" in out.stdout and "passed" in out.stdout
     assert "another one" not in out.stdout             # only the chosen scenario ran
+    # It renders the report it names, the run's summary beside it and linked from it.
+    html = tmp_path / "reports" / "html"
+    assert (html / "index.html").is_file() and (html / "summary.html").is_file(), out.stdout[-2000:]
+    assert "summary (start here)" in out.stdout

@@ -35,12 +35,25 @@ def test_a_topology_left_up_survives_other_runs_and_heals_by_hand(tmp_path: Path
         flt = {"label": [f"{labels.RUN}={run_id}"]}
         assert len(docker.from_env().containers.list(filters=flt)) == 3
 
+        from harness.wait import wait_until
+
+        # Each replica's upstream (a replica just started may still be catching up).
+        wait_until(lambda: _h(env, "status").stdout.count("node1 (streaming)") == 2, timeout=60, interval=1,
+                   what="both replicas streaming from node1")
+        assert _h(env, "inject", "pause", "replica-2").returncode == 0  # node3
         assert _h(env, "inject", "kill", "the-primary").returncode == 0
+        again = _h(env, "inject", "kill", "node1")
+        assert again.returncode == 2 and "node1 is already down" in again.stderr and "Traceback" not in again.stderr
         status = _h(env, "status").stdout
         assert "down" in status and "stopped" in status
-        assert "new primary: node" in _h(env, "failover").stdout
+        failed_over = _h(env, "failover").stdout
+        assert "new primary: node2" in failed_over, failed_over
+        assert "node3: not repointed: it is paused" in failed_over, failed_over
         healed = _h(env, "heal")
         assert healed.returncode == 0 and "node1: pg_rewind" in healed.stdout, healed.stdout + healed.stderr
+        assert "node3: unpaused, following node2" in healed.stdout, healed.stdout
+        wait_until(lambda: _h(env, "status").stdout.count("node2 (streaming)") == 2, timeout=60, interval=1,
+                   what="both replicas streaming from node2")
         status = _h(env, "status").stdout
         assert status.count("replica") >= 2 and "down (" not in status
         journal = tmp_path / "reports" / "up" / run_id / "journal.jsonl"
@@ -52,3 +65,10 @@ def test_a_topology_left_up_survives_other_runs_and_heals_by_hand(tmp_path: Path
     assert docker.from_env().containers.list(all=True, filters={"label": [f"{labels.RUN}={run_id}"]}) == []
     assert not labels.is_kept(run_id)
     assert _h(env, "status").returncode == 2  # nothing up any more, said clearly
+
+
+def test_up_refuses_what_it_cannot_stand_up(tmp_path: Path) -> None:
+    env = dict(os.environ, HARNESS_REPORTS_DIR=str(tmp_path / "reports"))
+    out = _h(env, "up", "two-region")
+    assert out.returncode == 2 and "cannot stand up" in out.stderr and "two regions" in out.stderr, out.stderr
+    assert not (tmp_path / "reports" / "up" / "state.json").exists()

@@ -84,7 +84,8 @@ def test_restore_rpo_counts_only_writes_before_the_decision_against_the_restored
                            FinalRead(at=at(6), node="node1", present=[(1, 4)])]
     r = restore_rpo(events, "restore1")
     assert (r.lost, r.lost_seqs, r.final_read_node) == (2, [(2, 3)], "restore1")
-    assert r.window_s is not None and abs(r.window_s - 1.0) < 1e-9
+    # The span of lost data runs from the last safe write (seq 1, acked at 0.1) to the last lost one (2.1).
+    assert r.window_s is not None and abs(r.window_s - 2.0) < 1e-9
 
 
 def test_expected_rows_around_a_target() -> None:

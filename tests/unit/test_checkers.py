@@ -95,18 +95,18 @@ def test_rpo_loss_in_the_middle_exact_count_and_window() -> None:
     r = rpo([*writes(range(1, 11)), final((1, 3), (7, 10))])
     assert r.lost == 3
     assert r.lost_seqs == [(4, 6)]
-    assert r.window_s == pytest.approx(6.1 - 4.1)
+    assert r.window_s == pytest.approx(6.1 - 3.1)  # from the last safe write (seq 3) to the last lost
     assert r.first_lost_wall == pytest.approx(BASE_WALL + 4.1)
     assert r.last_lost_wall == pytest.approx(BASE_WALL + 6.1)
     assert r.status == "invalid"
     assert "3 of 10" in r.reason
 
 
-def test_rpo_single_lost_write_has_zero_window() -> None:
+def test_rpo_single_lost_write_spans_one_probe_interval() -> None:
     r = rpo([*writes(range(1, 6)), final((1, 2), (4, 5))])
     assert r.lost == 1
     assert r.lost_seqs == [(3, 3)]
-    assert r.window_s == 0.0
+    assert r.window_s == pytest.approx(1.0)  # one write a second: the data since seq 2's ack
 
 
 def test_rpo_indeterminate_writes_are_never_lost() -> None:
@@ -326,52 +326,35 @@ def test_numbers_use_monotonic_time_when_the_wall_clock_goes_backwards() -> None
     assert r.value_s == pytest.approx(11.1 - 9.5)
     loss = rpo(events)
     assert loss.lost_seqs == [(8, 9), (11, 11)]
-    assert loss.window_s == pytest.approx(11.1 - 8.1)
+    assert loss.window_s == pytest.approx(11.1 - 7.1)
     assert loss.first_lost_wall == pytest.approx(
         BASE_WALL + 8.1
     )  # first by monotonic ack ...
     assert loss.last_lost_wall == pytest.approx(
         BASE_WALL + 11.1 - 100
     )  # ... though wall is earlier
-    assert availability(events, 1.0).intervals_total == 11
+    assert availability(events, 1.0).window_s == pytest.approx(12.1 - 1.1)  # from the first ack
 
 
-# --- availability ----------------------------------------------------------------------
+# --- availability (in time: 1 - downtime / window) ---------------------------------------
 
 
-def test_availability_with_a_gap_is_an_exact_fraction() -> None:
-    ops = [
-        op(i, i * 0.5, outcome="fail" if 3.0 <= i * 0.5 < 6.0 else "ok")
-        for i in range(20)
-    ]
+def test_availability_with_a_gap_is_downtime_over_the_window() -> None:
+    # A write every 0.5 s (acked 0.1 s later), failing from 3.0 to 5.5: no ack from 2.6 to 6.1.
+    ops = [op(i, i * 0.5, outcome="fail" if 3.0 <= i * 0.5 < 6.0 else "ok") for i in range(20)]
     events: list[Event] = [note("window_start", 0.0), *ops, note("window_end", 10.0)]
-    r = availability(events, 1.0)
-    assert r.intervals_total == 10
-    assert r.intervals_up == 7
-    assert r.value == 0.7
-    assert r.window_s == 10.0
+    r = availability(events, 0.5)
+    assert r.downtime_s == pytest.approx(6.1 - 2.6)
+    assert r.window_s == pytest.approx(10.0 - 0.1)  # from the first acknowledgement to the window's end
+    assert r.value == pytest.approx(1 - 3.5 / 9.9)
     assert r.status == "valid"
 
 
-def test_availability_interval_is_up_if_any_write_in_it_succeeded() -> None:
-    events: list[Event] = [
-        note("window_start", 0.0),
-        op(1, 0.2, outcome="fail"),
-        op(2, 0.7),
-        op(3, 1.2, outcome="timeout"),
-        note("window_end", 2.0),
-    ]
-    r = availability(events, 1.0)
-    assert (r.intervals_up, r.intervals_total) == (1, 2)
-
-
 def test_availability_without_notes_spans_the_write_probes() -> None:
-    # Starts 0..9, last ack at 9.1: floor(9.1 / 1) = 9 intervals; the op at 9.0 falls outside.
-    ops = [op(i, float(i), outcome="fail" if i in (2, 9) else "ok") for i in range(10)]
-    r = availability(ops, 1.0)
-    assert r.window_s == pytest.approx(9.1)
-    assert r.intervals_total == 9
-    assert r.intervals_up == 8
+    ops = [op(i, float(i), outcome="fail" if i in (4, 5) else "ok") for i in range(10)]
+    r = availability(ops, 0.5)  # threshold 1.5 s: the 3 s without an ack (3.1 to 6.1) is an outage
+    assert r.window_s == pytest.approx(9.1 - 0.1)  # from the first acknowledgement
+    assert r.downtime_s == pytest.approx(3.0)
 
 
 def test_availability_ignores_writes_outside_the_window() -> None:
@@ -382,8 +365,8 @@ def test_availability_ignores_writes_outside_the_window() -> None:
         note("window_end", 2.0),
         op(3, 2.5),
     ]
-    r = availability(events, 1.0)
-    assert r.value == 0.0
+    r = availability(events, 0.1)
+    assert r.value == pytest.approx(0.0)  # no ack inside it: down from the first attempt to beyond its end
 
 
 def test_availability_unknown_without_writes() -> None:
@@ -403,6 +386,9 @@ def measurements(**changes: object) -> Measurements:
         rto_read_s=2.0,
         rpo_lost_writes=0,
         rpo_window_s=0.0,
+        rpo_s=0.0,
+        downtime_s=0.0,
+        error_budget_used=0.0,
         availability=1.0,
         probe_interval_s=0.5,
         writes_acknowledged=100,
@@ -431,10 +417,8 @@ def test_rto_bound_is_strict() -> None:
 
 def test_rpo_window_bound_is_strict() -> None:
     t = Targets(max_rpo_s=5)
-    assert evaluate(measurements(rpo_window_s=4.9), t) == []
-    assert [v.name for v in evaluate(measurements(rpo_window_s=5.0), t)] == [
-        "rpo_window_s"
-    ]
+    assert evaluate(measurements(rpo_s=4.9), t) == []
+    assert [v.name for v in evaluate(measurements(rpo_s=5.0), t)] == ["rpo_s"]
 
 
 def test_availability_is_at_least() -> None:
@@ -461,11 +445,11 @@ def test_missing_measurement_is_a_violation() -> None:
     names = {
         v.name
         for v in evaluate(
-            measurements(rpo_lost_writes=None, rpo_window_s=None, availability=None),
-            Targets(max_lost_writes=0),
+            measurements(rpo_lost_writes=None, rpo_s=None, availability=None, error_budget_used=None),
+            Targets(max_lost_writes=0, min_availability=0.5),
         )
     }
-    assert names == {"rpo_window_s", "rpo_lost_writes", "availability"}
+    assert names == {"rpo_s", "rpo_lost_writes", "availability", "error_budget_used"}
 
 
 def test_read_rto_bound_applies_only_when_reads_ran() -> None:
@@ -511,7 +495,7 @@ def drill() -> list[Event]:
                 t + 0.2,
                 end=t + 0.3,
                 probe="read",
-                outcome="fail" if 5.0 <= t < 6.0 else "ok",
+                outcome="fail" if 5.0 <= t < 6.5 else "ok",
             )
         )
     events.insert(11, fault(5.0))
@@ -521,16 +505,18 @@ def drill() -> list[Event]:
 
 def test_measure_a_drill() -> None:
     m = measure(drill(), 0.5)
+    # No surviving ack from 4.1 (seq 8; seq 9 acked at 4.6 is lost) to 8.1: a 4 s outage.
     assert m.rto_write_s == pytest.approx(8.1 - 5.0)
-    assert m.rto_read_s == pytest.approx(6.3 - 5.0)  # read started 6.2, acked 6.3
+    assert m.rto_read_s == pytest.approx(6.8 - 5.0)  # read started 6.7, acked 6.8
     assert (
         m.rpo_lost_writes == 1
     )  # seq 9 acked at 4.6; seq 10 (at 5.0) timed out: indeterminate
-    assert m.rpo_window_s == 0.0
-    assert m.availability == pytest.approx(14 / 20)
+    assert m.rpo_s == m.rpo_window_s == pytest.approx(4.6 - 4.1)
+    assert m.downtime_s == pytest.approx(4.0)
+    assert m.availability == pytest.approx(1 - 4.0 / 9.9)  # the window runs from the first ack (0.1)
     assert m.writes_acknowledged == 14
     assert m.writes_indeterminate == 6
-    assert (m.reads_ok, m.reads_failed) == (18, 2)
+    assert (m.reads_ok, m.reads_failed) == (17, 3)
     assert m.fault_at_wall == pytest.approx(BASE_WALL + 5.0)
     assert m.status == "invalid"  # an acknowledged write was lost
     assert any(p.startswith("RPO:") for p in m.problems)
@@ -569,7 +555,7 @@ def test_a_crashing_checker_gives_unknown_never_a_pass(
         "RPO checker crashed" in p and "boom: bad range" in p for p in m.problems
     )
     assert m.rto_write_s == 0.0  # the other checkers still ran
-    assert {v.name for v in evaluate(m, Targets())} == {"rpo_window_s"}
+    assert {v.name for v in evaluate(m, Targets())} == {"rpo_s"}
 
 
 def test_journal_round_trip(tmp_path: Path) -> None:

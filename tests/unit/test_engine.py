@@ -12,7 +12,7 @@ from typing import Literal, cast
 
 import pytest
 
-# The step modules register their phrasings in KNOWN_STEPS when imported.
+# The step modules register their phrasings with pytest-bdd when imported.
 import harness.steps.checks
 import harness.steps.faults
 import harness.steps.plugin

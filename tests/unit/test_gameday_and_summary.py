@@ -79,7 +79,7 @@ def test_live_view_renders_what_the_journal_says(tmp_path: Path) -> None:
     console.print(render(state))
     text = console.export_text()
     for expected in ("01-kill", "When I kill the primary", "kill on node1", "CRITICAL database down on node1",
-                     "node2", "primary"):
+                     "node2", "primary", "downtime 0.000 s", "kill on node1: write RTO 0.000 s"):
         assert expected in text, expected
     assert len(state.current.events) == len(events)  # type: ignore[union-attr]
 

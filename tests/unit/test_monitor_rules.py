@@ -66,7 +66,8 @@ def test_detection_time_is_from_the_fault_to_the_first_alert_after_it() -> None:
                        phase="inject")
     events = [alert(5.0, "old news"), fault, alert(11.5, "database down"), alert(12.0, "replication broken")]
     d = detection(events)
-    assert d.value_s == pytest.approx(1.5) and d.alert == "database down" and d.status == "valid"
+    # From the fault's began (9.9), when the injector was called.
+    assert d.value_s == pytest.approx(1.6) and d.alert == "database down" and d.status == "valid"
     assert detection([fault]).status == "invalid"
     assert detection([alert(1, "x")]).status == "unknown"
     # An info alert does not count as detection.

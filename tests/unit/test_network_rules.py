@@ -29,7 +29,8 @@ from harness.net.rules import (
     table_name,
     tbf_args,
 )
-from harness.steps.network import NET_TYPES, _members
+from harness.steps.network import _members
+from harness.steps.types import EXTRA_TYPES
 
 NODES = ["node1", "node2", "node3"]
 ADDR = {"node1": "10.9.0.2", "node2": "10.9.0.3", "node3": "10.9.0.4", CLIENTS: "10.9.0.1"}
@@ -179,10 +180,10 @@ def test_format_rate() -> None:
 
 
 def test_step_types_parse_rates_and_groups() -> None:
-    rate = NET_TYPES["Rate"]
+    rate = EXTRA_TYPES["Rate"]
     assert re.fullmatch(rate.pattern, "1 mbit/s")  # type: ignore[attr-defined]
     assert rate("1 mbit/s") == 1e6
-    assert NET_TYPES["RateUnit"]("kbit/s") == 1e3
+    assert EXTRA_TYPES["RateUnit"]("kbit/s") == 1e3
     assert _members("the primary, replica 1 and node3") == ["the primary", "replica 1", "node3"]
 
 
