@@ -5,6 +5,9 @@
     harness clean                                        remove everything earlier runs left
     harness images build [--force] [--stack S ...]       build a stack's node image (no registry)
     harness env check FILE                               validate an environment file
+    harness env list                                     the project's environments and the built-in ones
+    harness init [DIR]                                   a starter layout for your own repository
+    harness doctor                                       what this machine has and lacks for drills
 """
 
 from __future__ import annotations
@@ -32,8 +35,18 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REPORTS = Path(os.environ.get("HARNESS_REPORTS_DIR", REPO_ROOT / "reports"))
+
+def _reports(choice: Path | None = None) -> Path:
+    """The reports folder: --reports, else the project's (see harness.project); exported so the
+    pytest run and every child process write where this command reads."""
+    from harness.project import reports_dir
+
+    path = choice.resolve() if choice else reports_dir()
+    os.environ["HARNESS_REPORTS_DIR"] = str(path)
+    return path
+
+
+ReportsOption = Annotated[Path | None, typer.Option("--reports", help="reports folder (default: the project's reports/)")]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chaos and DR drills for replicated PostgreSQL.")
 images_app = typer.Typer(no_args_is_help=True, help="Node images (built locally, no registry).")
@@ -91,6 +104,7 @@ def run(
     traceback: Annotated[bool, typer.Option("--traceback", help="show tracebacks, not one paragraph per failure")] = False,
     collect_only: Annotated[bool, typer.Option("--collect-only", help="list what would run; run nothing")] = False,
     stack: Annotated[list[str] | None, typer.Option(help="run once per stack (repeatable): a version matrix")] = None,
+    reports: ReportsOption = None,
 ) -> None:
     """Run features and print each scenario's RTO, RPO and availability against its targets.
 
@@ -98,8 +112,10 @@ def run(
     """
     import pytest
 
+    from harness.commands.pytest_args import default_targets, pytest_config_args
     from harness.selection import SelectionError, choose, feature_files, split_target
 
+    reports_root = _reports(reports)
     if runtime != "docker":
         _fail(HarnessError(f"unknown runtime {runtime!r}: this version has the 'docker' runtime"))
     if environment:
@@ -112,8 +128,10 @@ def run(
         os.environ["HARNESS_ENVIRONMENT"] = environment
     run_id = os.environ.get("HARNESS_RUN_ID") or labels.new_run_id()
     os.environ["HARNESS_RUN_ID"] = run_id
-    run_dir = REPORTS / "runs" / run_id
-    args = ["--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml"), "-p", "no:cacheprovider"]
+    run_dir = reports_root / "runs" / run_id
+    # The user's project, not the installed package, gives pytest its configuration.
+    project_root, config_args = pytest_config_args()
+    args = ["--rootdir", str(project_root), *config_args, "-p", "no:cacheprovider", "-p", "no:locust"]
     args += ["-v"] if verbose else ["-q"]
     if no_capture:
         args += ["-s"]
@@ -135,10 +153,17 @@ def run(
     scenario = scenario or (named.pop() if named else None)
     paths = [p for p, _ in split] or None
     targets: list[str]
-    if not paths and not scenario:
-        targets = [str(REPO_ROOT / "scenarios")]
+    default: Path | None = None
+    if not paths:
+        try:  # the project's scenarios/ (test modules), else its features/
+            default = default_targets(project_root)
+        except HarnessError as exc:
+            _fail(exc)
+            return
+    if default is not None and not scenario and default.name == "scenarios":
+        targets = [str(default)]
     else:
-        paths = paths or [REPO_ROOT / "features"]
+        paths = paths or [project_root / "features"]
         missing = [p for p in paths if not p.exists()]
         if missing:
             _fail(HarnessError(f"no such feature file or folder: {', '.join(map(str, missing))}"))
@@ -156,13 +181,13 @@ def run(
         if features:
             targets.append(str(_feature_module(features, run_dir / "_features", chosen)))
     # allure-pytest-bdd needs every feature under pytest's rootdir (it takes relative paths).
-    root = os.path.commonpath([str(REPO_ROOT), *(str(Path(t).resolve().parent) for t in targets),
+    root = os.path.commonpath([str(project_root), *(str(Path(t).resolve().parent) for t in targets),
                                *(str(p.resolve()) for p in paths or [])])
     args[1] = root
     if stack:  # a version matrix: harness.commands.matrix
         from harness.commands.matrix import run_matrix
 
-        raise typer.Exit(run_matrix(args, targets, stack, run_id, REPORTS, console))
+        raise typer.Exit(run_matrix(args, targets, stack, run_id, reports_root, console))
     t0 = time.monotonic()
     code = pytest.main(args + targets)
     if collect_only:
@@ -179,6 +204,7 @@ def drill(
     environment: Annotated[str | None, typer.Option("--env", help="environment file or name")] = None,
     interactive: Annotated[bool, typer.Option(help="manual runbook steps prompt you and time your answer")] = False,
     metrics_port: Annotated[int, typer.Option(help="serve /metrics on this loopback port (0: any free one)")] = 0,
+    reports: ReportsOption = None,
 ) -> None:
     """Run one scenario live: topology, current step, faults, probes, alerts and running numbers.
 
@@ -203,7 +229,8 @@ def drill(
         except SelectionError as exc:
             _fail(exc)
     run_id = labels.new_run_id()
-    run_dir = REPORTS / "runs" / run_id
+    reports_root = _reports(reports)
+    run_dir = reports_root / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "harness.cli", "run", str(path)]
     if scenario:
@@ -244,7 +271,7 @@ def drill(
     console.print(f"log: {log_path}")
     if (run_dir / "allure-results").is_dir():
         try:
-            _render(run_dir, REPORTS / "html")
+            _render(run_dir, reports_root / "html")
         except typer.Exit:  # the report could not be rendered (said above); the drill's verdict stands
             pass
     raise typer.Exit(130 if interrupted else proc.returncode)
@@ -438,10 +465,12 @@ def _print_summary(path: Path, seconds: float, *, paragraphs: bool = False) -> l
 def report(
     run_id: Annotated[str | None, typer.Option("--run", help="run id (default: the newest run)")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
+    reports: ReportsOption = None,
 ) -> None:
     """Render a run's Allure results into static HTML (offline, Allure 3), with the run's
     summary.html beside it and linked from its first page."""
-    runs = REPORTS / "runs"
+    reports_root = _reports(reports)
+    runs = reports_root / "runs"
     candidates = sorted((p for p in runs.glob("*") if (p / "allure-results").is_dir()), key=lambda p: p.name) \
         if runs.exists() else []
     if run_id:
@@ -453,7 +482,7 @@ def report(
     else:
         _fail(HarnessError(f"no run with Allure results under {runs}: run `harness run` first"))
         return
-    _render(chosen, out or (REPORTS / "html"))
+    _render(chosen, out or (reports_root / "html"))
 
 
 def _render(run_dir: Path, target: Path) -> None:
@@ -464,7 +493,9 @@ def _render(run_dir: Path, target: Path) -> None:
         from harness.report.headline import run_headline  # the run's numbers as the report's title
 
         title = run_headline(run_dir)
-        index = render_allure(run_dir / "allure-results", target, history_file=REPORTS / "allure-history.jsonl",
+        # run_dir is <reports>/runs/<run-id>: the history lives in <reports>.
+        index = render_allure(run_dir / "allure-results", target,
+                              history_file=run_dir.parent.parent / "allure-history.jsonl",
                               beside=summary, **({"name": f"PostgreSQL resilience: {title}"} if title else {}))
     except HarnessError as exc:
         _fail(exc)
@@ -474,7 +505,7 @@ def _render(run_dir: Path, target: Path) -> None:
         console.print(f"summary (start here): {index.parent / summary.name}")
 
 
-__import__("harness.commands.trend", fromlist=["register"]).register(app, REPORTS)  # harness trend
+__import__("harness.commands.trend", fromlist=["register"]).register(app)  # harness trend
 
 
 @app.command()
@@ -536,6 +567,13 @@ def env_check(path: str) -> None:
             _fail(exc)
             return
     console.print(f"{env.source}: ok ({what})")
+
+
+from harness.commands import doctor, env_list, init  # noqa: E402 - commands in their own modules
+
+init.register(app)
+doctor.register(app)
+env_list.register(env_app)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.checkers.targets import Targets
+from harness import resources
 from harness.errors import EnvironmentFileError
 
 __all__ = [
@@ -28,7 +29,8 @@ __all__ = [
     "load_environment",
 ]
 
-ENVIRONMENTS_DIR = Path(__file__).resolve().parents[1] / "environments"
+# The built-in environment files (package data); a project's own come first by name (resources).
+ENVIRONMENTS_DIR = resources.builtin_dir("environments")
 DEFAULT_ENVIRONMENT = "streaming"
 
 
@@ -410,12 +412,17 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
 
 
 def load_environment(path: str | Path) -> Environment:
-    """Load and validate an environment file (a path, or a name under ``environments/``)."""
+    """Load and validate an environment file: a path, or a name (the project's
+    ``environments/NAME.yaml`` first, then the built-in one)."""
     p = Path(path)
-    if not p.exists() and not p.suffix:
-        p = ENVIRONMENTS_DIR / f"{path}.yaml"
+    # A name, or a path in the old repository layout (environments/NAME.yaml), is looked up by name.
+    by_name = not p.suffix or (p.suffix in (".yaml", ".yml") and p.parent == Path("environments"))
+    if not p.exists() and by_name:
+        found = resources.environment(p.stem if p.suffix else str(path))
+        if found is not None:
+            p = found.path
     if not p.exists():
-        known = ", ".join(sorted(f.stem for f in ENVIRONMENTS_DIR.glob("*.yaml")))
+        known = ", ".join(f.name for f in resources.catalog("environments"))
         raise EnvironmentFileError(str(path), [f"no such environment file (known: {known})"])
     text = p.read_text(encoding="utf-8")
     try:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["ConfigFileError", "OwnConfig", "deep_merge", "image_options", "read_hba", "read_patroni",
            "apply_hba", "merge_pgbackrest", "own_config", "read_pgbackrest", "read_settings", "resolve_path"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Settings the harness sets itself to reach and observe the nodes.
 OWNED_SETTINGS = {"listen_addresses", "port", "unix_socket_directories", "data_directory", "hba_file",
                   "ident_file", "config_file", "cluster_name", "primary_conninfo", "include", "include_dir",
@@ -64,11 +63,20 @@ class ConfigFileError(SetupError):
 
 def resolve_path(path: str | Path, base: Path | None = None) -> Path:
     """A path as written: absolute, relative to the working directory, the environment file's
-    folder, or the repository (the steps' ``environments/ours/...``)."""
+    folder, the project, or the built-in data (the steps' ``environments/ours/...``)."""
+    from harness import project, resources
+    from harness.errors import SetupError
+
     p = Path(path)
-    for c in [p, *([base / p] if base else []), REPO_ROOT / p]:
+    for c in [p, *([base / p] if base else []), project.current().root / p]:
         if c.is_file():
             return c
+    try:  # the built-in data by the same path (the shipped example "environments/ours/...")
+        found = resources.builtin(str(p))
+    except SetupError:
+        found = None
+    if found is not None and found.is_file():
+        return found
     raise ConfigFileError(str(path), "no such file")
 
 

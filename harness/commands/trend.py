@@ -44,17 +44,19 @@ def trend_table(points: list[TrendPoint], verdicts: list[TrendVerdict], last: in
     return t
 
 
-def register(app: typer.Typer, reports: Path) -> None:
+def register(app: typer.Typer) -> None:
     @app.command()
     def trend(
         scenario: Annotated[str | None, typer.Option(help="only scenarios whose name contains this")] = None,
         last: Annotated[int, typer.Option(min=1, help="judge the newest run against this many runs before it")] = 10,
         fail_on_regression: Annotated[bool, typer.Option(help="exit 1 when the newest run regressed")] = False,
-        runs_dir: Annotated[Path | None, typer.Option(help="folder of runs (default reports/runs)")] = None,
+        runs_dir: Annotated[Path | None, typer.Option(help="folder of runs (default: the project's reports/runs)")] = None,
     ) -> None:
         """Each scenario's RTO, downtime, lost writes, detection and restore time across runs; regressions."""
         console = Console()
-        folder = runs_dir or reports / "runs"
+        from harness.project import reports_dir
+
+        folder = runs_dir or reports_dir() / "runs"
         points = load_points(folder, scenario)
         if not points:
             Console(stderr=True).print(f"[bold red]error:[/] no run's summary.json under {folder}"

@@ -8,7 +8,6 @@ action goes into the session's journal like a drill's.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from harness import labels
@@ -32,8 +31,9 @@ FAULTS = ("kill", "kill-postmaster", "stop", "pause")
 
 
 def state_file() -> Path:
-    reports = Path(os.environ.get("HARNESS_REPORTS_DIR", Path(__file__).resolve().parents[2] / "reports"))
-    return reports / "up" / "state.json"
+    from harness.project import reports_dir
+
+    return reports_dir() / "up" / "state.json"
 
 
 @dataclass

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import docker
 import docker.errors
 
+from harness import resources
 from harness.errors import ImageBuildError
 from harness.runtime.docker_client import docker_client
 
@@ -51,7 +52,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMAGES_DIR = Path(__file__).resolve().parents[2] / "environments" / "images"
+# The image build folders ship as package data: a build works from an installed package too.
+IMAGES_DIR = resources.builtin_dir("images")
 STACKS_DIR = IMAGES_DIR / "stacks"
 DEFAULT_STACK = "bookworm"
 REPO = "pgharness"

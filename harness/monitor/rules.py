@@ -16,12 +16,15 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness import resources
 from harness.errors import EnvironmentFileError
 from harness.history import AlertEvent, Sample, now
 
 __all__ = ["AlertRule", "AlertRules", "RuleEngine", "alert_key", "load_rules", "DEFAULT_RULES"]
 
-DEFAULT_RULES = Path(__file__).resolve().parents[2] / "environments" / "alerts" / "default.yaml"
+# The built-in default rules (package data); ``load_rules()`` takes the project's own
+# ``environments/alerts/default.yaml`` first when it has one.
+DEFAULT_RULES = resources.builtin_dir("alerts") / "default.yaml"
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
 }
@@ -71,8 +74,9 @@ class AlertRules(BaseModel):
         raise KeyError(name)
 
 
-def load_rules(path: Path = DEFAULT_RULES) -> AlertRules:
+def load_rules(path: Path | None = None) -> AlertRules:
     try:
+        path = path or resources.alert_rules("default")
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return AlertRules.model_validate(data)
     except (yaml.YAMLError, ValidationError) as exc:

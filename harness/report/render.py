@@ -1,7 +1,7 @@
 """Render allure-pytest-bdd results into one static HTML file with the repo's Allure 3 CLI.
 
 The CLI is the npm package ``allure`` (Allure 3, no Java) that ``scripts/setup`` installs
-into ``node_modules``. The "awesome" report plugin runs in single-file mode, so the
+into ``node_modules`` (see :func:`allure_cli` for where else it is looked for). The "awesome" report plugin runs in single-file mode, so the
 ``index.html`` it writes has all its data inlined and opens straight from disk (``file://``);
 the multi-file layout fetches JSON and stays blank without an HTTP server. Allure 3 keeps
 history as a JSON-lines file (config ``historyPath``), appended on every generation.
@@ -22,11 +22,44 @@ from pathlib import Path
 
 from harness.errors import SetupError
 
-__all__ = ["ALLURE_CLI", "render_allure"]
+__all__ = ["ALLURE_CLI", "ALLURE_VERSION", "allure_cli", "render_allure"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ALLURE_CLI = REPO_ROOT / "node_modules" / ".bin" / "allure"
+ALLURE_VERSION = "3.18.0"  # the npm package `allure` that scripts/setup installs (package.json)
 TIMEOUT_S = 300.0
+
+
+def allure_cli() -> Path | None:
+    """The Allure 3 CLI: ``HARNESS_ALLURE_CLI``, the project's ``node_modules``, the harness
+    checkout's (``scripts/setup``), or ``allure`` on the PATH; None when there is none."""
+    from harness import project, resources
+
+    env = os.environ.get("HARNESS_ALLURE_CLI")
+    if env:
+        return Path(env)
+    folders = [project.current().root]
+    checkout = resources.checkout()
+    if checkout is not None:
+        folders.append(checkout)
+    for folder in folders:
+        cli = folder / "node_modules" / ".bin" / "allure"
+        if cli.exists():
+            return cli
+    found = shutil.which("allure")
+    return Path(found) if found else None
+
+
+def _allure_cli_at_import() -> Path:
+    try:
+        return allure_cli() or Path("node_modules/.bin/allure")
+    except Exception:  # noqa: BLE001 - a broken project file is reported where it is read, not at import
+        return Path("node_modules/.bin/allure")
+
+
+# Where the CLI was found when this module was imported (``allure_cli()`` looks again each time).
+ALLURE_CLI = _allure_cli_at_import()
+
+INSTALL_HINT = (f"npm install --no-save allure@{ALLURE_VERSION} in the project folder (needs Node.js and npm), "
+                "or set HARNESS_ALLURE_CLI")
 
 _ANALYTICS = re.compile(
     r"<script async src=\"https://www\.googletagmanager\.com/[^\"]*\"></script>\s*"
@@ -51,10 +84,9 @@ def render_allure(
     top of the report's first page: the run's table, scorecard and failover phases. Raises
     :class:`~harness.errors.SetupError` when the CLI is not installed or fails.
     """
-    if not ALLURE_CLI.exists():
-        raise SetupError(
-            f"the Allure 3 CLI is not installed ({ALLURE_CLI} is missing): run scripts/setup"
-        )
+    cli = allure_cli()
+    if cli is None or not cli.exists():
+        raise SetupError(f"the Allure 3 CLI is not installed: {INSTALL_HINT}")
     results_dir, out_dir = results_dir.resolve(), out_dir.resolve()
     if not results_dir.is_dir():
         raise SetupError(f"no Allure results directory at {results_dir}")
@@ -74,7 +106,7 @@ def render_allure(
         rc = Path(tmp) / "allurerc.json"
         rc.write_text(json.dumps(config))
         cmd = [
-            str(ALLURE_CLI),
+            str(cli),
             "generate",
             "--config",
             str(rc),
@@ -100,7 +132,7 @@ def render_allure(
             ) from exc
         except OSError as exc:
             raise SetupError(
-                f"could not run {ALLURE_CLI}: {exc} (run scripts/setup)"
+                f"could not run {cli}: {exc} ({INSTALL_HINT})"
             ) from exc
     if proc.returncode != 0 or not index.is_file():
         tail = (proc.stderr.strip() or proc.stdout.strip())[-2000:]

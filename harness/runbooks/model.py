@@ -13,11 +13,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness import resources
 from harness.errors import EnvironmentFileError
 
 __all__ = ["RUNBOOKS_DIR", "Runbook", "RunbookStep", "load_runbook"]
 
-RUNBOOKS_DIR = Path(__file__).resolve().parents[2] / "runbooks"
+# The built-in runbooks (package data); a project's own ``runbooks/`` come first by name.
+RUNBOOKS_DIR = resources.builtin_dir("runbooks")
 
 
 class RunbookStep(BaseModel):
@@ -52,9 +54,11 @@ class Runbook(BaseModel):
 def load_runbook(name: str | Path) -> Runbook:
     p = Path(name)
     if not p.exists():
-        p = RUNBOOKS_DIR / f"{name}.yaml"
+        found = resources.runbook(p.stem if p.suffix in (".yaml", ".yml") and p.parent == Path("runbooks") else str(name))
+        if found is not None:
+            p = found.path
     if not p.exists():
-        known = ", ".join(sorted(f.stem for f in RUNBOOKS_DIR.glob("*.yaml")))
+        known = ", ".join(f.name for f in resources.catalog("runbooks"))
         raise EnvironmentFileError(str(name), [f"no such runbook (known: {known})"])
     try:
         return Runbook.model_validate(yaml.safe_load(p.read_text(encoding="utf-8")))

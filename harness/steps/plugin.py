@@ -1,7 +1,7 @@
 """The pytest plugin: the step library, the ``drill`` fixture, run outputs and safety hooks.
 
-Loaded through the ``pytest11`` entry point, so ``pytest scenarios/`` and ``harness run``
-use the same steps. Every scenario gets its own topology (a Docker scope of the run) and
+Registered by the ``pytest11`` entry point (:mod:`harness.steps.entry`) as soon as a test
+needs it, so ``pytest scenarios/`` and ``harness run`` use the same steps. Every scenario gets its own topology (a Docker scope of the run) and
 journal; the run writes ``reports/runs/<run-id>/summary.json`` as scenarios finish.
 """
 
@@ -61,10 +61,10 @@ DRILL = pytest.StashKey[Drill]()
 class HarnessRun:
     """One pytest session: its id, its output folder and its scenarios' results."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, reports: Path) -> None:
         self.run_id = os.environ.get("HARNESS_RUN_ID") or labels.new_run_id()
         os.environ["HARNESS_RUN_ID"] = self.run_id
-        self.directory = Path(os.environ.get("HARNESS_REPORTS_DIR", root / "reports")) / "runs" / self.run_id
+        self.directory = reports / "runs" / self.run_id
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.results: list[ScenarioResult] = []
         self.count = 0
@@ -158,14 +158,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     global _RUN
-    # Reports go beside the ini file (the project), not under pytest's rootdir, which
+    # Loaded by harness.steps.entry when a test needs it (which also chose the Allure folder).
+    # Reports go to the project's folder (harness.project), not under pytest's rootdir, which
     # `harness run` widens to reach feature files that live elsewhere.
-    _RUN = HarnessRun(Path(str(config.inipath.parent)) if config.inipath else Path.cwd())
+    from harness.steps.entry import reports_root
+
+    _RUN = HarnessRun(reports_root(config))
     config.stash[_RUN_KEY] = _RUN
-    # Allure results of every run land beside its summary unless the user chose a folder.
-    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir \
-            and not os.environ.get("HARNESS_NO_ALLURE") and not config.option.collectonly:
-        config.option.allure_report_dir = str(_RUN.directory / "allure-results")
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             signal.signal(sig, _interrupt)

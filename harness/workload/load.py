@@ -21,14 +21,14 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness import resources
 from harness.errors import EnvironmentFileError, SetupError
 from harness.history import History, LoadSample, Stamp
 from harness.topology.pg import sql
 
-__all__ = ["PROFILES", "LoadProcess", "LoadProfile", "create_schema", "load_profiles"]
+__all__ = ["LoadProcess", "LoadProfile", "create_schema", "load_profiles"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-PROFILES_FILE = Path(__file__).resolve().parents[2] / "environments" / "load" / "profiles.yaml"
 
 
 class LoadProfile(BaseModel):
@@ -38,15 +38,17 @@ class LoadProfile(BaseModel):
     user_rate: float = Field(default=5, gt=0, le=1000)
 
 
-def load_profiles(path: Path = PROFILES_FILE) -> dict[str, LoadProfile]:
+def load_profiles(path: Path | None = None) -> dict[str, LoadProfile]:
+    """The load profiles: the project's ``environments/load/profiles.yaml``, else the built-in one.
+
+    Read when a load starts, never at import: a broken file fails the scenario that uses it."""
+    path = path or resources.load_profiles_file()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return {str(k): LoadProfile.model_validate(v) for k, v in (data or {}).get("profiles", {}).items()}
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise EnvironmentFileError(str(path), [str(exc)]) from exc
 
-
-PROFILES = tuple(load_profiles())
 
 
 def create_schema(host: str, accounts: int = 10000) -> None:
@@ -60,9 +62,10 @@ def create_schema(host: str, accounts: int = 10000) -> None:
 class LoadProcess:
     def __init__(self, history: History, directory: Path, endpoint: Callable[[], str | None], *, profile: str,
                  users: int, ramp_s: float, max_duration_s: float, accounts: int = 10000) -> None:
-        profiles = load_profiles()
+        profiles_file = resources.load_profiles_file()
+        profiles = load_profiles(profiles_file)
         if profile not in profiles:
-            raise SetupError(f"unknown load profile {profile!r}: one of {', '.join(profiles)} ({PROFILES_FILE})")
+            raise SetupError(f"unknown load profile {profile!r}: one of {', '.join(profiles)} ({profiles_file})")
         self.weights = profiles[profile]
         self.history, self.directory, self.endpoint = history, directory, endpoint
         self.profile, self.users, self.ramp_s = profile, users, ramp_s

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import yaml
 
+from harness import resources
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_missed_default_target_fails_pytest_and_allure(tmp_path: Path, node_image: str) -> None:
     # Every step passes; only the environment's default write RTO (10 ms) is impossible for a
     # primary that is stopped and started again.
-    env_file = yaml.safe_load((REPO / "environments" / "streaming.yaml").read_text())
+    env_file = yaml.safe_load(resources.builtin("environments/streaming.yaml").read_text())
     env_file["targets"]["max_rto_write_s"] = 0.01
     (tmp_path / "strict.yaml").write_text(yaml.safe_dump(env_file))
     (tmp_path / "strict.feature").write_text(textwrap.dedent("""

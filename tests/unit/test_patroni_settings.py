@@ -12,11 +12,9 @@ from harness.errors import SetupError
 from harness.steps.types import EXTRA_TYPES
 from harness.topology.patroni import PatroniSettings, settings_for, use_patroni
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_environment_section_then_step_overrides(tmp_path: Path) -> None:
-    env = load_environment(REPO / "environments" / "patroni.yaml")
+    env = load_environment("patroni")
     assert env.patroni is not None and env.patroni.ttl == 10
     d = Drill("u", "u", tmp_path, env)
     use_patroni(d, ttl=20, loop_wait=2, retry_timeout=5)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import resources
 from harness.checkers.targets import Violation
 from harness.report import verdict
 
@@ -95,7 +96,7 @@ def project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     (tmp_path / "verdicts.feature").write_text(FEATURE)
     (tmp_path / "test_verdicts.py").write_text(
         f"from pytest_bdd import scenarios\nscenarios({str(tmp_path / 'verdicts.feature')!r})\n")
-    env_file = yaml.safe_load((REPO / "environments" / "streaming.yaml").read_text())
+    env_file = yaml.safe_load(resources.builtin("environments/streaming.yaml").read_text())
     env_file["targets"]["max_rto_write_s"] = 1  # a default target the 2 s scenario misses
     (tmp_path / "strict.yaml").write_text(yaml.safe_dump(env_file))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]),
