@@ -70,7 +70,7 @@ def test_a_bad_table_names_the_file_and_the_setting(proj: Path) -> None:
 
 def test_built_in_data_is_found_through_the_package(proj: Path) -> None:
     assert (resources.image_context("node") / "Dockerfile").is_file()
-    assert (resources.image_context("base") / "recipe.env").is_file()
+    assert (resources.image_context("stacks") / "bookworm.env").is_file()
     assert resources.load_profiles_file().name == "profiles.yaml"
     assert resources.alert_rules().name == "default.yaml"
     assert {f.name for f in resources.catalog("environments")} >= {"streaming", "patroni", "two-region"}
