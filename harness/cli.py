@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from harness import labels
+from harness.commands.output import console, err
 from harness.commands import steps as steps_command
 from harness.errors import HarnessError
 from harness.report import verdict
@@ -54,9 +54,6 @@ env_app = typer.Typer(no_args_is_help=True, help="Environment (topology) files."
 app.add_typer(images_app, name="images")
 app.add_typer(env_app, name="env")
 steps_command.register(app)  # harness steps [--grep WORD]
-# Logs and CI have no terminal width; a table folded to 80 columns is unreadable there.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
 
 
 def _fail(exc: BaseException) -> None:

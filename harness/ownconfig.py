@@ -250,7 +250,7 @@ def own_config(env: Environment, image: str | None = None, history: History | No
         return cfg
     base = Path(env.source).parent if env.source else None
     if image is None:
-        from harness.images.build import image_for
+        from harness.images.choose import image_for
 
         image = image_for(env)
     settings, options = image_options(image)

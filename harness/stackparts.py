@@ -59,7 +59,7 @@ class StackSection(PartBase):
         self.image: str | None = None
 
     def probes_started(self, drill: Drill) -> None:
-        from harness.images.build import image_for
+        from harness.images.choose import image_for
 
         self.image = image_for(drill.env, build=False)  # the image the running topology was made from
 

@@ -41,7 +41,7 @@ from harness.errors import SetupError
 from harness.faults.postgres import recovery_targets
 from harness.parts import PartBase
 from harness.history import ActionEvent, BackupFallback, BackupStop, RecoveryTargetMarked, now
-from harness.images.build import image_for
+from harness.images.choose import image_for
 from harness.ownconfig import merge_pgbackrest, own_config
 from harness.runtime.base import Node
 from harness.runtime.docker import docker_runtime

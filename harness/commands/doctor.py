@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
     @app.command("doctor")
     def doctor() -> None:
         """Check what the harness needs here (Docker, debootstrap, nftables, loop devices, images, Allure)."""
-        from harness.cli import console
+        from harness.commands.output import console
 
         failed = False
         for c in run_checks():

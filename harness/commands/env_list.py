@@ -16,7 +16,7 @@ def register(env_app: typer.Typer) -> None:
         """List environments by name: the project's own (found first) and the built-in ones."""
         from rich.table import Table
 
-        from harness.cli import console
+        from harness.commands.output import console
 
         from harness.environment import load_environment
 

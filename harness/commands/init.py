@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option(help="replace starter files that exist")] = False,
     ) -> None:
         """Write a starter layout: one working drill, an environment, the pytest binding, nightly CI."""
-        from harness.cli import console
+        from harness.commands.output import console
 
         result = init_project(directory, force=force)
         for name in result.written:

@@ -42,7 +42,6 @@ __all__ = [
     "Stack",
     "build_images",
     "clients_image",
-    "image_for",
     "known_stacks",
     "load_stack",
     "monitor_image",
@@ -149,21 +148,6 @@ def stack_of(env: Environment | None = None) -> str:
     if env is not None and env.stack:
         return env.stack
     return os.environ.get("HARNESS_STACK") or DEFAULT_STACK
-
-
-def image_for(env: Environment, *, build: bool = True) -> str:
-    """The node image of an environment: its own ``image``, or its stack's (with Patroni from
-    PyPI when its ``patroni`` section says so), built first when missing (a warm build is a lookup)."""
-    if env.image != "default":
-        return env.image
-    stack = stack_of(env)
-    if env.patroni is not None and env.patroni.source == "pypi":
-        from harness.images.pypi import patroni_pypi_image
-
-        return patroni_pypi_image(stack, env.patroni.version or "", build=build)
-    if build:
-        return build_images(stack=stack)[-1].tag
-    return node_image(stack)
 
 
 def _host_sources() -> list[tuple[str, str]]:

@@ -27,7 +27,7 @@ from harness.environment import Environment
 from harness.errors import SetupError, UnknownTarget, WaitTimeout
 from harness.topology.base import NotAvailable
 from harness.history import ActionEvent, HaSettings, HaView, History, Stamp, now
-from harness.images.build import image_for
+from harness.images.choose import image_for
 from harness.images.versions import ImageVersions, image_versions
 from harness.ownconfig import OwnConfig, deep_merge, own_config
 from harness.runtime.base import Node, Runtime

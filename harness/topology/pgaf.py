@@ -28,7 +28,7 @@ import psycopg
 from harness.environment import Environment
 from harness.errors import SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, HaSettings, HaView, History, Stamp, now
-from harness.images.build import image_for
+from harness.images.choose import image_for
 from harness.ownconfig import OwnConfig, own_config
 from harness.runtime.base import Node, Runtime
 from harness.topology.base import NotAvailable

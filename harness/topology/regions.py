@@ -34,7 +34,7 @@ from psycopg import sql as psql
 from harness.environment import Environment, RegionsSection
 from harness.errors import CommandFailed, SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
-from harness.images.build import image_for
+from harness.images.choose import image_for
 from harness.net.measure import LinkMeasurement, ping_latency
 from harness.net.netns import NetNS, RunNetwork, require_tools
 from harness.net.wan import interface_of

@@ -19,7 +19,7 @@ from psycopg import sql as psql
 from harness.environment import Environment
 from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
-from harness.images.build import image_for
+from harness.images.choose import image_for
 from harness.ownconfig import apply_hba, own_config
 from harness.runtime.base import Node, Runtime
 from harness.runtime.volumes import Kind, LoopVolume, VolumeSizes, volume_metrics
