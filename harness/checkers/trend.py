@@ -1,6 +1,6 @@
 """Each scenario's numbers across runs, and whether the newest run regressed.
 
-The series are read from the runs' ``summary.json`` files (the record every run leaves), one
+The series come from the runs' ``summary.json`` files (read by :mod:`harness.report.runs`), one
 point per run and scenario, in the order the runs started. The tolerance rule, per scenario
 and number (all of them are "higher is worse"):
 
@@ -17,15 +17,13 @@ give "not enough runs", never a verdict.
 
 from __future__ import annotations
 
-import json
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["METRICS", "TrendPoint", "TrendVerdict", "judge", "load_points", "restore_time"]
+__all__ = ["METRICS", "TrendPoint", "TrendVerdict", "judge"]
 
 # number -> (label, unit, floor)
 METRICS: dict[str, tuple[str, str, float]] = {
@@ -57,38 +55,6 @@ class TrendVerdict(BaseModel):
     upper: float | None
     state: Literal["ok", "regressed", "not enough runs"]
     reason: str
-
-
-def restore_time(m: Mapping[str, Any]) -> float | None:
-    """The longest restore RTO of a scenario (None: it made no restore)."""
-    restores = (m.get("backup") or {}).get("restores") or []
-    times = [float(r["rto_s"]) for r in restores if isinstance(r.get("rto_s"), int | float)]
-    return max(times) if times else None
-
-
-def load_points(runs_dir: Path, scenario: str | None = None) -> list[TrendPoint]:
-    """One point per run and scenario, oldest run first (summary.json files that do not parse are skipped)."""
-    points: list[TrendPoint] = []
-    for path in sorted(runs_dir.glob("*/summary.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        run_id = str(data.get("run_id") or path.parent.name)
-        for s in data.get("scenarios") or []:
-            name = str(s.get("scenario", ""))
-            if scenario is not None and scenario.lower() not in name.lower():
-                continue
-            m = s.get("measurements") or {}
-            values: dict[str, float | None] = {}
-            for key in METRICS:
-                raw = restore_time(m) if key == "restore_s" else m.get(key)
-                if key in m or (key == "restore_s" and raw is not None):
-                    values[key] = float(raw) if isinstance(raw, int | float) else None
-            points.append(TrendPoint(run_id=run_id, started=str(data.get("started") or run_id), scenario=name,
-                                     status=str(s.get("status", "")), values=values))
-    points.sort(key=lambda p: (p.started, p.run_id))
-    return points
 
 
 def _band(baseline: Sequence[float], floor: float) -> tuple[float, float]:

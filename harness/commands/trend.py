@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.checkers.trend import METRICS, TrendPoint, TrendVerdict, judge, load_points
+from harness.checkers.trend import METRICS, TrendPoint, TrendVerdict, judge
+from harness.report.runs import load_points
 
 __all__ = ["register", "trend_table"]
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.checkers.trend import judge, load_points
+from harness.checkers.trend import judge
+from harness.report.runs import load_points
 from harness.report.summary import scorecard
 
 __all__ = ["headline", "run_headline"]

@@ -1,4 +1,4 @@
-"""The Docker daemon dies in the middle of a drill (issue 9's bad-input catalogue).
+"""The Docker daemon dies in the middle of a drill (a harness must say so in one line and leave nothing behind).
 
 The run must end with a clear error naming the daemon and a non-zero exit; once a daemon
 runs again, the next start removes every container, network, mount and loop device the run

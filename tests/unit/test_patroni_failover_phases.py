@@ -1,4 +1,4 @@
-"""Failover phases, timelines and rewound writes (issue 4) over hand-made histories."""
+"""Failover phases, timelines and rewound writes over hand-made histories."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Patroni settings (issue 4): the environment section, the drill's overrides, Patroni's own rule."""
+"""Patroni settings: the environment section, the drill's overrides, Patroni's own rule."""
 
 from __future__ import annotations
 

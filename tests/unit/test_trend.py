@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.checkers.trend import TrendPoint, judge, load_points
+from harness.checkers.trend import TrendPoint, judge
+from harness.report.runs import load_points
 
 SCENARIO = "Kill the Patroni leader and fail over"
 
