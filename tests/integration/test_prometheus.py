@@ -17,7 +17,7 @@ from harness.errors import EnvironmentFileError, SetupError
 from harness.history import AlertEvent, FaultEvent, Sample
 from harness.monitor.choose import use_prometheus
 from harness.monitor.expect import expect_alert
-from harness.monitor.prometheus import ALERTMANAGER_PORT, PrometheusMonitor, check_rules
+from harness.monitor.prometheus import ALERTMANAGER_PORT, DEFAULT_PROMETHEUS_RULES, PrometheusMonitor, check_rules
 from harness.runtime.docker_client import docker_client
 from harness.wait import wait_until
 
@@ -47,7 +47,7 @@ def test_promtool_rejects_a_bad_rules_file_naming_the_file_and_the_rule(tmp_path
         check_rules(bad)
     text = str(exc.value)
     assert str(bad) in text and '"TypoInExpr"' in text and "7:" in text
-    assert check_rules(Path("environments/alerts/default.rules.yml")) >= 11
+    assert check_rules(DEFAULT_PROMETHEUS_RULES) >= 11
 
 
 def test_a_drill_with_a_bad_rules_file_fails_fast_and_leaves_nothing_running(drill: Drill, tmp_path: Path,
