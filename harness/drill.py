@@ -151,7 +151,15 @@ class Drill:
         return dict(self._kind_options) if kind == self._kind else {}
 
     def set_probe_interval(self, seconds: float) -> None:
-        probe = self.env.probe.model_copy(update={"interval_ms": seconds * 1000})
+        from pydantic import ValidationError
+
+        from harness.environment import ProbeSettings
+
+        try:  # an outage threshold the environment set must still be at least 3 of the new intervals
+            probe = ProbeSettings.model_validate(self.env.probe.model_dump() | {"interval_ms": seconds * 1000})
+        except ValidationError as exc:
+            raise SetupError(f"probe every {seconds * 1000:g} ms with the environment's probe.outage_threshold_ms: "
+                             f"{exc.errors()[0]['msg']}") from exc
         self.env = self.env.model_copy(update={"probe": probe})
 
     def set_outage_threshold(self, seconds: float) -> None:

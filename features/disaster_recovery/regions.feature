@@ -76,7 +76,7 @@ Feature: Disaster recovery across two regions
     And the primary is in region "east"
     And the RPO exposure reached at least 2 seconds
     And no acknowledged write is lost
-    And the availability is at least 95 %
+    And the downtime is under 1 second
     And the measured WAN round trip between "east" and "west" is between 45 and 200 ms
 
   @network @sync_replication
