@@ -155,7 +155,7 @@ def run_leader_kills(drill: Drill, count: int, *, rejoin_timeout: float = 90) ->
     from harness.topology.patroni import patroni_of
 
     cluster = patroni_of(drill)
-    ttl = cluster.settings.ttl
+    ttl = cluster.ttl
     lines: list[str] = []
     for i in range(1, count + 1):  # bounded by count
         drill.history.add(RepetitionMark(at=now(), series=CYCLE_SERIES, index=i, of=count, action="kill the leader",

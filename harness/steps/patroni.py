@@ -269,7 +269,7 @@ def _(drill: Drill) -> None:
 @then(parse("the write RTO is at least half the ttl and under the ttl plus {margin:Duration}"))
 def _(drill: Drill, margin: float) -> None:
     """The write RTO fits Patroni's ttl: at least half of it, under it plus the margin."""
-    ttl = float(patroni_of(drill).settings.ttl)
+    ttl = float(patroni_of(drill).ttl)
     m = drill.measurements()
     rto = m.rto_write_s
     if rto is None:
@@ -432,7 +432,7 @@ def _(drill: Drill, limit: float) -> None:
     if not values or any(v is None for v in values):
         raise TargetMissed("write RTO per cycle", f"not measured for every cycle ({values})", "measured")
     got = [float(v) for v in values if v is not None]
-    ttl = patroni_of(drill).settings.ttl
+    ttl = patroni_of(drill).ttl
     mean, spread = statistics.fmean(got), max(got) - min(got)
     stdev = statistics.stdev(got) if len(got) > 1 else 0.0
     drill.history.note("patroni.cycles", f"write RTO per cycle: {', '.join(f'{v:.2f} s' for v in got)}; mean "

@@ -52,6 +52,13 @@ REST_PORT = 8008
 ETCD_PORT = 2379
 
 
+def effective_ttl(ttl: int, patroni_version: str) -> int:
+    """The leader-key TTL Patroni applies: from Patroni 4 on it raises any ttl below 20 s to 20
+    (its log: "ttl=10 can't be smaller than 20, adjusting..."); 3.x takes what it is given."""
+    major = patroni_version.split(".", 1)[0]
+    return max(ttl, 20) if major.isdigit() and int(major) >= 4 else ttl
+
+
 @dataclass
 class PatroniSettings:
     """What the environment and the steps may set (Patroni's DCS settings)."""
@@ -228,9 +235,17 @@ class PatroniCluster:
         self.history.add(ActionEvent(at=t0, end=t1, action="topology.start", target=",".join(self.names),
                                      outcome="ok", detail=f"{self.describe()}; healthy in {self.bootstrap_s:.1f} s"))
         self.history.note("patroni.bootstrap", f"bootstrap to healthy (all replicas streaming): {self.bootstrap_s:.2f} s")
-        self.history.add(HaSettings(at=now(), manager="patroni", ttl=float(self.settings.ttl),
-                                    settings=asdict(self.settings)))
+        ttl = self.ttl
+        if ttl != self.settings.ttl:
+            self.history.note("patroni.ttl", f"Patroni {self.versions.patroni if self.versions else ''} raises ttl "
+                                             f"{self.settings.ttl} to {ttl:g} (its floor): the drill runs at ttl {ttl:g}")
+        self.history.add(HaSettings(at=now(), manager="patroni", ttl=float(ttl), settings=asdict(self.settings)))
         self.watch.start()
+
+    @property
+    def ttl(self) -> int:
+        """The ttl Patroni applies (the configured one, raised to Patroni 4's floor)."""
+        return effective_ttl(self.settings.ttl, self.versions.patroni if self.versions else "")
 
     def _start_etcd(self, name: str) -> None:
         peers = ",".join(f"{n}=http://{n}:2380" for n in self.etcd_names)

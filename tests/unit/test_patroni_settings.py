@@ -37,3 +37,12 @@ def test_target_type_knows_patroni_roles(role: str) -> None:
     import re
 
     assert re.fullmatch(EXTRA_TYPES["Target"].pattern, role)  # type: ignore[attr-defined]
+
+
+def test_patroni_4_raises_a_short_ttl_to_its_floor_and_3_takes_it_as_given() -> None:
+    from harness.topology.patroni import effective_ttl
+
+    assert effective_ttl(10, "3.0.2") == 10
+    assert effective_ttl(10, "4.0.7") == 20
+    assert effective_ttl(30, "4.1.5") == 30
+    assert effective_ttl(10, "") == 10  # version unknown: what was configured
