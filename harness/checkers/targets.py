@@ -25,19 +25,29 @@ __all__ = ["Targets", "Violation", "evaluate", "evaluate_mttr"]
 
 
 class Targets(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """The targets every scenario is judged against; a scenario's Then steps tighten them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
     max_rto_write_s: float = Field(default=3600, gt=0)
+    """Write RTO under this (seconds): from each fault to the end of the outage it caused."""
     max_rto_read_s: float = Field(default=3600, gt=0)
-    max_rpo_s: float = Field(default=900, gt=0)  # bound on the RPO window
-    max_lost_writes: int | None = Field(
-        default=None, ge=0
-    )  # None: no bound on the count
-    min_availability: float | None = Field(default=None, ge=0, le=1)  # None: reported, not judged
+    """Read RTO under this (seconds)."""
+    max_rpo_s: float = Field(default=900, gt=0)
+    """RPO under this (seconds): the span of data lost."""
+    max_lost_writes: int | None = Field(default=None, ge=0)
+    """At most this many acknowledged writes lost; none: no bound on the count."""
+    min_availability: float | None = Field(default=None, ge=0, le=1)
+    """Availability at least this (a fraction); none: reported, not judged."""
     max_mttr_s: float = Field(default=1800, gt=0)
+    """MTTR over a drill's repetitions under this (seconds)."""
     max_downtime_s: float | None = Field(default=None, gt=0)
-    max_error_budget_used: float = Field(default=1.0, gt=0)  # a fraction of the budget
-    slo: float = Field(default=DEFAULT_SLO, gt=0, lt=1)  # a fraction, or "99.9 %"
-    slo_period: float = Field(default=DEFAULT_SLO_PERIOD_S, gt=0)  # seconds, or "30 days", "1 hour"
+    """Total downtime in the window under this (seconds); none: judged by the error budget only."""
+    max_error_budget_used: float = Field(default=1.0, gt=0)
+    """At most this fraction of the error budget used by one drill."""
+    slo: float = Field(default=DEFAULT_SLO, gt=0, lt=1)
+    """The availability objective: a fraction, or "99.9 %"."""
+    slo_period: float = Field(default=DEFAULT_SLO_PERIOD_S, gt=0)
+    """The SLO's period: seconds, or "30 days", "1 hour"; with the SLO it gives the error budget."""
 
     @field_validator("slo", mode="before")
     @classmethod
