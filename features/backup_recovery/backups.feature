@@ -55,6 +55,7 @@ Feature: Backups and restores with pgBackRest
     and restores the newest set that verifies with the archived WAL into a new node. Slow
     only because the drill's end waits 30 s for probe writes that never resume (no primary).
     Given a PostgreSQL cluster with 1 primary and 0 async replicas
+    And the service is not expected back in this drill
     And WAL archiving to a pgBackRest repository
     And the write probe is running every 50 ms
     And a full backup was taken
