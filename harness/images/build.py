@@ -238,21 +238,14 @@ def build_images(force: bool = False, stack: str = DEFAULT_STACK) -> list[ImageS
         _build_base(client, base, s)
     specs.append(ImageSpec("base", base, built, time.monotonic() - t0))
     if stack == DEFAULT_STACK:
-        # The monitoring image (real alerting), built before the node image: callers take the
-        # node image's spec as the last one.
-        monitor = monitor_image()
-        t0 = time.monotonic()
-        built = force or not _image_exists(client, monitor)
-        if built:
-            docker_build(client, IMAGES_DIR / "monitor", monitor, {"BASE": base})
-        specs.append(ImageSpec("monitor", monitor, built, time.monotonic() - t0))
-        # The client path's image (HAProxy and PgBouncer).
-        clients = clients_image()
-        t0 = time.monotonic()
-        built = force or not _image_exists(client, clients)
-        if built:
-            docker_build(client, IMAGES_DIR / "clients", clients, {"BASE": base})
-        specs.append(ImageSpec("clients", clients, built, time.monotonic() - t0))
+        # The monitoring image (real alerting) and the client path's (HAProxy, PgBouncer), built
+        # before the node image: callers take the node image's spec as the last one.
+        for name, tag in (("monitor", monitor_image()), ("clients", clients_image())):
+            t0 = time.monotonic()
+            built = force or not _image_exists(client, tag)
+            if built:
+                docker_build(client, IMAGES_DIR / name, tag, {"BASE": base})
+            specs.append(ImageSpec(name, tag, built, time.monotonic() - t0))
     node = node_image(stack)
     t0 = time.monotonic()
     built = force or not _image_exists(client, node)
