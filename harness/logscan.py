@@ -3,11 +3,21 @@
 A drill part (:class:`LogScan`, section ``logs``). When the drill closes, before the
 topology is removed, it copies the log folder of every container of the run
 (``/var/log/postgresql``: PostgreSQL's, Patroni's and etcd's logs; a stopped or killed
-container's files are copied too) and each container's own output into the scenario's
-``logs/`` folder, then counts the lines by level (PANIC, FATAL, ERROR, WARNING: PostgreSQL's
-``LEVEL:`` prefix, Python logging's ``LEVEL:`` in Patroni's, etcd's one-letter ``E |`` /
-``W |`` / ``C |``), and keeps the first occurrence of each message (numbers, addresses and
-times masked, so "could not connect to 172.18.0.3" and "... 172.18.0.4" are one message).
+container's files are copied too) and each container's own output (HAProxy and PgBouncer
+write theirs there: the client path's containers) into the scenario's ``logs/`` folder, then
+counts the lines by level (PANIC, FATAL, ERROR, WARNING) and keeps the first occurrence of
+each message (numbers, addresses and times masked, so "could not connect to 172.18.0.3" and
+"... 172.18.0.4" are one message). Each program says its level its own way (:data:`DIALECTS`):
+
+- PostgreSQL ``LEVEL:`` and Patroni (Python logging) ``LEVEL:``: as they say;
+- etcd 3.4 ``C |`` / ``E |`` / ``W |``: FATAL, ERROR, WARNING; etcd 3.5 JSON ``"level"``:
+  panic and dpanic PANIC, fatal FATAL, error ERROR, warn WARNING;
+- PgBouncer ``[pid] FATAL|ERROR|WARNING``: as it says, except that PgBouncer logs an error it
+  sends a client ("pooler error: no such database") at WARNING: that counts as ERROR;
+- HAProxy's messages (``[EMERG]``, ``[ALERT]``, ``[WARNING]``): EMERG and ALERT count as
+  FATAL (a listener without a server, a configuration refused: the service is gone, no
+  crash), WARNING as WARNING ("Server rw/node1 is DOWN"); its watchdog's ``PANIC!`` is a PANIC.
+  Its traffic log lines carry no level and are not counted.
 
 A PANIC, or a line saying "BUG" (as Patroni's acceptance suite does), fails the scenario
 unless it says ``Given PANIC in the logs is expected`` (:func:`unexpected`).
@@ -20,6 +30,7 @@ import logging
 import re
 import tarfile
 from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
@@ -31,18 +42,43 @@ from harness.secrets import redact
 if TYPE_CHECKING:
     from harness.drill import Drill
 
-__all__ = ["LEVELS", "LogMessage", "LogScan", "LogSummary", "scan_text", "unexpected"]
+__all__ = ["DIALECTS", "LEVELS", "LogMessage", "LogScan", "LogSummary", "scan_text", "unexpected"]
 
 log = logging.getLogger(__name__)
 
 Level = Literal["PANIC", "FATAL", "ERROR", "WARNING", "BUG"]
 LEVELS: tuple[Level, ...] = ("PANIC", "FATAL", "ERROR", "WARNING")
 LOG_FOLDER = "/var/log/postgresql"
-_PG = re.compile(r"\b(PANIC|FATAL|ERROR|WARNING):\s+(.*)$")
-_ETCD = re.compile(r"\s([CEW]) \| (.*)$")
-_ETCD_LEVEL: dict[str, Level] = {"C": "FATAL", "E": "ERROR", "W": "WARNING"}
 _BUG = re.compile(r"\bBUG\b")
-_MASK = re.compile(r"\b\d+(?:[.:/-]\d+)*\b|0x[0-9a-f]+|\"[^\"]*\"")
+# Pointers (PgBouncer's C-0x...) before numbers, so that one pointer is one mask.
+_MASK = re.compile(r"0x[0-9a-f]+|\b\d+(?:[.:/-]\d+)*\b|\"[^\"]*\"")
+
+
+def _fixed(level: Level) -> Callable[[re.Match[str]], Level]:
+    return lambda m: level
+
+
+def _named(table: dict[str, Level]) -> Callable[[re.Match[str]], Level]:
+    return lambda m: table[m.group(1)]
+
+
+def _pgbouncer(m: re.Match[str]) -> Level:
+    said: Level = m.group(1)  # type: ignore[assignment]
+    return "ERROR" if said == "WARNING" and "pooler error:" in m.group(2) else said
+
+
+# (program, pattern: group 2 is the message, how its level maps to ours); the first match wins.
+DIALECTS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], Level]], ...] = (
+    ("postgresql/patroni", re.compile(r"\b(PANIC|FATAL|ERROR|WARNING):\s+(.*)$"), _named(
+        {"PANIC": "PANIC", "FATAL": "FATAL", "ERROR": "ERROR", "WARNING": "WARNING"})),
+    ("pgbouncer", re.compile(r"\[\d+\] (FATAL|ERROR|WARNING) (.*)$"), _pgbouncer),
+    ("haproxy", re.compile(r"^\[(EMERG|ALERT|WARNING)\]\s+\(\d+\)\s*:\s*(.*)$"), _named(
+        {"EMERG": "FATAL", "ALERT": "FATAL", "WARNING": "WARNING"})),
+    ("haproxy", re.compile(r"^(PANIC)! (.*)$"), _fixed("PANIC")),
+    ("etcd 3.4", re.compile(r"\s([CEW]) \| (.*)$"), _named({"C": "FATAL", "E": "ERROR", "W": "WARNING"})),
+    ("etcd 3.5", re.compile(r'^\{"level":"(warn|error|dpanic|panic|fatal)".*?"msg":"((?:[^"\\]|\\.)*)"'), _named(
+        {"warn": "WARNING", "error": "ERROR", "dpanic": "PANIC", "panic": "PANIC", "fatal": "FATAL"})),
+)
 
 
 class LogMessage(BaseModel):
@@ -70,13 +106,11 @@ def scan_text(node: str, text: str) -> list[tuple[Level, str, str]]:
     for line in text.splitlines():
         level: Level | None = None
         message = ""
-        m = _PG.search(line)
-        if m is not None:
-            level, message = m.group(1), m.group(2)  # type: ignore[assignment]
-        else:
-            e = _ETCD.search(line)
-            if e is not None:
-                level, message = _ETCD_LEVEL[e.group(1)], e.group(2)
+        for _, pattern, level_of in DIALECTS:
+            m = pattern.search(line)
+            if m is not None:
+                level, message = level_of(m), m.group(2)
+                break
         if _BUG.search(line):
             out.append(("BUG", _MASK.sub("#", line.strip())[:200], line.strip()[:500]))
         if level is not None:
@@ -172,9 +206,12 @@ class LogScan:
                 parts.append(text)
             try:
                 out: bytes = node.container.logs()
-                parts.append(redact(out.decode(errors="replace")))
-            except docker.errors.APIError:
-                pass
+            except docker.errors.APIError:  # removed already: its folder, if any, was read above
+                out = b""
+            if out:
+                text = redact(out.decode(errors="replace"))
+                (folder / f"{node.name}-output.log").write_text(text)
+                parts.append(text)
             texts[node.name] = "\n".join(parts)
         self.summary = summarise(texts, self.panic_expected)
         s = self.summary

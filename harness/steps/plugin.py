@@ -210,9 +210,11 @@ def drill(request: pytest.FixtureRequest, harness_run: HarnessRun) -> Iterator[D
     d = Drill(harness_run.run_id, harness_run.new_scope(), res.directory)
     add_stack_parts(d)  # stacks: split-brain checking by default, the versions section
     d.part(CostMeter)  # what the drill cost: CPU, memory, writes, network per container
-    d.part(LogScan)  # the servers' logs, counted; an unexpected PANIC fails the scenario
     # The client path (harness.clients): the environment's, else HAProxy on Patroni, else direct.
     d.add_part(ClientsPart(d))
+    # The servers' logs, counted; an unexpected PANIC fails the scenario. Added after the client
+    # path so that it closes first, while HAProxy's and PgBouncer's containers still exist.
+    d.part(LogScan)
     request.node.stash[DRILL] = d
     try:
         yield d
