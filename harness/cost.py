@@ -15,13 +15,16 @@ to its last answer. At the end:
 - ``network_rx_mb`` / ``network_tx_mb``: bytes its interfaces received and sent.
 
 A counter Docker did not give is None (unknown), never 0.
+
+summary.json carries it as ``scenarios[i].cost`` (and, as before, ``scenarios[i].sections.cost``)
+and the run's total as ``cost`` (:func:`run_cost`: totals, then each scenario with its nodes).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from harness.drill import Drill
     from harness.runtime.docker import DockerRuntime
 
-__all__ = ["Cost", "CostMeter", "NodeCost", "counters"]
+__all__ = ["Cost", "CostMeter", "NodeCost", "RunCost", "ScenarioCost", "counters", "run_cost", "scenario_cost"]
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -61,6 +64,51 @@ class Cost(BaseModel):
     network_mb: float | None
     window_s: float
     nodes: list[NodeCost]
+
+
+class ScenarioCost(Cost):
+    """One scenario's cost in the run's total (summary.json ``cost.scenarios``)."""
+
+    scenario: str
+    feature: str = ""
+
+
+class RunCost(BaseModel):
+    """summary.json's ``cost``: the run's totals (sums over its scenarios) and each scenario's, per node."""
+
+    model_config = ConfigDict(frozen=True)
+    cpu_s: float | None
+    peak_memory_mb: float | None  # the sum of the scenarios' peaks (they ran one after another, or not)
+    written_mb: float | None
+    network_mb: float | None
+    window_s: float
+    scenarios: list[ScenarioCost]
+
+
+def _sum(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known), 3) if known else None
+
+
+def scenario_cost(scenario: Mapping[str, Any]) -> Cost | None:
+    """A scenario's cost from its summary.json entry (``cost``, or ``sections.cost`` as older runs wrote it)."""
+    raw = scenario.get("cost") or (scenario.get("sections") or {}).get("cost")
+    return Cost.model_validate(raw) if raw else None
+
+
+def run_cost(scenarios: Sequence[Mapping[str, Any]]) -> RunCost | None:
+    """The run's cost over its scenarios' (None when no scenario measured any)."""
+    each = []
+    for s in scenarios:
+        c = scenario_cost(s)
+        if c is not None:
+            each.append(ScenarioCost(scenario=str(s.get("scenario", "")), feature=str(s.get("feature", "")),
+                                     **c.model_dump()))
+    if not each:
+        return None
+    return RunCost(cpu_s=_sum([c.cpu_s for c in each]), peak_memory_mb=_sum([c.peak_memory_mb for c in each]),
+                   written_mb=_sum([c.written_mb for c in each]), network_mb=_sum([c.network_mb for c in each]),
+                   window_s=round(sum(c.window_s for c in each), 3), scenarios=each)
 
 
 def _ext4_written_kb(device: str | None) -> float | None:
@@ -188,12 +236,8 @@ class CostMeter:
                                   written_mb=_delta(a, b, "written", MB), network_rx_mb=_delta(a, b, "rx", MB),
                                   network_tx_mb=_delta(a, b, "tx", MB)))
 
-        def total(values: list[float | None]) -> float | None:
-            known = [v for v in values if v is not None]
-            return round(sum(known), 3) if known else None
-
-        return Cost(cpu_s=total([n.cpu_s for n in nodes]), peak_memory_mb=total([n.peak_memory_mb for n in nodes]),
-                    written_mb=total([n.written_mb for n in nodes]),
-                    network_mb=total([(n.network_rx_mb or 0) + (n.network_tx_mb or 0) for n in nodes
+        return Cost(cpu_s=_sum([n.cpu_s for n in nodes]), peak_memory_mb=_sum([n.peak_memory_mb for n in nodes]),
+                    written_mb=_sum([n.written_mb for n in nodes]),
+                    network_mb=_sum([(n.network_rx_mb or 0) + (n.network_tx_mb or 0) for n in nodes
                                       if n.network_rx_mb is not None or n.network_tx_mb is not None]),
                     window_s=round(self._t1 - self._t0, 3), nodes=nodes)

@@ -187,6 +187,8 @@ class ScenarioResult(BaseModel):
             out["faults"] = [f.model_dump() for f in self.faults]
         if self.sections:
             out["sections"] = {k: v.model_dump(mode="json") for k, v in self.sections.items()}
+            if "cost" in out["sections"]:  # what the drill cost is a headline of its own (also where it was)
+                out["cost"] = out["sections"]["cost"]
         return out
 
 

@@ -164,6 +164,29 @@ def _backup_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     return rows
 
 
+_COST_HEAD = ["scenario", "node", "CPU", "peak memory", "written", "network in", "network out"]
+
+
+def _cost_rows(data: Mapping[str, Any]) -> tuple[str, list[list[str]]]:
+    """The run's cost (summary.json ``cost``): its totals as a title, one row per scenario and node."""
+    from harness.cost import RunCost, run_cost
+
+    raw = data.get("cost")
+    total = RunCost.model_validate(raw) if raw else run_cost(data.get("scenarios", []))
+    if total is None:
+        return "", []
+    title = (f"Cost of the run: CPU {_num(total.cpu_s, ' s')}, peak memory {_num(total.peak_memory_mb, ' MB')}, "
+             f"written {_num(total.written_mb, ' MB')}, network {_num(total.network_mb, ' MB')} "
+             f"over {_num(total.window_s, ' s')} of drills")
+    rows = []
+    for sc in total.scenarios:
+        rows.append([sc.scenario, "all", _num(sc.cpu_s, " s"), _num(sc.peak_memory_mb, " MB"),
+                     _num(sc.written_mb, " MB"), "", _num(sc.network_mb, " MB") + " (in + out)"])
+        rows += [["", n.node, _num(n.cpu_s, " s"), _num(n.peak_memory_mb, " MB"), _num(n.written_mb, " MB"),
+                  _num(n.network_rx_mb, " MB"), _num(n.network_tx_mb, " MB")] for n in sc.nodes]
+    return title, rows
+
+
 def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]:
     scenarios = data.get("scenarios", [])
     level, crits = scorecard(scenarios)
@@ -191,7 +214,12 @@ def write_summaries(run_dir: Path, data: Mapping[str, Any]) -> tuple[Path, Path]
         md += ["", "## Disaster recovery across regions", "", "| " + " | ".join(_DR_HEAD) + " |",
                "|" + "---|" * len(_DR_HEAD)]
         md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in dr]
-    parts = list(section_rows(list(scenarios)))  # what drill parts added (ScenarioResult.sections)
+    # What drill parts added (ScenarioResult.sections); the cost has its own table, per node.
+    parts = [p for p in section_rows(list(scenarios)) if p[0] != "cost"]
+    cost_title, cost = _cost_rows(data)
+    if cost:
+        md += ["", f"## {cost_title}", "", "| " + " | ".join(_COST_HEAD) + " |", "|" + "---|" * len(_COST_HEAD)]
+        md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cost]
     for name, shead, srows in parts:
         md += ["", f"## {name}", "", "| " + " | ".join(shead) + " |", "|" + "---|" * len(shead)]
         md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in srows]
@@ -227,6 +255,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}}th{
                  + "</table>")
     if dr:
         page += _html_table("Disaster recovery across regions", _DR_HEAD, dr)
+    if cost:
+        page += _html_table(cost_title, _COST_HEAD, cost)
     for name, shead, srows in parts:
         page += _html_table(name, shead, srows)
     html_path = run_dir / "summary.html"

@@ -23,7 +23,7 @@ import pytest
 
 from harness import labels
 from harness.checkers.load import load_phases
-from harness.cost import CostMeter
+from harness.cost import CostMeter, run_cost
 from harness.logscan import LogScan, unexpected
 from harness.clients.part import ClientsPart
 from harness.drill import Drill, slug
@@ -99,6 +99,9 @@ class HarnessRun:
             "scenarios": scenarios,
             "backups": _backup_totals(scenarios),  # the run-wide backup success rate
         }
+        total = run_cost(scenarios)  # what the run cost: totals, each scenario, each node
+        if total is not None:
+            data["cost"] = total.model_dump(mode="json")
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(path)
