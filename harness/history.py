@@ -24,6 +24,7 @@ __all__ = [
     "BackupFallback",
     "ClientPathChosen",
     "NodeAddresses",
+    "NodeJoined",
     "BackupStop",
     "BackupTaken",
     "FanoutRead",
@@ -322,10 +323,20 @@ class NodeAddresses(_Event):
     addresses: dict[str, str]  # address -> node
 
 
+class NodeJoined(_Event):
+    """A database node joined the deployment during the drill (a restore into a new node, an
+    added replica): whoever made it says so, and watchers (the monitor) start watching it."""
+
+    kind: Literal["node_joined"] = "node_joined"
+    node: str
+    role: str  # primary, replica, restored
+    detail: str = ""
+
+
 Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
     | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | TableDropped
-    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses,
+    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses | NodeJoined,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

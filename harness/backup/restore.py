@@ -18,7 +18,7 @@ from typing import Literal
 from harness.backup.pgbackrest import parse_verify, pgbackrest, verify_repository
 from harness.backup.repo import PGDATA
 from harness.errors import CommandFailed, WaitTimeout
-from harness.history import ActionEvent, Event, FinalRead, History, ProbeOp, Stamp, now, seq_ranges
+from harness.history import ActionEvent, Event, FinalRead, History, NodeJoined, ProbeOp, Stamp, now, seq_ranges
 from harness.runtime.base import Node
 from harness.runtime.docker import DockerRuntime
 from harness.topology.pg import port_open, sql, sql_one
@@ -211,6 +211,8 @@ def restore_to_new_node(runtime: DockerRuntime, history: History, *, name: str, 
                    describe=lambda: node.logs(20))
         sql(address, "CREATE TEMP TABLE restore_writable_check (x int)", timeout=5)  # writable, not just open
         writable = True
+        # A node of the deployment from now on: watchers (the Prometheus monitor) start on it.
+        history.add(NodeJoined(at=now(), node=name, role="restored", detail=f"restored from a backup ({target.kind})"))
     except (CommandFailed, WaitTimeout) as exc:
         result.problems.append(f"the restored node did not become writable: {exc}"[:1500])
     finally:

@@ -26,16 +26,20 @@ def new_monitor(env: Environment, topology: Topology, history: History, runtime:
         return Monitor(topology, history, load_rules(), interval_s=env.monitor.interval_s,
                        timeout_s=env.monitor.timeout_s, max_duration_s=env.probe.max_duration_s,
                        disk_usage=topology.disk_usage)
-    if env.regions is not None or env.auth is not None or runtime is None:
-        raise SetupError("monitor.prometheus: real alerting watches one network of nodes without a password "
-                         "(not two regions, not auth) in this version")
+    if runtime is None:
+        raise SetupError("monitor.prometheus: real alerting runs its monitoring container on Docker")
     from harness.monitor.prometheus import PrometheusMonitor, prometheus_rules_path
     from harness.runtime.docker import docker_runtime
+    from harness.topology.auth import password_from_environment
+    from harness.topology.regions import RegionCluster
 
+    # Two regions: the monitoring container joins each region's network (it watches each from inside).
+    networks = [r.network for r in topology.regions.values()] if isinstance(topology, RegionCluster) else []
+    password = password_from_environment(env.auth.password_env) if env.auth is not None else None
     return PrometheusMonitor(docker_runtime(runtime, "real alerting"), topology, history, settings,
                              rules=prometheus_rules_path(env), disk_usage=topology.disk_usage,
                              interval_s=env.monitor.interval_s, max_duration_s=env.probe.max_duration_s,
-                             logs_dir=directory / "logs")
+                             logs_dir=directory / "logs", password=password, networks=networks)
 
 
 def use_prometheus(drill: Drill) -> None:

@@ -19,6 +19,19 @@ The timeline and the live view read the same numbers the rules do: a sampler thr
 Prometheus for the newest value of every series each interval and records them as
 :class:`~harness.history.Sample` events. There is no second source that could disagree.
 
+A node that joins during the drill (a restore into a new node, an added replica: the
+topology or the step says so with a :class:`~harness.history.NodeJoined` event) gets its own
+exporter in the running container and a scrape target (a file Prometheus's file discovery
+reads each second), within a sampling round of the event.
+
+Two regions: the one monitoring container joins every region's network (Docker's names
+resolve on each), so it watches each region from inside it, as a monitoring stack in that
+region would: a WAN cut or a region cut off from the clients does not cut its scrapes (the
+nodes drop the host's gateway address, not the monitor's); a region that is lost (its nodes
+killed) is seen down. With ``auth:`` the exporters' DSNs carry the password (URL-encoded, in
+the container's environment and the exporter's own), never a file or log the harness writes:
+every log taken from the container goes through :func:`~harness.secrets.redact`.
+
 Usage: ``with PrometheusMonitor(runtime, cluster, history, settings): ...`` (or start/stop).
 """
 
@@ -50,8 +63,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness import labels
 from harness.environment import ENVIRONMENTS_DIR, Environment, PrometheusSettings
 from harness.errors import EnvironmentFileError, SetupError, WaitTimeout
-from harness.history import AlertEvent, History, Sample, Stamp, now
+from harness.history import AlertEvent, History, NodeJoined, Sample, Stamp, now
 from harness.monitor.rules import alert_key
+from harness.secrets import redact
 from harness.wait import wait_until
 
 if TYPE_CHECKING:
@@ -74,6 +88,7 @@ DEFAULT_PROMETHEUS_RULES = ENVIRONMENTS_DIR / "alerts" / "default.rules.yml"
 EXPORTER_QUERIES = ENVIRONMENTS_DIR / "alerts" / "exporter-queries.yml"
 MONITOR_NODE = "monitor"
 PROMETHEUS_PORT, ALERTMANAGER_PORT, FIRST_EXPORTER_PORT = 9090, 9093, 9187
+TARGETS_DIR = "/etc/pgharness/targets"  # file discovery: one JSON file per node that joined later
 _SEVERITIES = ("critical", "warning", "info")
 
 
@@ -244,9 +259,14 @@ class PrometheusMonitor:
 
     def __init__(self, runtime: DockerRuntime, cluster: _Cluster, history: History, settings: PrometheusSettings,
                  *, rules: Path | None = None, disk_usage: DiskUsage | None = None, interval_s: float = 1.0,
-                 max_duration_s: float = 3600, logs_dir: Path | None = None) -> None:
-        """``logs_dir``: where the exporters', Alertmanager's and Prometheus's logs go on stop."""
+                 max_duration_s: float = 3600, logs_dir: Path | None = None, password: str | None = None,
+                 networks: Sequence[str] = ()) -> None:
+        """``logs_dir``: where the exporters', Alertmanager's and Prometheus's logs go on stop;
+        ``password``: the nodes' (auth:), for the exporters' DSNs; ``networks``: more networks
+        than the run's to join (the other region's)."""
         self.runtime, self.cluster, self.history, self.settings = runtime, cluster, history, settings
+        self.password, self.networks = password, [n for n in networks if n != runtime.network_name]
+        self._events_seen = 0  # how far the history was read for NodeJoined
         self.rules = rules or DEFAULT_PROMETHEUS_RULES
         self.disk_usage, self.logs_dir = disk_usage, logs_dir
         self.interval_s, self.max_duration_s = interval_s, max_duration_s
@@ -283,7 +303,10 @@ class PrometheusMonitor:
         self._receiver = AlertReceiver(self._gateway(), self._on_alerts, registry)
         try:
             self._node = self.runtime.create_node(MONITOR_NODE, image=image, env=self._container_env())
-            self.address = self._node.address()
+            self.address = self._node.address()  # on the run's network: where the harness asks
+            for net in self.networks:
+                self.runtime.client.networks.get(net).connect(self._node.container, aliases=[MONITOR_NODE])
+            self._events_seen = len(self.history)
             self._wait_ready()
         except BaseException:
             self._teardown()
@@ -332,6 +355,10 @@ class PrometheusMonitor:
                 return str(cfg["Gateway"])
         raise SetupError(f"network {self.runtime.network_name} has no gateway address for the alert receiver")
 
+    def _dsn(self, name: str) -> str:
+        user = "postgres" + (":" + urllib.parse.quote(self.password, safe="") if self.password else "")
+        return f"postgresql://{user}@{name}:5432/postgres?sslmode=disable&connect_timeout=1"
+
     def _container_env(self) -> dict[str, str]:
         s = self.settings
         assert self._receiver is not None
@@ -339,9 +366,10 @@ class PrometheusMonitor:
         targets = []
         for i, name in enumerate(self.names):
             port = FIRST_EXPORTER_PORT + i
-            exporters.append(f"{name} {port} postgresql://postgres@{name}:5432/postgres?sslmode=disable&connect_timeout=1")
+            exporters.append(f"{name} {port} {self._dsn(name)}")
             targets.append({"targets": [f"127.0.0.1:{port}"], "labels": {"node": name}})
-        scrape = {"job_name": "postgres", "static_configs": targets}
+        scrape = {"job_name": "postgres", "static_configs": targets,
+                  "file_sd_configs": [{"files": [f"{TARGETS_DIR}/*.json"], "refresh_interval": "1s"}]}
         harness_target = {"job_name": "harness",
                           "static_configs": [{"targets": [f"{self._receiver.host}:{self._receiver.port}"]}]}
         prometheus = {
@@ -407,7 +435,7 @@ class PrometheusMonitor:
             return ""
         res = self._node.exec(["sh", "-c", "tail -n 5 /var/log/pgharness/*.log"], user="root", timeout=5)
         tail: bytes = self._node.container.logs(tail=20)
-        return res.output[-2500:] + tail.decode(errors="replace")
+        return redact(res.output[-2500:] + tail.decode(errors="replace"))
 
     def _save_logs(self) -> None:
         assert self._node is not None
@@ -415,7 +443,40 @@ class PrometheusMonitor:
             return
         res = self._node.exec(["sh", "-c", "tail -n 200 /var/log/pgharness/*.log"], user="root", timeout=5)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        (self.logs_dir / "monitor.log").write_text(res.output + self._node.container.logs(tail=200).decode(errors="replace"))
+        (self.logs_dir / "monitor.log").write_text(
+            redact(res.output + self._node.container.logs(tail=200).decode(errors="replace")))
+
+    # -- nodes that join during the drill --
+
+    def watch(self, name: str) -> None:
+        """Give ``name`` (a node that joined after the start) an exporter and a scrape target."""
+        if name in self.names or self._node is None:
+            return
+        port = FIRST_EXPORTER_PORT + len(self.names)
+        target = json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": {"node": name}}])
+        # The DSN goes in the exec's environment, not its command line (the password, with auth:).
+        self._node.container.exec_run(
+            ["sh", "-c", 'exec prometheus-postgres-exporter --web.listen-address=":$PORT" '
+                         '--extend.query-path=/etc/pgharness/queries.yml --log.level=warn '
+                         '> "/var/log/pgharness/exporter-$NAME.log" 2>&1'],
+            user="root", detach=True, environment={"DATA_SOURCE_NAME": self._dsn(name), "PORT": str(port), "NAME": name})
+        res = self._node.exec(["sh", "-c", f'mkdir -p {TARGETS_DIR} && printf "%s" "$0" > {TARGETS_DIR}/.{name}.tmp '
+                                           f"&& mv {TARGETS_DIR}/.{name}.tmp {TARGETS_DIR}/{name}.json", target],
+                              user="root", timeout=5)
+        if res.exit_code != 0:
+            raise SetupError(f"monitor: cannot add the scrape target of {name}: {res.output.strip()[:300]}")
+        self.names.append(name)
+        self.history.note("monitor.watch", f"{name} joined: its exporter on port {port}, scraped from now on")
+
+    def _watch_joined(self) -> None:
+        events = self.history.events()
+        joined = [e.node for e in events[self._events_seen:] if isinstance(e, NodeJoined)]
+        self._events_seen = len(events)
+        for name in joined:
+            try:
+                self.watch(name)
+            except (docker.errors.APIError, SetupError) as exc:  # the node stays unwatched, and the journal says so
+                self.history.note("monitor.watch_failed", f"{name}: {redact(str(exc))[:300]}")
 
     # -- Prometheus's API --
 
@@ -493,6 +554,7 @@ class PrometheusMonitor:
             while not self._stop.is_set() and time.monotonic() - t0 < self.max_duration_s:
                 started = time.monotonic()
                 try:
+                    self._watch_joined()
                     self.sample_once()
                 except (OSError, SetupError, ValueError) as exc:  # Prometheus busy: the next round asks again
                     log.debug("sampling Prometheus failed: %s", exc)
