@@ -123,3 +123,53 @@ def test_a_bad_prometheus_setting_names_the_line(tmp_path: Path) -> None:
 def test_the_payload_model_ignores_what_it_does_not_use() -> None:
     p = _AmPayload.model_validate(_payload("firing", "2026-12-01T09:50:01Z") | {"groupKey": "x"})
     assert p.alerts[0].labels["node"] == "node1"
+
+
+class _Res:
+    exit_code, output = 0, ""
+
+
+class _MonitorNode:
+    """The monitoring container, as far as watch() uses it: what was run in it."""
+
+    def __init__(self) -> None:
+        self.detached: list[tuple[list[str], dict[str, str]]] = []
+        self.ran: list[list[str]] = []
+        self.container = self
+
+    def exec_run(self, cmd: list[str], *, user: str, detach: bool, environment: dict[str, str]) -> None:
+        assert detach and user == "root"
+        self.detached.append((cmd, environment))
+
+    def exec(self, cmd: list[str], *, user: str, timeout: float) -> _Res:
+        self.ran.append(cmd)
+        return _Res()
+
+
+def test_a_node_that_joins_gets_an_exporter_with_the_password_and_a_scrape_target() -> None:
+    from harness.history import NodeJoined, now
+
+    h = History()
+    rt = type("R", (), {"network_name": "pgh-run"})()
+    mon = PrometheusMonitor(rt, type("C", (), {"names": ["node1"]})(), h, _settings(),  # type: ignore[arg-type]
+                            password="p@ss/word:1", networks=["pgh-run", "pgh-run-west"])
+    assert mon.networks == ["pgh-run-west"]  # the run's own network is joined at creation
+    mon._receiver = AlertReceiver("127.0.0.1", mon._on_alerts)
+    try:
+        env = mon._container_env()
+    finally:
+        mon._receiver.close()
+    assert "node1 9187 postgresql://postgres:p%40ss%2Fword%3A1@node1:5432/" in env["HARNESS_EXPORTERS"]
+    assert "/etc/pgharness/targets/*.json" in env["HARNESS_PROMETHEUS_YML"]
+    node = _MonitorNode()
+    mon._node = node  # type: ignore[assignment]
+    h.add(NodeJoined(at=now(), node="restore1", role="restored"))
+    mon._watch_joined()
+    mon._watch_joined()  # each event once
+    assert mon.names == ["node1", "restore1"]
+    [(cmd, environment)] = node.detached
+    assert environment["PORT"] == "9188" and environment["NAME"] == "restore1"
+    assert environment["DATA_SOURCE_NAME"].startswith("postgresql://postgres:p%40ss%2Fword%3A1@restore1:5432/")
+    assert "p%40ss" not in " ".join(cmd)  # the password is in the exec's environment, not its command line
+    [write] = node.ran
+    assert json.loads(write[-1]) == [{"targets": ["127.0.0.1:9188"], "labels": {"node": "restore1"}}]
