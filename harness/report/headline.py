@@ -3,7 +3,8 @@
 One line from the run's summary.json: how many scenarios (and how many passed), the worst
 write RTO, the acknowledged writes lost, the error budget used (downtime over the SLO
 period's budget, when the run measured it), the maturity level the scorecard gives, and the
-regressions ``harness trend``'s rule finds for this run against the runs before it.
+regressions ``harness trend``'s rule finds for this run against the runs before it, and
+what the run cost (CPU seconds and bytes written by its containers, summary.json's ``cost``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checkers.trend import judge
+from harness.cost import run_cost
 from harness.report.runs import load_points
 from harness.report.summary import scorecard
 
@@ -41,6 +43,10 @@ def headline(scenarios: Sequence[Mapping[str, Any]], regressions: int | None) ->
         "regressions n/a" if regressions is None else
         ("no regression" if regressions == 0 else f"{regressions} regression{'s' * (regressions > 1)}"),
     ]
+    cost = run_cost(scenarios)
+    if cost is not None:
+        parts.append("cost " + ("n/a" if cost.cpu_s is None else f"{cost.cpu_s:.1f} CPU s") + ", "
+                     + ("n/a" if cost.written_mb is None else f"{cost.written_mb:.0f} MB written"))
     return " · ".join(parts)
 
 
