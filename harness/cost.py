@@ -126,10 +126,12 @@ def counters(stats: Mapping[str, Any], devices: list[str | None]) -> dict[str, f
     mem = stats.get("memory_stats") or {}
     peak = mem.get("max_usage") or mem.get("usage")
     blk = (stats.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
-    written = float(sum(int(e.get("value", 0)) for e in blk if str(e.get("op", "")).lower() == "write"))
+    # An empty list is no answer (cgroup v1 here does not see a container's buffered writes): unknown, not 0.
+    written: float | None = (float(sum(int(e.get("value", 0)) for e in blk if str(e.get("op", "")).lower() == "write"))
+                             if blk else None)
     vols = [_ext4_written_kb(d) for d in devices]
     if any(v is not None for v in vols):
-        written += sum(v for v in vols if v is not None) * 1024
+        written = (written or 0.0) + sum(v for v in vols if v is not None) * 1024
     nets = stats.get("networks")
     rx = tx = None
     if isinstance(nets, Mapping):

@@ -24,6 +24,10 @@ def test_counters_add_the_volumes_writes(tmp_path: Path, monkeypatch: pytest.Mon
     c = counters(_stats(5, 10, 100, 3, 4), ["/dev/loop7", None])
     assert c == {"cpu_ns": 5.0, "peak": 10.0, "written": 100.0 + 2048 * 1024, "rx": 4.0, "tx": 5.0}
     assert counters({}, [])["cpu_ns"] is None  # unknown, never 0
+    # Docker's empty block-I/O list is no answer either; the volumes' own counters still count.
+    empty = {"blkio_stats": {"io_service_bytes_recursive": []}}
+    assert counters(empty, [])["written"] is None
+    assert counters(empty, ["/dev/loop7"])["written"] == 2048 * 1024
 
 
 def test_a_scenario_cost_is_the_difference_and_a_killed_node_keeps_its_last_answer() -> None:
