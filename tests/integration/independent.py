@@ -7,7 +7,7 @@ longer than 250 ms between two of its acknowledged writes that the survivor stil
 Workers take ticks from a small queue: while one hangs on a frozen server, another takes
 the next tick, so a thaw is seen within a tick whichever worker is served first.
 
-The drills here are the known answers of ``test_known_answers.py`` and ``bench/numbers.py``.
+The drills here are the known answers of ``test_known_answers.py`` and ``bench/known_answers.py``.
 """
 
 from __future__ import annotations

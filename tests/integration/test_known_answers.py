@@ -113,7 +113,7 @@ def test_a_failover_away_from_a_frozen_primary_is_seen_when_it_happens(drill: Dr
 # interval (each side sees an edge only at its next write) plus 50 ms (after a thaw the
 # commits queue behind one WAL flush: measured, the harness's first commit was served 53 ms
 # after the client's), or 250 ms where the service moves to another node or the server starts
-# again (each side opens connections of its own there). bench/numbers.py prints the measured disagreements.
+# again (each side opens connections of its own there). bench/known_answers.py prints the measured disagreements.
 
 
 KA_TOLERANCE = KA_INTERVAL + 0.05  # a probe interval, plus the time a thawed server takes to answer

@@ -1,6 +1,6 @@
 """The numbers as a client sees them: the harness beside an independent client (a benchmark).
 
-    PYTHONPATH=. .venv/bin/python bench/numbers.py [--drills all|issue|NAME,...] [--keep DIR]
+    PYTHONPATH=. .venv/bin/python bench/known_answers.py [--drills all|issue|NAME,...] [--keep DIR]
 
 Each drill runs on a fresh 1 primary + 1 async replica cluster with the harness's probes
 (every 50 ms) and the tests' independent client (tests/integration/independent.py: its own
