@@ -131,3 +131,18 @@ Feature: The client path: the outage as an application sees it
     And I wait 1 seconds
     Then the client path sent no write to the deposed primary
     And the write RTO through the client path is under 30 seconds
+
+  # Patroni fails over by itself: PgBouncer in front of the primary is repointed by a watcher
+  # (as an on_role_change callback would) once the new leader accepts writes.
+  @patroni @slow
+  Scenario: Kill the Patroni leader: PgBouncer in front of the primary follows the new leader
+    Given a Patroni cluster with 3 nodes and a 1-member etcd
+    And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
+    And clients connect through PgBouncer in front of the primary
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I kill the leader
+    Then a new leader is elected within 30 seconds
+    And the write RTO through the client path is under 30 seconds
+    And the client path added at most 10 seconds to the write RTO
+    And the writes through the client path after the fault went to the primary
