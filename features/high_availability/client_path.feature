@@ -146,3 +146,18 @@ Feature: The client path: the outage as an application sees it
     And the write RTO through the client path is under 30 seconds
     And the client path added at most 10 seconds to the write RTO
     And the writes through the client path after the fault went to the primary
+
+  # The contrast on Patroni: the leader cut off from etcd cannot renew its key and demotes
+  # itself, and HAProxy's /primary check answers 503 on a node that does not hold the key. So
+  # once another node leads, the path sends it nothing more.
+  @patroni @network @slow
+  Scenario: Cut the Patroni leader off from the DCS: HAProxy sends no write to the deposed leader
+    Given a Patroni cluster with 3 nodes and a 1-member etcd
+    And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
+    And clients connect through HAProxy
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I cut the leader off from the DCS
+    Then a new leader is elected within 30 seconds
+    When I wait 3 seconds
+    Then the client path sent no write to the deposed primary
