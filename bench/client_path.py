@@ -1,15 +1,18 @@
 """Write RTO through each client path beside the ideal (a benchmark: it prints a table).
 
     .venv/bin/python bench/client_path.py [--runs 5] [--topologies streaming,patroni]
-        [--paths libpq,haproxy,pgbouncer+haproxy,haproxy@2000x3]
+        [--paths libpq,haproxy,pgbouncer+haproxy,pgbouncer,haproxy@2000x3]
 
 For each topology and path, ``--runs`` drills on a fresh cluster: a harness failover on
 streaming replication (kill the primary, promote the most advanced replica) or a leader
 kill on Patroni (ttl 20, loop_wait 2, retry_timeout 5). Every drill runs the path's probes
 and the direct probes beside them, so each run gives the path's write RTO and the ideal's
 for the same kill; the table shows the median and the spread (min-max) of both and of their
-difference (what the path added). ``haproxy@2000x3`` is HAProxy checking every 2000 ms and
-marking a server down after 3 failed checks (the default is 1000 ms and 2).
+difference (what the path added). The ``direct`` row of each topology is the ideal beside
+every drill of that topology (the same kills). ``pgbouncer`` is PgBouncer in front of the
+primary, repointed by the failover (a RELOAD on its admin console; on Patroni once the new
+leader accepts writes). ``haproxy@2000x3`` is HAProxy checking every 2000 ms and marking a
+server down after 3 failed checks (the default is 1000 ms and 2).
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--topologies", default="streaming,patroni")
-    ap.add_argument("--paths", default="libpq,haproxy,pgbouncer+haproxy,haproxy@2000x3")
+    ap.add_argument("--paths", default="libpq,haproxy,pgbouncer+haproxy,pgbouncer,haproxy@2000x3")
     args = ap.parse_args()
     build_images()
     console = Console(width=160)
@@ -79,6 +82,7 @@ def main() -> None:
         table.add_column(col)
     with tempfile.TemporaryDirectory(prefix="bench-client-path-") as tmp:
         for topology in args.topologies.split(","):
+            every_ideal: list[float] = []
             for spec in args.paths.split(","):
                 got, ideal, added, missing = [], [], [], 0
                 for i in range(args.runs):
@@ -99,6 +103,9 @@ def main() -> None:
                     added.append(rto - direct)
                 table.add_row(topology, spec, f"{len(got)}" + (f" (+{missing} failed or unrecovered)" if missing else ""),
                               _fmt(got), _fmt(ideal), _fmt(added))
+                every_ideal += ideal
+            table.add_row(topology, "direct (beside every drill above)", f"{len(every_ideal)}", _fmt(every_ideal),
+                          _fmt(every_ideal), "0 (the ideal)")
     console.print(table)
 
 

@@ -43,7 +43,9 @@ from harness.parts import (
     ClientPath,
     DirectPath,
     EndsWithWindow,
+    FollowsPrimary,
     Part,
+    ReadPath,
     ReportsSection,
     StartsBeforeWindow,
     StartsWithProbes,
@@ -278,6 +280,16 @@ class Drill:
         except Exception:  # noqa: BLE001 - a node that is down has no address; the attempt fails
             return None
 
+    def _read_endpoint(self) -> tuple[str, str] | None:
+        """The read probe's target: the path's read-only side where it has one, else the primary."""
+        c, path = self._cluster, self.client_path()
+        if c is None or not isinstance(path, ReadPath):
+            return self._primary_endpoint()
+        try:
+            return path.read_endpoint(c)
+        except Exception:  # noqa: BLE001 - a node that is down has no address; the attempt fails
+            return None
+
     @property
     def monitor(self) -> AlertMonitor | None:
         """The harness's own Monitor, or real alerting's PrometheusMonitor (monitor.prometheus)."""
@@ -326,7 +338,7 @@ class Drill:
             self.write_probe = WriteProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
             self.write_probe.start()
         if reads and self.read_probe is None:
-            self.read_probe = ReadProbe(self.history, self._primary_endpoint, **kw)  # type: ignore[arg-type]
+            self.read_probe = ReadProbe(self.history, self._read_endpoint, **kw)  # type: ignore[arg-type]
             self.read_probe.start()
         if starting:
             for part in list(self._parts):
@@ -359,7 +371,11 @@ class Drill:
                                      detail=f"{users} users"))
 
     def clients_moved(self) -> None:
-        """The primary changed: tell the clients that do not ask each time (the background load)."""
+        """The primary changed: tell the clients that do not ask each time (the background load,
+        a pooler in front of the primary)."""
+        for part in list(self._parts):
+            if isinstance(part, FollowsPrimary):
+                part.primary_moved(self)
         load = self.load
         if load is not None:
             load.point_at_primary()

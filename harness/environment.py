@@ -303,7 +303,7 @@ class HaproxySettings(_Strict):
 
 
 class PgbouncerSettings(_Strict):
-    """PgBouncer's pool in front of HAProxy's read-write listener."""
+    """PgBouncer's pool (in front of HAProxy's listeners, or of the primary itself)."""
 
     pool_mode: Literal["session", "transaction", "statement"] = "transaction"
     """When a server connection goes back to the pool."""
@@ -323,7 +323,8 @@ class PgbouncerSettings(_Strict):
 
 class ClientsSection(_Strict):
     """The client path: ``direct`` (the harness's own view, the ideal), ``libpq`` (a multi-host
-    connection string), ``haproxy``, or ``pgbouncer+haproxy`` (``pgbouncer`` for short)."""
+    connection string), ``haproxy``, ``pgbouncer+haproxy`` (PgBouncer pooling to HAProxy), or
+    ``pgbouncer`` (PgBouncer in front of the primary itself, repointed on a failover)."""
 
     path: Literal["direct", "libpq", "haproxy", "pgbouncer+haproxy", "pgbouncer"] = "direct"
     """How the probes and the load reach the database (docs/client-paths.md)."""
@@ -340,7 +341,7 @@ class ClientsSection(_Strict):
 
     @property
     def kind(self) -> str:
-        return "pgbouncer+haproxy" if self.path == "pgbouncer" else self.path
+        return self.path
 
 
 class Environment(_Strict):

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from harness.drill import Drill
     from harness.topology.base import Topology
 
-__all__ = ["ClientPath", "DirectPath", "EndsWithWindow", "Part", "PartBase", "ReportsSection", "StartsBeforeWindow",
-           "StartsWithProbes"]
+__all__ = ["ClientPath", "DirectPath", "EndsWithWindow", "FollowsPrimary", "Part", "PartBase", "ReadPath",
+           "ReportsSection", "StartsBeforeWindow", "StartsWithProbes"]
 
 
 class Part(Protocol):
@@ -95,6 +95,21 @@ class ClientPath(Protocol):
 
     def primary_endpoint(self, topology: Topology) -> tuple[str, str]:
         """(the node the requests are meant for, the address clients use for the primary)."""
+
+
+@runtime_checkable
+class ReadPath(Protocol):
+    """A client path with a read-only side of its own (standbys): the read probe goes there."""
+
+    def read_endpoint(self, topology: Topology) -> tuple[str, str]:
+        """(a label for the read service, the address or connection string readers use)."""
+
+
+@runtime_checkable
+class FollowsPrimary(Protocol):
+    """A part told when the harness moved the primary (a failover), e.g. to repoint a pooler."""
+
+    def primary_moved(self, drill: Drill) -> None: ...
 
 
 class DirectPath:

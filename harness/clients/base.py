@@ -22,7 +22,7 @@ from harness.runtime.docker import DockerNode
 __all__ = ["PATHS", "ServicePath", "Cluster", "conninfo_for", "node_addresses"]
 
 #: The path names, as written in the environment file and in summary.json.
-PATHS = ("direct", "libpq", "haproxy", "pgbouncer+haproxy")
+PATHS = ("direct", "libpq", "haproxy", "pgbouncer+haproxy", "pgbouncer")
 
 
 class Cluster(Protocol):

@@ -10,14 +10,17 @@ from typing import TYPE_CHECKING
 from harness.checkers.paths import path_added_s
 from harness.clients.faults import FreezeComponent, KillComponent, RestartComponent, TakePool
 from harness.clients.part import ClientsPart
+from harness.clients.writes import PathWrites, path_writes
 from harness.errors import SetupError, TargetMissed
 from harness.faults import Fault
+from harness.topology.pg import sql
 
 if TYPE_CHECKING:
     from harness.drill import Drill
 
-__all__ = ["heal_component", "path_fault", "require_path_added", "require_path_downtime", "require_path_rto",
-           "require_writes_to_primary", "take_pool", "writes_by_node"]
+__all__ = ["heal_component", "path_fault", "require_deposed_writes_only_there", "require_path_added",
+           "require_path_downtime", "require_path_rto", "require_writes_to_deposed", "require_writes_to_primary",
+           "take_pool", "writes_by_node"]
 
 _FAULTS: dict[str, type[KillComponent] | type[FreezeComponent] | type[RestartComponent]] = {
     "kill": KillComponent, "freeze": FreezeComponent, "restart": RestartComponent}
@@ -135,3 +138,58 @@ def require_path_added(drill: Drill, limit_s: float, *, at_least: bool = False) 
     if not at_least and added > limit_s:
         raise TargetMissed(f"write RTO added by {m.client_path}", f"{added:.2f} s", f"<= {limit_s:g} s")
     return added
+
+
+def _path_writes(drill: Drill) -> PathWrites:
+    _part(drill)
+    got = path_writes(drill.history.events())
+    if got is None:
+        raise SetupError("no fault was injected, or no write went through the client path: "
+                         "nothing to say about a deposed primary")
+    where = ", ".join(f"{s.node}: {s.writes} ({s.after_deposed} after it was deposed)" for s in got.servers)
+    drill.history.note("client_path.deposed", f"through {got.path}: deposed primary {got.deposed}, new primary "
+                       f"{got.new_primary}; writes by server: {where}; to the deposed primary: {got.to_deposed}")
+    return got
+
+
+def require_writes_to_deposed(drill: Drill, *, expected: bool) -> PathWrites:
+    """The path sent acknowledged writes to the deposed primary after another node became primary
+    (``expected``), or it sent none there."""
+    got = _path_writes(drill)
+    if got.new_primary is None:
+        raise TargetMissed("a new primary beside the deposed one", "no other node became primary",
+                           "a failover or a new leader")
+    what = f"writes through {got.path} to the deposed primary {got.deposed} after {got.new_primary} was primary"
+    if expected and got.to_deposed == 0:
+        raise TargetMissed(what, "none", "at least one")
+    if not expected and got.to_deposed:
+        raise TargetMissed(what, f"{got.to_deposed} (seq {_ranges(got.to_deposed_seqs)})", "none")
+    return got
+
+
+def _ranges(ranges: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:6]) + (" ..." if len(ranges) > 6 else "")
+
+
+def require_deposed_writes_only_there(drill: Drill) -> tuple[int, int]:
+    """Read back, with connections of its own to each node (not the probes' view), that the writes
+    the path sent to the deposed primary are on it and missing from the new primary:
+    (found on the deposed primary, found on the new one)."""
+    got = require_writes_to_deposed(drill, expected=True)
+    assert got.deposed is not None and got.new_primary is not None
+    seqs = [s for a, b in got.to_deposed_seqs for s in range(a, b + 1)]
+    table = drill.env.probe.table
+    c = drill.cluster
+
+    def present(node: str) -> int:
+        rows = sql(c.address(node), f"SELECT count(*) FROM {table} WHERE seq = ANY(%s)", (seqs,), timeout=5)
+        return int(rows[0][0])
+
+    on_deposed, on_new = present(got.deposed), present(got.new_primary)
+    drill.history.note("client_path.deposed_read", f"of {len(seqs)} writes the path sent to {got.deposed} after it "
+                       f"was deposed: {on_deposed} on {got.deposed}, {on_new} on {got.new_primary}")
+    if on_deposed != len(seqs) or on_new:
+        raise TargetMissed(f"the {len(seqs)} writes sent to the deposed primary {got.deposed}",
+                           f"{on_deposed} on it, {on_new} on {got.new_primary}",
+                           f"all on {got.deposed}, none on {got.new_primary}")
+    return on_deposed, on_new

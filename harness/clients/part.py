@@ -30,6 +30,7 @@ from harness.clients.base import ServicePath, node_addresses
 from harness.clients.haproxy import HaproxyPath
 from harness.clients.libpq import LibpqPath
 from harness.clients.pgbouncer import PgbouncerPath, PoolSampler
+from harness.clients.writes import PathWrites, path_writes
 from harness.environment import ClientsSection
 from harness.errors import SetupError
 from harness.history import ClientPathChosen, NodeAddresses, now
@@ -60,6 +61,9 @@ def use_client_path(drill: Drill, path: str | None = None, **settings: Any) -> C
 
 
 class ClientsPart:
+    #: The result section: which writes the path sent to which server (harness.clients.writes).
+    section = "client_path_writes"
+
     def __init__(self, drill: Drill, settings: ClientsSection | None = None) -> None:
         self.drill = drill
         self._chosen = settings  # None: decided when the path starts (environment, topology kind)
@@ -132,6 +136,20 @@ class ClientsPart:
             return primary, topology.address(primary)
         return self.name, self.path.write_conninfo()
 
+    def read_endpoint(self, topology: Topology) -> tuple[str, str]:
+        """Where the read probe goes: the path's read-only side (HAProxy's read-only listener,
+        libpq ``prefer-standby``, PgBouncer's ``postgres_ro``); on ``direct``, the primary."""
+        label, conninfo = self.primary_endpoint(topology)
+        if self.path is None:
+            return label, conninfo
+        return f"{self.name}-ro", self.path.read_conninfo()
+
+    def primary_moved(self, drill: Drill) -> None:
+        """The harness moved the primary (a failover): repoint what does not follow by itself
+        (PgBouncer in front of the primary), as a team's failover hook does."""
+        if isinstance(self.path, PgbouncerPath):
+            self.path.follow(drill.cluster)
+
     # -- start and stop ----------------------------------------------------------------------
 
     def _start(self, topology: Topology) -> None:
@@ -163,10 +181,14 @@ class ClientsPart:
             runtime = topology.runtime
             if not isinstance(runtime, DockerRuntime):
                 raise SetupError(f"clients.path {s.kind}: HAProxy and PgBouncer run on the Docker runtime only")
-            ha = HaproxyPath(runtime, topology, history, s.haproxy, connect_timeout_s=s.connect_timeout_s,
-                             settle_s=s.settle_s, max_duration_s=max_s)
-            path = ha if s.kind == "haproxy" else PgbouncerPath(
-                runtime, ha, history, s.pgbouncer, connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s)
+            if s.kind == "pgbouncer":  # in front of the primary itself: the failover repoints it
+                path = PgbouncerPath(runtime, None, history, s.pgbouncer, cluster=topology,
+                                     connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s, max_duration_s=max_s)
+            else:
+                ha = HaproxyPath(runtime, topology, history, s.haproxy, connect_timeout_s=s.connect_timeout_s,
+                                 settle_s=s.settle_s, max_duration_s=max_s)
+                path = ha if s.kind == "haproxy" else PgbouncerPath(
+                    runtime, ha, history, s.pgbouncer, connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s)
         self._stack.enter_context(path)
         self.path = path
         if isinstance(path, PgbouncerPath):
@@ -226,6 +248,12 @@ class ClientsPart:
         return self.path.write_conninfo()
 
     # -- the part ----------------------------------------------------------------------------
+
+    def result_section(self) -> PathWrites | None:
+        """Per server, the acknowledged writes the path sent there (a real path, after a fault)."""
+        if self._settings is None or self._settings.kind == "direct":
+            return None
+        return path_writes(self.drill.history.events())
 
     def __enter__(self) -> ClientsPart:
         return self

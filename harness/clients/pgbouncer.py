@@ -1,10 +1,19 @@
-"""The ``pgbouncer+haproxy`` path: PgBouncer in its own container, in front of HAProxy.
+"""The PgBouncer paths: PgBouncer in its own container, in front of HAProxy or of the primary.
 
-PgBouncer pools server connections to HAProxy's read-write listener (and a second database
-name, ``postgres_ro``, to the read-only one). What it adds to an outage: a server connection
-cut by HAProxy is noticed at its next use; a failed server login waits
-``server_login_retry`` before the next; a client waits up to ``query_wait_timeout`` for a
-free server connection (pool exhaustion shows as waiting clients, then errors).
+``pgbouncer+haproxy``: PgBouncer pools server connections to HAProxy's read-write listener
+(and a second database name, ``postgres_ro``, to the read-only one). What it adds to an
+outage: a server connection cut by HAProxy is noticed at its next use; a failed server login
+waits ``server_login_retry`` before the next; a client waits up to ``query_wait_timeout`` for
+a free server connection (pool exhaustion shows as waiting clients, then errors).
+
+``pgbouncer``: PgBouncer in front of the primary itself (``postgres``) and of one standby
+(``postgres_ro``), by address. Nothing in it follows a failover: something must repoint it,
+as a team's failover hook does. :meth:`PgbouncerPath.repoint` is that hook: it rewrites the
+database entries in pgbouncer.ini and sends ``RELOAD`` on PgBouncer's admin console, which
+closes the server connections to the old host as they are released (clients keep their
+connections to PgBouncer). The harness's failover calls it the moment it has promoted
+(:class:`~harness.clients.part.ClientsPart` follows the primary); on Patroni a watcher does,
+once the new leader accepts writes (what an ``on_role_change`` callback would do).
 
 :class:`PoolSampler` reads ``SHOW POOLS`` and feeds the drill's monitor a sample for the
 node ``pgbouncer`` whose ``connections_pct`` is the share of the pool's server connections in
@@ -13,10 +22,12 @@ use, so the default "connection pool exhausted" rule fires on it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -24,21 +35,31 @@ from harness.clients.base import conninfo_for
 from harness.clients.components import component_log, remove_component, start_component
 from harness.clients.haproxy import RO_PORT, RW_PORT, HaproxyPath
 from harness.environment import PgbouncerSettings
-from harness.history import History, Sample, now
+from harness.errors import SetupError
+from harness.history import ActionEvent, History, Sample, now
 from harness.monitor.rules import RuleEngine
 from harness.runtime.docker import DockerNode, DockerRuntime
 
-__all__ = ["PORT", "PgbouncerPath", "PoolSampler", "pgbouncer_config", "pool_usage"]
+if TYPE_CHECKING:
+    from harness.topology.base import Topology
+
+__all__ = ["PORT", "LeaderWatcher", "PgbouncerPath", "PoolSampler", "admin", "pgbouncer_config", "pool_usage", "route"]
+
+log = logging.getLogger(__name__)
 
 PORT = 6432
 
 
-def pgbouncer_config(s: PgbouncerSettings, *, upstream: str = "haproxy") -> str:
-    """pgbouncer.ini: ``postgres`` to HAProxy's read-write listener, ``postgres_ro`` to its read-only one."""
+def pgbouncer_config(s: PgbouncerSettings, *, upstream: str = "haproxy",
+                     write_to: str | None = None, read_to: str | None = None) -> str:
+    """pgbouncer.ini: ``postgres`` to HAProxy's read-write listener, ``postgres_ro`` to its read-only one;
+    with ``write_to`` (and ``read_to``, default the same), to those PostgreSQL servers (port 5432) instead."""
+    rw = f"host={upstream} port={RW_PORT}" if write_to is None else f"host={write_to} port=5432"
+    ro = f"host={upstream} port={RO_PORT}" if write_to is None else f"host={read_to or write_to} port=5432"
     return "\n".join([
         "[databases]",
-        f"postgres = host={upstream} port={RW_PORT} dbname=postgres",
-        f"postgres_ro = host={upstream} port={RO_PORT} dbname=postgres",
+        f"postgres = {rw} dbname=postgres",
+        f"postgres_ro = {ro} dbname=postgres",
         "[pgbouncer]",
         "listen_addr = 0.0.0.0",
         f"listen_port = {PORT}",
@@ -74,13 +95,20 @@ def pool_usage(rows: list[dict[str, object]], pool_size: int) -> tuple[float, in
     return 0.0, 0
 
 
-def show_pools(address: str) -> list[dict[str, object]]:
-    info = conninfo_for([address], PORT, timeout_s=1, app="pgharness-monitor").replace("dbname=postgres",
-                                                                                         "dbname=pgbouncer")
+def admin(address: str, command: str, timeout_s: int = 1) -> list[dict[str, object]]:
+    """Run ``command`` (SHOW POOLS, RELOAD, ...) on PgBouncer's admin console; its rows."""
+    info = conninfo_for([address], PORT, timeout_s=timeout_s, app="pgharness-admin").replace("dbname=postgres",
+                                                                                               "dbname=pgbouncer")
     with psycopg.connect(info, autocommit=True, prepare_threshold=None) as conn:
-        cur = conn.execute("SHOW POOLS")
-        names = [d.name for d in cur.description or []]
+        cur = conn.execute(command)
+        if cur.description is None:
+            return []
+        names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def show_pools(address: str) -> list[dict[str, object]]:
+    return admin(address, "SHOW POOLS")
 
 
 class PoolSampler:
@@ -124,15 +152,46 @@ class PoolSampler:
             self._thread.join(timeout=3)
 
 
-class PgbouncerPath:
-    name = "pgbouncer+haproxy"
+def route(cluster: Topology) -> tuple[str, str]:
+    """(the primary's address, a standby's) as the harness knows them now: where a failover
+    hook points PgBouncer. No standby up: reads go to the primary too."""
+    primary = cluster.primary
+    down = cluster.roles.down
+    standby = None
+    for n in cluster.names:
+        if n == primary or n in down:
+            continue
+        try:
+            standby = cluster.address(n)
+            break
+        except Exception:  # noqa: BLE001 - a node that is down has no address
+            continue
+    write_to = cluster.address(primary)
+    return write_to, standby or write_to
 
-    def __init__(self, runtime: DockerRuntime, haproxy: HaproxyPath, history: History, settings: PgbouncerSettings,
-                 *, connect_timeout_s: int = 2, settle_s: float = 30) -> None:
+
+class PgbouncerPath:
+    """PgBouncer in front of ``haproxy``, or (``haproxy`` None) of the cluster's primary itself."""
+
+    def __init__(self, runtime: DockerRuntime, haproxy: HaproxyPath | None, history: History,
+                 settings: PgbouncerSettings, *, cluster: Topology | None = None, connect_timeout_s: int = 2,
+                 settle_s: float = 30, max_duration_s: float = 3600) -> None:
+        if haproxy is None and cluster is None:
+            raise ValueError("PgBouncer in front of the primary needs the cluster")
         self.runtime, self.haproxy, self.history, self.settings = runtime, haproxy, history, settings
-        self.connect_timeout_s, self.settle_s = connect_timeout_s, settle_s
+        self.cluster = cluster
+        self.connect_timeout_s, self.settle_s, self.max_duration_s = connect_timeout_s, settle_s, max_duration_s
+        self.name = "pgbouncer+haproxy" if haproxy is not None else "pgbouncer"
         self.node: DockerNode | None = None
-        self.config = pgbouncer_config(settings)
+        self.targets: tuple[str, str] | None = None  # (write_to, read_to) on the direct path
+        self._lock = threading.Lock()
+        self._watcher: LeaderWatcher | None = None
+        if haproxy is None:
+            assert cluster is not None
+            self.targets = route(cluster)
+            self.config = pgbouncer_config(settings, write_to=self.targets[0], read_to=self.targets[1])
+        else:
+            self.config = pgbouncer_config(settings)
 
     def address(self) -> str:
         assert self.node is not None, "PgBouncer is not started"
@@ -150,29 +209,118 @@ class PgbouncerPath:
             row = conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()
             return bool(row and row[0])
 
+    # -- the failover hook (the direct path) -------------------------------------------------
+
+    def follow(self, cluster: Topology) -> bool:
+        """Point PgBouncer at the cluster's primary (and a standby) now; False: it already was."""
+        if self.haproxy is not None or self.node is None:
+            return False
+        return self.repoint(*route(cluster))
+
+    def repoint(self, write_to: str, read_to: str) -> bool:
+        """Rewrite the database entries and RELOAD PgBouncer through its admin console, as a
+        failover hook does; an ActionEvent ``pgbouncer.repoint`` times it. False: nothing changed."""
+        with self._lock:
+            if self.node is None or (write_to, read_to) == self.targets:
+                return False
+            t0 = now()
+            config = pgbouncer_config(self.settings, write_to=write_to, read_to=read_to)
+            try:
+                res = self.node.container.exec_run(
+                    ["sh", "-c", 'printf "%s\\n" "$HARNESS_CONFIG" > /etc/pgbouncer/pgbouncer.ini'],
+                    environment={"HARNESS_CONFIG": config}, user="root")
+                if res.exit_code != 0:
+                    raise SetupError(f"pgbouncer: could not rewrite pgbouncer.ini: {res.output!r}")
+                admin(self.address(), "RELOAD", timeout_s=self.connect_timeout_s)
+            except (psycopg.Error, SetupError, OSError) as exc:
+                self.history.add(ActionEvent(at=t0, end=now(), action="pgbouncer.repoint", target=write_to,
+                                             outcome="failed", detail=str(exc)[:300]))
+                raise SetupError(f"pgbouncer: repointing to {write_to} failed: {exc}") from exc
+            self.config, self.targets = config, (write_to, read_to)
+            self.history.add(ActionEvent(at=t0, end=now(), action="pgbouncer.repoint", target=write_to,
+                                         outcome="ok", detail=f"postgres -> {write_to}:5432, postgres_ro -> "
+                                                              f"{read_to}:5432 (pgbouncer.ini rewritten, RELOAD)"))
+            return True
+
     @property
     def components(self) -> Mapping[str, DockerNode]:
         own = {"pgbouncer": self.node} if self.node is not None else {}
-        return {**self.haproxy.components, **own}
+        return {**(self.haproxy.components if self.haproxy is not None else {}), **own}
 
     def logs(self) -> dict[str, str]:
         own = {"pgbouncer": component_log(self.node, 400)} if self.node is not None else {}
-        return {**self.haproxy.logs(), **own}
+        return {**(self.haproxy.logs() if self.haproxy is not None else {}), **own}
 
     def __enter__(self) -> PgbouncerPath:
-        self.haproxy.__enter__()
+        if self.haproxy is not None:
+            self.haproxy.__enter__()
         try:
             self.node = start_component(self.runtime, "pgbouncer", self.config, ready=self._writable,
                                         settle_s=self.settle_s, what="send a write to a primary")
         except BaseException:
-            self.haproxy.__exit__(None, None, None)
+            if self.haproxy is not None:
+                self.haproxy.__exit__(None, None, None)
             raise
         s = self.settings
-        self.history.note("client_path", f"pgbouncer at {self.address()}:{PORT} in front of HAProxy: pool_mode "
+        front = "HAProxy" if self.haproxy is not None else f"the primary ({self.targets[0] if self.targets else '?'})"
+        self.history.note("client_path", f"pgbouncer at {self.address()}:{PORT} in front of {front}: pool_mode "
                                          f"{s.pool_mode}, default_pool_size {s.default_pool_size}")
+        if self.haproxy is None and self.cluster is not None and self.cluster.kind == "patroni":
+            self._watcher = LeaderWatcher(self, self.cluster, max_duration_s=self.max_duration_s)
+            self._watcher.start()
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
         if self.node is not None:
             remove_component(self.node)
-        self.haproxy.__exit__(t, e, tb)
+        if self.haproxy is not None:
+            self.haproxy.__exit__(t, e, tb)
+
+
+class LeaderWatcher:
+    """Patroni changes its leader by itself: repoint PgBouncer once the new leader accepts
+    writes, as a team's ``on_role_change`` callback (or a DCS watcher) does."""
+
+    def __init__(self, path: PgbouncerPath, cluster: Topology, *, interval_s: float = 0.25,
+                 max_duration_s: float = 3600) -> None:
+        self.path, self.cluster, self.interval_s, self.max_duration_s = path, cluster, interval_s, max_duration_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pgbouncer-follow", daemon=True)
+        self._thread.start()
+
+    def check(self) -> bool:
+        """One look: repoint when the leader moved and accepts writes; True when it repointed."""
+        try:
+            leader = self.cluster.primary
+            address = self.cluster.address(leader)
+        except Exception:  # noqa: BLE001 - no leader right now (an election): look again
+            return False
+        if self.path.targets is not None and address == self.path.targets[0]:
+            return False
+        try:
+            with psycopg.connect(conninfo_for([address], 5432, timeout_s=1, app="pgharness-follow"),
+                                 autocommit=True) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        except psycopg.Error:
+            return False
+        if row is None or row[0]:
+            return False  # still promoting
+        return self.path.follow(self.cluster)
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.wait(self.interval_s) and time.monotonic() - t0 < self.max_duration_s:
+            try:
+                self.check()
+            except SetupError:
+                log.warning("pgbouncer: a repoint failed; trying again", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=3)

@@ -23,6 +23,13 @@ def _(drill: Drill) -> None:
     use_client_path(drill, "pgbouncer+haproxy")
 
 
+@given(parse("clients connect through PgBouncer in front of the primary"))
+@given(parse("clients connect through PgBouncer alone"))
+def _(drill: Drill) -> None:
+    """The probes and the load connect through PgBouncer pooling to the primary itself; a failover repoints it."""
+    use_client_path(drill, "pgbouncer")
+
+
 @given(parse("clients connect with a multi-host connection string"))
 def _(drill: Drill) -> None:
     """The probes and the load connect with one libpq string listing every node (target_session_attrs=read-write)."""
@@ -37,7 +44,7 @@ def _(drill: Drill) -> None:
 
 @given(parse('clients connect through the client path "{path}"'))
 def _(drill: Drill, path: str) -> None:
-    """Choose the client path by name: direct, libpq, haproxy or pgbouncer+haproxy."""
+    """Choose the client path by name: direct, libpq, haproxy, pgbouncer+haproxy or pgbouncer."""
     use_client_path(drill, path)
 
 
@@ -158,3 +165,21 @@ def _(drill: Drill) -> None:
 def _(drill: Drill, path: str, limit: float) -> None:
     """The total write outage through the named path is under the limit."""
     checks.require_path_downtime(drill, limit, path=path)
+
+
+@then(parse("the client path sent writes to the deposed primary"))
+def _(drill: Drill) -> None:
+    """After another node became primary, the path still sent acknowledged writes to the old one."""
+    checks.require_writes_to_deposed(drill, expected=True)
+
+
+@then(parse("the client path sent no write to the deposed primary"))
+def _(drill: Drill) -> None:
+    """After another node became primary, the path sent no acknowledged write to the old one."""
+    checks.require_writes_to_deposed(drill, expected=False)
+
+
+@then(parse("the writes the client path sent to the deposed primary are on it and not on the new primary"))
+def _(drill: Drill) -> None:
+    """Read back on each node with connections of its own: those writes are on the deposed primary only."""
+    checks.require_deposed_writes_only_there(drill)

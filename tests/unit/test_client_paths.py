@@ -121,8 +121,9 @@ def test_pool_usage_counts_busy_server_connections() -> None:
     assert pool_usage(rows[:1], 5) == (0.0, 0)
 
 
-def test_pgbouncer_is_short_for_pgbouncer_behind_haproxy() -> None:
-    assert ClientsSection(path="pgbouncer").kind == "pgbouncer+haproxy"
+def test_pgbouncer_is_pgbouncer_in_front_of_the_primary_and_pgbouncer_haproxy_behind_haproxy() -> None:
+    assert ClientsSection(path="pgbouncer").kind == "pgbouncer"
+    assert ClientsSection(path="pgbouncer+haproxy").kind == "pgbouncer+haproxy"
 
 
 @pytest.mark.parametrize(("text", "field"), [
