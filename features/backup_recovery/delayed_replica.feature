@@ -29,7 +29,7 @@ Feature: A delayed replica gives an accidentally dropped table back
     Then no acknowledged write is lost
     And the write RTO is under 1 minute
 
-  @pitr
+  @pitr @slow
   Scenario: The same drop recovered from the delayed replica and by PITR from the backup
     Given a PostgreSQL cluster with 1 primary and 2 async replicas
     And replica 2 applies WAL 5 minutes late

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from harness.units import parse_duration
 
-__all__ = ["NodePlan", "ReplicaOptions", "check", "delay_setting", "node_name", "plan", "replica_number"]
+__all__ = ["NodePlan", "ReplicaOptions", "check", "delay_setting", "describe", "node_name", "plan", "replica_number"]
 
 
 class ReplicaOptions(Protocol):
@@ -98,3 +98,15 @@ def plan(replicas: int, settings: Mapping[int, ReplicaOptions]) -> dict[str, Nod
 def delay_setting(seconds: float) -> str:
     """recovery_min_apply_delay's value (milliseconds: a whole number PostgreSQL accepts)."""
     return f"{int(round(seconds * 1000))}ms"
+
+
+def describe(replicas: int, settings: Mapping[int, ReplicaOptions]) -> str:
+    """'replica 2 (node3) streams from replica 1 (node2), replica 2 (node3) applies WAL 300 s late' ('' if none)."""
+    out = []
+    for name, p in plan(replicas, settings).items():
+        n = replica_number(name)
+        if p.cascaded and p.upstream is not None:
+            out.append(f"replica {n} ({name}) streams from replica {replica_number(p.upstream)} ({p.upstream})")
+        if p.apply_delay_s > 0:
+            out.append(f"replica {n} ({name}) applies WAL {p.apply_delay_s:g} s late")
+    return ", ".join(out)
