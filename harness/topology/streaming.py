@@ -221,7 +221,9 @@ class StreamingCluster:
 
     def sync_setting(self, primary: str) -> str:
         # A cascaded replica streams from another replica: it can never confirm a commit to ``primary``.
-        direct = [n for n in self.names if n != primary and self.roles.upstream_of(n) in (primary, self.roles.primary)]
+        # (The current primary itself, upstream None, stays: it follows ``primary`` after a failover.)
+        direct = [n for n in self.names
+                  if n != primary and self.roles.upstream_of(n) in (None, primary, self.roles.primary)]
         return _sync_names(direct, self.spec.sync_quorum)
 
     # -- observations ------------------------------------------------------------------------

@@ -135,6 +135,10 @@ def test_the_streaming_topology_points_the_leaf_at_the_middle_and_delays_only_th
     assert cluster.roles.upstreams == {"node3": "node2"}
     assert "node3 streams from node2" in cluster.describe() and "node4 applies WAL 300 s late" in cluster.describe()
     assert [type(p).__name__ for p in cluster.drill_parts()] == ["ReplicaWatch"]
+    # A failover to node2: the old primary (it rejoins) and node4 are candidates, node3 already follows node2.
+    assert cluster.sync_setting("node2") == "ANY 1 (node1, node3, node4)"
+    # to node4: node3 still streams from node2, a replica: it cannot confirm node4's commits.
+    assert cluster.sync_setting("node4") == "ANY 1 (node1, node2)"
 
 
 def test_roles_know_who_streams_from_whom() -> None:
