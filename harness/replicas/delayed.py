@@ -125,20 +125,25 @@ def recover_table(cluster: Topology, table: str) -> TableRecovery:
     # 1. Hold replay back before anything else: the drop must never be applied there.
     t = now()
     sql(addr, "SELECT pg_wal_replay_pause()")
-    replayed = str(sql_one(addr, "SELECT pg_last_wal_replay_lsn()::text"))
-    if lsn_int(replayed) >= lsn_int(drop.lsn_after):
-        _phase(cluster, "delayed.pause", node, t, False, f"replay at {replayed}, past the drop ({drop.lsn_after})")
-        sql(addr, "SELECT pg_wal_replay_resume()")
-        raise TargetMissed(f"the delayed replica {node}",
-                           f"had replayed the DROP of {table} (replay at {replayed}, the drop ends at "
-                           f"{drop.lsn_after}) before replay was paused", f"replay held {delay:g} s behind")
-    _phase(cluster, "delayed.pause", node, t, True, f"replay paused at {replayed}, before the drop ({drop.lsn_before})")
-    # 2. Roll forward to just before the drop, at full speed.
-    t = now()
     try:
         wait_until(lambda: lsn_int(str(sql_one(addr, "SELECT pg_last_wal_receive_lsn()::text"))) >= lsn_int(drop.lsn_after),
                    timeout=30, interval=0.05, what=f"{node} to receive the WAL of the drop")
-        start = _drop_start(cluster, node, drop)
+        start = _drop_start(cluster, node, drop)  # the drop's first record, in the standby's own WAL
+    except (WaitTimeout, SetupError) as exc:
+        _phase(cluster, "delayed.pause", node, t, False, str(exc))
+        sql(addr, "SELECT pg_wal_replay_resume()")
+        raise
+    replayed = str(sql_one(addr, "SELECT pg_last_wal_replay_lsn()::text"))
+    if lsn_int(replayed) > lsn_int(start):
+        _phase(cluster, "delayed.pause", node, t, False, f"replay at {replayed}, past the drop's start ({start})")
+        sql(addr, "SELECT pg_wal_replay_resume()")
+        raise TargetMissed(f"the delayed replica {node}",
+                           f"had replayed the DROP of {table} (replay at {replayed}, the drop begins at "
+                           f"{start}) before replay was paused", f"replay held {delay:g} s behind")
+    _phase(cluster, "delayed.pause", node, t, True, f"replay paused at {replayed}, before the drop ({start})")
+    # 2. Roll forward to just before the drop, at full speed.
+    t = now()
+    try:
         conf = (f"recovery_target_lsn = '{start}'\nrecovery_target_inclusive = off\n"
                 "recovery_target_action = 'pause'\nrecovery_min_apply_delay = 0\n")
         _run(cluster, node, ["sh", "-c", f'printf %s "$0" > "$PGDATA/{RECOVERY_CONF}"', conf])

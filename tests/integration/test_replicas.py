@@ -110,3 +110,21 @@ def test_a_cycle_of_replicas_starts_nothing(tmp_path: Path, run_id: str) -> None
         d.close()
     left = docker.from_env().containers.list(all=True, filters={"label": f"{RUN}={run_id}"})
     assert left == []
+
+
+def test_a_delay_shorter_than_the_reaction_is_a_missed_target_and_replay_goes_on(drill: Drill) -> None:
+    from harness.errors import TargetMissed
+
+    drill.configure(replicas=1)
+    set_replica(drill, 1, apply_delay="1 s")
+    c = drill.cluster
+    create_table(c, "orders", 10)
+    late = c.address("node2")
+    wait_until(lambda: _q(late, "SELECT to_regclass('orders') IS NOT NULL") == [(True,)], timeout=30,
+               what="the table on the 1-second replica")
+    drill.apply(DropTable(c, c.primary, "orders"))
+    wait_until(lambda: _q(late, "SELECT to_regclass('orders') IS NULL") == [(True,)], timeout=30,
+               what="the drop applied on the 1-second replica")
+    with pytest.raises(TargetMissed, match=r"had replayed the DROP of orders .* before replay was paused"):
+        recover_table(c, "orders")
+    assert _q(late, "SELECT pg_get_wal_replay_pause_state()") == [("not paused",)]
