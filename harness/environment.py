@@ -23,6 +23,7 @@ __all__ = [
     "Environment",
     "ProbeSettings",
     "PrometheusSettings",
+    "ReplicaSettings",
     "TopologySpec",
     "VolumeSettings",
     "default_environment",
@@ -39,6 +40,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
+class ReplicaSettings(_Strict):
+    """One replica's own streaming settings (docs/replicas.md): an apply delay, an upstream replica."""
+
+    apply_delay: str | None = None
+    """recovery_min_apply_delay: the replica applies WAL this late ("5 minutes", "30 s"); none: at once."""
+    streams_from: int | None = Field(default=None, ge=1)
+    """Cascading: the replica (by number) whose WAL it streams (its primary_conninfo points there); none: the primary."""
+
+
 class TopologySpec(_Strict):
     """A primary and its streaming replicas (a ``patroni:`` or ``regions:`` section replaces it)."""
 
@@ -52,6 +62,15 @@ class TopologySpec(_Strict):
     """With sync replication: how many standbys must confirm each commit (ANY n of them)."""
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Extra postgresql.conf settings for every node."""
+    replica_settings: dict[int, ReplicaSettings] = Field(default_factory=dict)
+    """Per replica, by number (replica 1 is node2): a WAL apply delay, an upstream replica (cascading)."""
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> TopologySpec:
+        from harness.replicas.plan import check
+
+        check(self.replicas, self.replica_settings)  # a ValueError names the replica
+        return self
 
     @model_validator(mode="after")
     def _quorum_fits(self) -> TopologySpec:

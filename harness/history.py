@@ -31,6 +31,8 @@ __all__ = [
     "HaSettings",
     "HaView",
     "RecoveryTargetMarked",
+    "ReplicationLink",
+    "StreamingTree",
     "RepetitionMark",
     "RunbookStepTaken",
     "TableDropped",
@@ -276,6 +278,26 @@ class RecoveryTargetMarked(_Event):
     backup_set: str = ""
 
 
+class ReplicationLink(BaseModel):
+    """One replica's stream as the nodes report it (harness.replicas.tree)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    replica: str
+    planned: str | None  # the node the harness pointed it at (Roles)
+    receiver_from: str | None  # sender_host of its pg_stat_wal_receiver (None: no WAL receiver)
+    receiver_status: str | None
+    sender: str | None  # the node whose pg_stat_replication lists it streaming (None: nobody's)
+    apply_delay_s: float = 0.0
+
+
+class StreamingTree(_Event):
+    """Who streams from whom at this moment: each replica's WAL receiver and its sender's view."""
+
+    kind: Literal["streaming_tree"] = "streaming_tree"
+    primary: str
+    links: list[ReplicationLink] = Field(default_factory=list)
+
+
 class RepetitionMark(_Event):
     """Repetition ``index`` of ``of`` of a repeated drill begins (its slice runs to the next mark)."""
 
@@ -336,7 +358,7 @@ class NodeJoined(_Event):
 Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
     | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | TableDropped
-    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses | NodeJoined,
+    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses | NodeJoined | StreamingTree,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

@@ -35,7 +35,7 @@ _CRITERIA: list[tuple[int, str, tuple[str, ...]]] = [
     (1, "automated daily backups", ("backup",)),
     (1, "basic monitoring", ("alerting", "monitoring")),
     (1, "manual failover works", ("failover",)),
-    (2, "point-in-time recovery", ("pitr",)),
+    (2, "point-in-time recovery", ("pitr", "delayed_replica")),  # a table back from a delayed replica too
     (2, "automated failover", ("patroni", "automatic_failover")),
     (2, "comprehensive alerting", ("alerting",)),
     (2, "regular DR tests", ("dr",)),

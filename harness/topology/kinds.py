@@ -63,7 +63,10 @@ def _describe_regions(env: Environment) -> str:
 
 
 def _describe_streaming(env: Environment) -> str:
-    return f"{env.topology.replicas} {env.topology.replication} replicas"
+    from harness.replicas.plan import describe  # delayed and cascading replicas
+
+    kinds = describe(env.topology.replicas, env.topology.replica_settings)
+    return f"{env.topology.replicas} {env.topology.replication} replicas" + (f"; {kinds}" if kinds else "")
 
 
 register(TopologyKind("streaming", lambda env: True, _streaming, priority=0, describe_env=_describe_streaming))

@@ -24,6 +24,7 @@ class Roles:
         self._down: set[str] = set()
         self._paused: set[str] = set()
         self._leader: str | None = None
+        self._upstream: dict[str, str] = {}  # replica -> the node it streams from (cascading)
 
     def __repr__(self) -> str:
         return (f"Roles(primary={self._primary!r}, old_primary={self._old_primary!r}, down={sorted(self._down)}, "
@@ -57,6 +58,19 @@ class Roles:
         """The leader an HA manager named when last asked (None for harness-driven topologies)."""
         return self._leader
 
+    @property
+    def upstreams(self) -> dict[str, str]:
+        """Replicas that stream from another node than the primary, and that node (a copy)."""
+        with self._lock:
+            return {k: v for k, v in self._upstream.items() if v != self._primary and k != self._primary}
+
+    def upstream_of(self, name: str) -> str | None:
+        """The node ``name`` streams from: its cascading upstream, else the primary (None for the primary)."""
+        with self._lock:
+            if name == self._primary:
+                return None
+            return self._upstream.get(name, self._primary)
+
     # -- the fault path ----------------------------------------------------------------------
 
     def took_down(self, names: Iterable[str]) -> None:
@@ -88,9 +102,15 @@ class Roles:
             self._down.discard(name)
             self._paused.discard(name)
 
+    def streams_from(self, name: str, upstream: str) -> None:
+        """The harness pointed replica ``name`` at ``upstream`` (at the start, a repoint, a rejoin)."""
+        with self._lock:
+            self._upstream[name] = upstream
+
     def promoted(self, name: str) -> None:
         """The harness made ``name`` the primary (failover, a DR promotion, a switchover)."""
         with self._lock:
+            self._upstream.pop(name, None)
             if name != self._primary:
                 self._old_primary = self._primary
                 self._primary = name

@@ -5,6 +5,10 @@ is a clone of the primary's starting state and streams at once: no initdb, no ba
 Roles are kept in a :class:`~harness.topology.roles.Roles` as the harness changes them
 (failover, rejoin) and checked against the nodes themselves (``pg_is_in_recovery``) whenever a
 step asks.
+
+Per replica (``topology.replica_settings``, :mod:`harness.replicas.plan`), a replica may stream
+from another replica (cascading: its ``primary_conninfo`` names that node, and the Roles know
+its upstream) and apply WAL late (``recovery_min_apply_delay``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import random
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from psycopg import sql as psql
 
@@ -21,6 +26,7 @@ from harness.errors import CommandFailed, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, History, now
 from harness.images.choose import image_for
 from harness.ownconfig import apply_hba, own_config
+from harness.replicas.plan import NodePlan, delay_setting, plan
 from harness.runtime.base import Node, Runtime
 from harness.runtime.volumes import Kind, LoopVolume, VolumeSizes, volume_metrics
 from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
@@ -66,6 +72,11 @@ class StreamingCluster:
         self.names = self._node_names()
         self.roles = Roles(self.names[0])
         self.sync = self.spec.replication == "sync"
+        #: Each node's upstream and apply delay as it starts (cascading, delayed replicas).
+        self.plan: dict[str, NodePlan] = plan(self.spec.replicas, self.spec.replica_settings)
+        for p in self.plan.values():
+            if p.cascaded and p.upstream is not None:
+                self.roles.streams_from(p.name, p.upstream)
         self._nodes: dict[str, Node] = {}
         self._rng = random.Random(seed)
         self.started = False
@@ -91,14 +102,18 @@ class StreamingCluster:
         if sizes is not None:
             # Sized to the WAL disk as a DBA would: the 1 GB default lets a busy run fill it unasked.
             settings.setdefault("max_wal_size", f"{max(32, sizes.wal_mb // 4)}MB")
-        extra = "\\n".join(f"{k} = '{v}'" for k, v in settings.items())
         specs = []
         for name in self.names:
             role = "primary" if name == self.primary else "replica"
+            mine = dict(settings)
+            node_plan = self.plan.get(name)
+            if node_plan is not None and node_plan.apply_delay_s > 0:
+                mine["recovery_min_apply_delay"] = delay_setting(node_plan.apply_delay_s)
+            extra = "\\n".join(f"{k} = '{v}'" for k, v in mine.items())
             env = {
                 "HARNESS_NODE": name,
                 "HARNESS_ROLE": role,
-                "HARNESS_PRIMARY_HOST": self.primary,
+                "HARNESS_PRIMARY_HOST": self.roles.upstream_of(name) or self.primary,
                 "HARNESS_SYNC_NAMES": self.sync_setting(self.primary) if self.sync else "",
                 "HARNESS_EXTRA_CONF": extra,
             }
@@ -132,7 +147,15 @@ class StreamingCluster:
 
     def describe(self) -> str:
         rep = f"{self.spec.replication}" + (f" (ANY {self.spec.sync_quorum})" if self.sync else "")
-        return f"streaming: primary {self.primary}, replicas {', '.join(self.replicas())}, {rep}"
+        extra = "".join(f", {n} streams from {u}" for n, u in sorted(self.roles.upstreams.items()))
+        extra += "".join(f", {p.name} applies WAL {p.apply_delay_s:g} s late" for p in self.plan.values()
+                         if p.apply_delay_s > 0)
+        return f"streaming: primary {self.primary}, replicas {', '.join(self.replicas())}, {rep}{extra}"
+
+    def apply_delay_s(self, name: str) -> float:
+        """The node's recovery_min_apply_delay as it started (0: it applies WAL at once)."""
+        p = self.plan.get(name)
+        return p.apply_delay_s if p is not None else 0.0
 
     # -- nodes and roles ---------------------------------------------------------------------
 
@@ -197,7 +220,11 @@ class StreamingCluster:
         return [r[0] for r in rows]
 
     def sync_setting(self, primary: str) -> str:
-        return _sync_names([n for n in self.names if n != primary], self.spec.sync_quorum)
+        # A cascaded replica streams from another replica: it can never confirm a commit to ``primary``.
+        # (The current primary itself, upstream None, stays: it follows ``primary`` after a failover.)
+        direct = [n for n in self.names
+                  if n != primary and self.roles.upstream_of(n) in (None, primary, self.roles.primary)]
+        return _sync_names(direct, self.spec.sync_quorum)
 
     # -- observations ------------------------------------------------------------------------
 
@@ -219,24 +246,38 @@ class StreamingCluster:
         return streaming_replicas(self.address(self.primary), caught_up_to)
 
     def wait_streaming(self, *, timeout: float = 30, expect: list[str] | None = None) -> None:
-        """Wait until every expected replica streams AND has caught up with the primary.
+        """Wait until every expected replica streams from its upstream AND has caught up with the primary.
 
         "Streaming" alone is not enough: a replica on a forked timeline reconnects, streams
-        for a moment and is cut off again, over and over.
+        for a moment and is cut off again, over and over. A cascaded replica is asked for on
+        its upstream replica's pg_stat_replication, not the primary's.
         """
         want = sorted(expect if expect is not None else self.replicas())
         target: list[str] = []  # the primary's position when it first answers
+        by_upstream: dict[str, set[str]] = {}
+        for n in want:
+            by_upstream.setdefault(self.roles.upstream_of(n) or self.primary, set()).add(n)
+
+        def senders(lsn: str | None) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for up in by_upstream:
+                try:
+                    out[up] = streaming_replicas(self.address(up), lsn)
+                except Exception:  # noqa: BLE001 - an upstream down or starting: nobody streams from it
+                    out[up] = []
+            return out
 
         def ok() -> bool:
             if not target:
                 if not port_open(self.address(self.primary)):
                     return False
                 target.append(str(sql_one(self.address(self.primary), "SELECT pg_current_wal_lsn()::text")))
-            return set(want) <= set(self.streaming_replicas(target[0]))
+            got = senders(target[0])
+            return all(group <= set(got[up]) for up, group in by_upstream.items())
 
         def state() -> str:
             lsn = target[0] if target else None
-            return f"streaming: {self.streaming_replicas()}, caught up to {lsn}: {self.streaming_replicas(lsn)}"
+            return f"streaming (by upstream): {senders(None)}, caught up to {lsn}: {senders(lsn)}"
 
         wait_until(ok, timeout=timeout, interval=0.02,
                    what=f"replicas {', '.join(want)} streaming from {self.primary} and caught up", describe=state)
@@ -280,6 +321,7 @@ class StreamingCluster:
         res = self.node(name).exec(["sh", "-c", script, conf])
         if res.exit_code != 0:
             raise CommandFailed(name, "configure standby", res.exit_code, res.output)
+        self.roles.streams_from(name, primary)
 
     def wait_ready(self, name: str, timeout: float = 30) -> None:
         wait_until(lambda: self.in_recovery(name) is not None, timeout=timeout, interval=0.02,
@@ -291,6 +333,7 @@ class StreamingCluster:
         addr = self.address(name)
         sql(addr, "ALTER SYSTEM SET primary_conninfo = %s" % psql.quote(conninfo))
         sql(addr, "SELECT pg_reload_conf()")
+        self.roles.streams_from(name, primary)
 
     def start_again(self, name: str, *, deposed: bool) -> str:
         """Boot a killed or stopped node; a deposed primary rejoins as a replica (pg_rewind)."""
@@ -304,6 +347,13 @@ class StreamingCluster:
 
     def release(self) -> list[str]:
         return []
+
+    def drill_parts(self) -> list[Any]:
+        """A watcher of the cascaded and delayed replicas, when there are any (harness.replicas.tree)."""
+        from harness.replicas.tree import ReplicaWatch
+
+        watched = [p.name for p in self.plan.values() if p.cascaded or p.apply_delay_s > 0]
+        return [ReplicaWatch(self, watched, max_duration_s=self.env.probe.max_duration_s)] if watched else []
 
     def rejoin(self, name: str) -> str:
         """Bring a deposed primary back as a standby of the current primary (pg_rewind, else rebuild)."""
