@@ -10,8 +10,9 @@ from harness.logical.replica import ConflictReport, LogicalReplica, Mode, check_
 
 if TYPE_CHECKING:
     from harness.drill import Drill
+    from harness.environment import Environment
 
-__all__ = ["cut_clusters", "expect_conflicts_reported", "heal_cut", "replica_of", "use_logical"]
+__all__ = ["cut_clusters", "describe_env", "expect_conflicts_reported", "heal_cut", "replica_of", "use_logical"]
 
 
 def use_logical(drill: Drill, mode: Mode, *, failover_slots: bool = False) -> LogicalReplica:
@@ -34,6 +35,24 @@ def use_environment_logical(drill: Drill) -> LogicalReplica:
     if spec is None:
         raise SetupError(f"environment {drill.env.name} has no logical: section")
     return use_logical(drill, spec.mode, failover_slots=spec.failover_slots)
+
+
+def describe_env(env: Environment) -> str:
+    """``harness env check``'s words for the environment's logical: section (a SetupError when the
+    topology or its PostgreSQL version cannot do it)."""
+    from harness.topology.registry import choose
+
+    spec = env.logical
+    if spec is None:
+        return ""
+    major = pg_major_of(env)
+    try:
+        check_available(choose(env).kind, spec.mode, spec.failover_slots, major)
+    except SetupError as exc:
+        raise SetupError(f"{env.source or env.name}: logical: {exc}") from exc
+    how = "two clusters replicating to each other (origin = none)" if spec.mode == "bidirectional" else \
+        "a logical replica cluster subscribed to the primary"
+    return f"{how}{' with failover slots' if spec.failover_slots else ''}, PostgreSQL {major}"
 
 
 def replica_of(drill: Drill) -> LogicalReplica:
