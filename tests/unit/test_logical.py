@@ -13,7 +13,7 @@ from harness.cli import app
 from harness.drill import Drill
 from harness.environment import ENVIRONMENTS_DIR, Environment, LogicalSection, load_environment
 from harness.errors import SetupError
-from harness.history import ActionEvent, History, LogicalLag, now
+from harness.history import ActionEvent, History, LogicalConflict, LogicalLag, now
 from harness.logical.conflicts import apply_errors, differing_keys, key_value
 from harness.logical.replica import FORWARD, LogicalReplica, check_available, lag_within
 from harness.logical.use import describe_env, use_logical
@@ -191,3 +191,68 @@ def test_a_passed_logical_drill_counts_as_a_dr_test() -> None:
     assert {c.name: c.verdict for c in crits}["regular DR tests"] == "met"
     _, crits = scorecard([dict(runs[0], status="failed")])
     assert {c.name: c.verdict for c in crits}["regular DR tests"] == "missed"
+
+
+def test_conflicts_are_skipped_one_by_one_and_compared_with_the_rows() -> None:
+    """Fake servers: each direction's log names one conflict; the harness skips it, and only then
+    does that subscription catch up. Key 2 differs without an apply error naming it: unreported."""
+    from harness.logical.replica import BACKWARD
+    from harness.runtime.fake import FakeNode
+
+    first, second = "10.0.0.1", "10.0.0.9"
+    origin = {first: "pg_2", second: "pg_1"}  # sub_from_second lives on the first, sub_from_first on the second
+    logs = {second: LOG.replace("pg_16399", "pg_1").replace("pg_16401", "pg_7"),
+            first: LOG.replace("pg_16399", "pg_2").replace("pg_16401", "pg_8")}
+    skipped: list[tuple[str, str]] = []
+    rows_of = {first: [(1, "first"), (2, "first"), (1001, "first")],
+               second: [(1, "second"), (1001, "first")]}
+
+    def fake_sql(host: str, query: str, params: tuple[Any, ...] = (), *, timeout: float = 2) -> list[tuple[Any, ...]]:
+        if "FROM pg_subscription WHERE" in query:
+            return [(origin[host],)]
+        if "pg_current_wal_lsn()::text" in query:
+            return [("0/100",)]
+        if "pg_read_file" in query:
+            return [(logs[host] if params[1] == 0 else "",)]
+        if query.startswith("ALTER SUBSCRIPTION"):
+            skipped.append((host, query))
+            return []
+        if "confirmed_flush_lsn >=" in query:  # read on the publisher: caught up once its subscriber skipped
+            subscriber = second if params[1] == FORWARD else first
+            return [(any(h == subscriber for h, _ in skipped),)]
+        if "apply_error_count" in query:
+            return [(2,)]
+        if "FROM logical_conflicts" in query:
+            return rows_of[host]
+        raise AssertionError(f"unexpected query {query!r}")
+
+    rt = FakeRuntime()
+    history = History()
+    part = LogicalReplica(_Publisher(rt), _env(), history, mode="bidirectional", run_sql=fake_sql)  # type: ignore[arg-type]
+    part.node = FakeNode("sub1", second)
+    report = part.resolve_conflicts(timeout=5)
+    assert report.caught_up
+    assert skipped == [(second, "ALTER SUBSCRIPTION \"sub_from_first\" SKIP (lsn = '0/1704478')"),
+                       (first, "ALTER SUBSCRIPTION \"sub_from_second\" SKIP (lsn = '0/1704478')")]  # once each, retries aside
+    assert report.by_subscription == {FORWARD: ["1"], BACKWARD: ["1"]}
+    assert report.reported_keys == ["1"] and report.differing_keys == ["1", "2"] and report.unreported == ["2"]
+    assert report.apply_error_count == {FORWARD: 2, BACKWARD: 2}
+    events = history.of(LogicalConflict)
+    assert [(e.subscription, e.key, e.resolution) for e in events] == [(FORWARD, "(k)=(1)", "skipped"),
+                                                                        (BACKWARD, "(k)=(1)", "skipped")]
+    assert part.result_section().conflicts == report
+
+
+def test_the_environment_step_needs_a_logical_section(tmp_path: Path) -> None:
+    from harness.logical.use import use_environment_logical
+
+    d = Drill("unit", "l3", tmp_path / "d", _env())
+    try:
+        with pytest.raises(SetupError, match="environment streaming has no logical: section"):
+            use_environment_logical(d)
+        d.use_environment(_env(stack="bookworm", logical=LogicalSection(mode="bidirectional")))
+        with pytest.raises(NotAvailable, match="PostgreSQL 15"):
+            use_environment_logical(d)
+        assert not d.topology_started
+    finally:
+        d.close(settle=False)
