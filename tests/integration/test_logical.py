@@ -27,7 +27,8 @@ def rows(address: str, query: str) -> list[tuple[object, ...]]:
     """The test's own client: one connection, one query, nothing of the harness."""
     with psycopg.connect(host=address, port=5432, user="postgres", dbname="postgres", connect_timeout=5,
                          autocommit=True) as conn:
-        return list(conn.execute(query).fetchall())
+        cur = conn.execute(query)
+        return list(cur.fetchall()) if cur.description else []
 
 
 def _drill(tmp_path: Path, stack: str) -> Drill:
@@ -108,5 +109,47 @@ def test_bidirectional_partition_conflicts_match_an_independent_comparison(tmp_p
         # The servers' own count: every failed attempt, so at least one per conflict per direction.
         counts = dict(rows(replica.address(), "SELECT subname, apply_error_count FROM pg_stat_subscription_stats"))
         assert counts[FORWARD] >= keys
+    finally:
+        d.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("stack", "slots"), [("bookworm", False), ("trixie", True)])
+def test_after_a_publisher_failover_a_row_arrives_only_with_failover_slots(tmp_path: Path, stack: str,
+                                                                            slots: bool) -> None:
+    """The test's own marker row, written on the promoted standby, reaches the subscriber only
+    when the slot followed (PostgreSQL 17, failover = true); on 15 it arrives after re-creation."""
+    from harness.images import build_images
+
+    build_images(stack=stack)
+    d = _drill(tmp_path, stack)
+    try:
+        replica = use_logical(d, "one-way", failover_slots=slots)
+        d.cluster  # noqa: B018
+        old = d.cluster.primary
+        d.cluster.node(old).kill()
+        d.took_down(old)
+        d.failover()
+        new = d.cluster.address(d.cluster.primary)
+        replica.follow_primary()
+        rows(new, "INSERT INTO logical_conflicts (k, side) VALUES (424242, 'marker')")
+
+        def marker() -> bool:
+            return rows(replica.address(), "SELECT count(*) FROM logical_conflicts WHERE k = 424242")[0][0] == 1
+
+        deadline = time.monotonic() + (30 if slots else 5)
+        while not marker() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        query = "SELECT slot_name, synced, active, invalidation_reason FROM pg_replication_slots" if slots else \
+            "SELECT slot_name FROM pg_replication_slots"
+        sub_logs = replica.node.logs(20) if replica.node is not None else ""
+        why = (f"slots on the new primary: {rows(new, query)}\n--- sub1:\n{sub_logs}"
+               f"\n--- new primary:\n{d.cluster.node(d.cluster.primary).logs(20)}")
+        assert marker() is slots, why
+        slot = rows(new, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{FORWARD}'")[0][0]
+        assert slot == (1 if slots else 0)
+        if not slots:
+            replica.recreate()
+            assert marker()
     finally:
         d.close()
