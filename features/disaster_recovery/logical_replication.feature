@@ -24,10 +24,9 @@ Feature: Logical replication between two clusters
     When the logical subscription is re-created on the new primary
     Then the logical replica receives the rows written after the failover within 30 seconds
 
-  @trixie @slow
+  @trixie @pg17
   Scenario: A failover slot follows the promoted standby (PostgreSQL 17)
-    Given the stack "trixie"
-    And a PostgreSQL cluster with 1 primary and 1 async replica
+    Given a PostgreSQL cluster with 1 primary and 1 async replica
     And a logical replica cluster subscribed to the primary with failover slots
     And the write probe is running every 50 ms
     When I wait 1 seconds
@@ -36,10 +35,9 @@ Feature: Logical replication between two clusters
     And the logical subscription follows the new primary
     Then the logical replica receives the rows written after the failover within 30 seconds
 
-  @trixie @slow @network
+  @trixie @pg16 @network
   Scenario: The two clusters write the same keys while cut apart; every conflict is reported
-    Given the stack "trixie"
-    And a PostgreSQL cluster with 1 primary and 1 async replica
+    Given a PostgreSQL cluster with 1 primary and 1 async replica
     And the two clusters replicate to each other
     And the write probe is running every 50 ms
     When the two clusters are cut apart

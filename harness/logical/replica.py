@@ -184,11 +184,15 @@ class LogicalReplica(PartBase):
         return out
 
     @staticmethod
-    def conninfo(host: str, application_name: str, *, dbname: bool = True) -> str:
-        db = " dbname=postgres" if dbname else ""
-        # connect_timeout: an apply worker connecting to a killed publisher would otherwise hang in
-        # connect() for the kernel's SYN retries (minutes) and see no ALTER SUBSCRIPTION meanwhile.
-        return f"host={host} port=5432 user=postgres{db} connect_timeout=2 application_name={application_name}"
+    def conninfo(host: str, application_name: str, *, hostaddr: str | None = None) -> str:
+        """A connection string to ``host``. With ``hostaddr`` libpq does not resolve the name: a
+        killed container's name is no longer in Docker's DNS, which then asks the host's resolvers,
+        and an apply worker waits out their timeouts in getaddrinfo (connect_timeout does not cover
+        it) without seeing an ALTER SUBSCRIPTION. connect_timeout bounds a blocking connect (the table
+        copy's); the apply worker's asynchronous one ignores it (see :meth:`follow_primary`)."""
+        addr = f" hostaddr={hostaddr}" if hostaddr else ""
+        return (f"host={host}{addr} port=5432 user=postgres dbname=postgres connect_timeout=2 "
+                f"application_name={application_name}")
 
     def _run(self, host: str, query: str, params: tuple[Any, ...] = (), timeout: float = 30) -> list[tuple[Any, ...]]:
         return self.sql(host, query, params, timeout=timeout)
@@ -283,7 +287,8 @@ class LogicalReplica(PartBase):
         return ", ".join(opts)
 
     def _subscribe(self, on: str, name: str, publisher_host: str, publication: str, *, copy_data: bool) -> None:
-        conn = self.conninfo(publisher_host, name)
+        addr = self.address() if publisher_host == SUBSCRIBER else self.publisher.address(publisher_host)
+        conn = self.conninfo(publisher_host, name, hostaddr=addr)
         self._run(on, psql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ({})").format(
             psql.Identifier(name), psql.Literal(conn), psql.Identifier(publication),
             psql.SQL(self.subscription_options(copy_data=copy_data))).as_string(), timeout=60)
@@ -474,10 +479,17 @@ class LogicalReplica(PartBase):
         t0 = now()
         new = self.publisher.primary
         self._run(self.address(), psql.SQL("ALTER SUBSCRIPTION {} CONNECTION {}").format(
-            psql.Identifier(FORWARD), psql.Literal(self.conninfo(new, FORWARD))).as_string())
+            psql.Identifier(FORWARD),
+            psql.Literal(self.conninfo(new, FORWARD, hostaddr=self.publisher.address(new)))).as_string())
+        # The worker reads its new connection string only between attempts; one still waiting on a
+        # connect() to the dead publisher (libpq's asynchronous connect has no connect_timeout)
+        # would keep at it for the kernel's SYN retries. Restart it, as an operator would.
+        self._run(self.address(), "SELECT pg_terminate_backend(pid) FROM pg_stat_subscription WHERE subname = %s "
+                                  "AND pid IS NOT NULL", (FORWARD,))
         slot = self._one(self.publisher.address(new), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
                          (FORWARD,))
-        detail = f"{FORWARD} now connects to {new}; its slot is {'there' if slot else 'missing'} on {new}"
+        detail = (f"{FORWARD} now connects to {new} (its apply worker restarted); its slot is "
+                  f"{'there' if slot else 'missing'} on {new}")
         self.history.add(ActionEvent(at=t0, end=now(), action="logical.follow", target=new, outcome="ok",
                                      detail=detail))
         return detail

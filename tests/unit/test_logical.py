@@ -166,6 +166,7 @@ def test_subscription_options_follow_the_mode() -> None:
     assert one.subscription_options(copy_data=True) == "copy_data = true"
     assert both.subscription_options(copy_data=False) == "copy_data = false, origin = none, failover = true"
     assert "connect_timeout=2" in LogicalReplica.conninfo("node1", FORWARD)
+    assert " hostaddr=10.0.0.1 " in LogicalReplica.conninfo("node1", FORWARD, hostaddr="10.0.0.1")
 
 
 def test_env_check_names_the_logical_section() -> None:
