@@ -555,6 +555,14 @@ def env_check(path: str) -> None:
 
     kind = choose(env)
     what = kind.describe_env(env) if kind.describe_env else kind.kind
+    if env.logical is not None:  # a second cluster by logical replication (harness.logical)
+        from harness.logical.use import describe_env as describe_logical
+
+        try:
+            what += f", {describe_logical(env)}"
+        except HarnessError as exc:
+            _fail(exc)
+            return
     if env.monitor.prometheus is not None:  # real alerting: the rules file must pass promtool
         from harness.monitor.prometheus import check_rules, prometheus_rules_path
 

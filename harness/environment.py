@@ -21,6 +21,7 @@ __all__ = [
     "BackupSection",
     "ClientsSection",
     "Environment",
+    "LogicalSection",
     "ProbeSettings",
     "PrometheusSettings",
     "ReplicaSettings",
@@ -363,6 +364,17 @@ class ClientsSection(_Strict):
         return self.path
 
 
+class LogicalSection(_Strict):
+    """A second cluster fed by logical replication (publication/subscription) from the first one's primary."""
+
+    mode: Literal["one-way", "bidirectional"] = "one-way"
+    """one-way: the second cluster subscribes to the first; bidirectional: each subscribes to the other (origin = none, PostgreSQL 16+)."""
+    failover_slots: bool = False
+    """The subscription's slot follows a promoted standby (failover = true, sync_replication_slots; PostgreSQL 17+)."""
+    nodes: Literal[1] = 1
+    """Nodes of the second cluster (its own primary)."""
+
+
 class Environment(_Strict):
     """An environment file: what a drill stands up and the targets it is judged against."""
 
@@ -400,6 +412,8 @@ class Environment(_Strict):
     """The team's own postgresql.conf, pg_hba, Patroni and pgBackRest files."""
     clients: ClientsSection | None = None
     """The client path; none: HAProxy on a Patroni topology (as Patroni is deployed), else direct."""
+    logical: LogicalSection | None = None
+    """A second cluster subscribed to the first one's primary by logical replication (docs/logical-replication.md)."""
     source: str = Field("", exclude=True)
     """The file it was read from (set by the loader, not written in a file)."""
 

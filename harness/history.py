@@ -30,6 +30,8 @@ __all__ = [
     "FanoutRead",
     "HaSettings",
     "HaView",
+    "LogicalConflict",
+    "LogicalLag",
     "RecoveryTargetMarked",
     "ReplicationLink",
     "StreamingTree",
@@ -355,10 +357,37 @@ class NodeJoined(_Event):
     detail: str = ""
 
 
+class LogicalLag(_Event):
+    """How far a subscription is behind its publisher, read on the publisher: its WAL position
+    minus the slot's confirmed_flush_lsn, and minus the walsender's replay_lsn (harness.logical)."""
+
+    kind: Literal["logical_lag"] = "logical_lag"
+    subscription: str
+    publisher: str  # the node the lag was read on
+    subscriber: str
+    slot_lag_bytes: int | None  # None: the publisher has no such slot (a promoted standby without failover slots)
+    replay_lag_bytes: int | None = None  # None: no walsender serves the subscription now
+
+
+class LogicalConflict(_Event):
+    """A subscription's apply worker stopped on a row that conflicts with a local one (its error,
+    read from the subscriber's log), and what the harness did about it."""
+
+    kind: Literal["logical_conflict"] = "logical_conflict"
+    subscription: str
+    subscriber: str  # the node whose apply worker failed
+    relation: str
+    key: str  # the key as PostgreSQL names it: "(k)=(3)"
+    finish_lsn: str  # the remote transaction's end (ALTER SUBSCRIPTION ... SKIP takes it)
+    error: str
+    resolution: str = ""  # "skipped": the remote transaction was skipped, the local row kept
+
+
 Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
     | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | TableDropped
-    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses | NodeJoined | StreamingTree,
+    | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses | NodeJoined | StreamingTree
+    | LogicalLag | LogicalConflict,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

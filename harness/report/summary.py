@@ -3,7 +3,7 @@
 Written beside ``summary.json`` as ``summary.md`` and ``summary.html``. The scorecard scores
 the environment against the maturity levels (docs/maturity.md) from which drills ran and passed,
 found by their tags (``@failover``, ``@alerting``, ``@backup``, ``@pitr``, ``@dr``,
-``@multi_region``): a criterion is "met" when a drill for it passed, "missed" when one
+``@multi_region``, ``@logical``): a criterion is "met" when a drill for it passed, "missed" when one
 failed, and "not tested" when none ran, which is not the same as met.
 """
 
@@ -38,7 +38,7 @@ _CRITERIA: list[tuple[int, str, tuple[str, ...]]] = [
     (2, "point-in-time recovery", ("pitr", "delayed_replica")),  # a table back from a delayed replica too
     (2, "automated failover", ("patroni", "automatic_failover")),
     (2, "comprehensive alerting", ("alerting",)),
-    (2, "regular DR tests", ("dr",)),
+    (2, "regular DR tests", ("dr", "logical")),  # logical: a second cluster fed by logical replication
     (3, "multi-region", ("multi_region", "dr")),
     (3, "near-zero RTO (write RTO < 5 s in every failover drill)", ("failover",)),
 ]

@@ -53,6 +53,7 @@ pytest_plugins = [
     "harness.steps.stacks",  # stacks: Given the stack, Patroni from PyPI, take-backs
     "harness.steps.clients",  # the client path: HAProxy, PgBouncer, libpq multi-host
     "harness.steps.replicas",  # delayed and cascading replicas
+    "harness.steps.logical",  # logical replication between two clusters
 ]
 
 RESULT = pytest.StashKey[ScenarioResult]()
