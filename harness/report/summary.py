@@ -39,6 +39,7 @@ _CRITERIA: list[tuple[int, str, tuple[str, ...]]] = [
     (2, "automated failover", ("patroni", "automatic_failover")),
     (2, "comprehensive alerting", ("alerting",)),
     (2, "regular DR tests", ("dr",)),
+    (2, "off-site backups (object storage: backup, restore and PITR from it, endpoint faults)", ("s3",)),
     (3, "multi-region", ("multi_region", "dr")),
     (3, "near-zero RTO (write RTO < 5 s in every failover drill)", ("failover",)),
 ]
