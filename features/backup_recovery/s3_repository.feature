@@ -40,7 +40,7 @@ Feature: An S3 repository for pgBackRest, and faults on its endpoint
     And a full backup was taken
     When the S3 endpoint goes down
     And I generate 48 MB of WAL on the primary
-    Then the WAL archive backlog grows within 30 seconds
+    Then the WAL archive backlog grows within 60 seconds
     And archive attempts failed during the fault
     When I try to take a full backup within 5 seconds
     Then the last backup failed
@@ -50,3 +50,23 @@ Feature: An S3 repository for pgBackRest, and faults on its endpoint
     Then the restored node has every acknowledged write up to the recovery target
     And the restore lost at most 0 acknowledged writes
     And the backup success rate is under 100 %
+
+  @slow
+  Scenario: The S3 endpoint answers 503s, then slowly: the failed backup is counted, the slow one succeeds
+    HAProxy in front of moto answers 503 SlowDown to every request (its runtime API, no
+    reload); pgBackRest retries and gives up. Then every packet the endpoint sends waits
+    100 ms: the backup takes longer and succeeds.
+    Given a PostgreSQL cluster with 1 primary and 0 async replicas
+    And WAL archiving to an S3 repository
+    And the write probe is running every 100 ms
+    And a full backup was taken
+    When the S3 endpoint answers 503 to 100 % of requests
+    And I try to take an incremental backup
+    Then the last backup failed
+    When the S3 endpoint recovers
+    And the S3 endpoint answers 100 ms late
+    And I take an incremental backup
+    And the S3 endpoint recovers
+    Then the backup success rate is under 100 %
+    And the backup success rate is at least 60 %
+    And backup verification succeeds

@@ -11,6 +11,7 @@ the backup success rate and the restores.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -43,7 +44,7 @@ from harness.runtime.docker import DockerRuntime
 from harness.secrets import redact
 from harness.topology.pg import sql
 
-__all__ = ["S3Part", "S3RepositorySection", "archive_backlog"]
+__all__ = ["S3Part", "S3RepositorySection", "archive_backlog", "pgbackrest_error"]
 
 SAMPLE_INTERVAL_S = 0.5
 
@@ -56,6 +57,17 @@ def archive_backlog(address: str, node: str) -> ArchiveBacklog:
     row = sql(address, _BACKLOG, timeout=2)[0]
     return ArchiveBacklog(at=now(), node=node, archived_count=int(row[0]), failed_count=int(row[1]),
                           last_archived_wal=str(row[2]), last_failed_wal=str(row[3]), ready=int(row[4]))
+
+
+_S3_ERROR = re.compile(r"<Code>([^<]+)</Code>\s*<Message>([^<]*)</Message>")
+
+
+def pgbackrest_error(output: str, exit_code: int) -> str:
+    """pgBackRest's first ERROR line, with the S3 error code and message it quotes (NoSuchBucket, ...)."""
+    lines = [ln.strip() for ln in output.splitlines() if "ERROR" in ln] or output.strip().splitlines()[-1:]
+    first = (lines[0] if lines else f"exit {exit_code}").rstrip(":")[:300]
+    s3 = _S3_ERROR.search(output)
+    return first + (f": {s3.group(1)}: {s3.group(2)}" if s3 else "")
 
 
 class S3RepositorySection(BaseModel):
@@ -130,10 +142,9 @@ class S3Part(PartBase):
 
     def unusable(self, exc: CommandFailed) -> SetupError:
         """One line for a repository pgBackRest cannot use (no such bucket, unreachable, refused keys)."""
-        lines = [ln.strip() for ln in exc.output.splitlines() if "ERROR" in ln] or exc.output.strip().splitlines()[-1:]
         where = self.repo.describe() if self.repo else "the S3 repository"
         return SetupError(redact(f"{where}: pgbackrest {exc.command.split()[-1]} failed: "
-                                 f"{(lines[0] if lines else f'exit {exc.exit_code}')[:400]}"))
+                                 f"{pgbackrest_error(exc.output, exc.exit_code)}"))
 
     # -- faults ------------------------------------------------------------------------------
 

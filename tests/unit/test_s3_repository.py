@@ -15,6 +15,7 @@ from harness.backup.s3 import (
     local_repo_lines,
     make_tls,
 )
+from harness.backup.s3part import pgbackrest_error
 from harness.checkers.archive import backlog_windows
 from harness.environment import BackupSection, S3Settings
 from harness.errors import SetupError
@@ -115,3 +116,16 @@ def test_a_backlog_that_never_drains_is_none_and_an_unsampled_fault_is_left_out(
     ]
     (w,) = backlog_windows(events)
     assert w.fault == "s3-endpoint-errors" and w.drain_s is None and w.ready_peak == 2
+
+
+def test_a_bad_repository_is_one_line_naming_what_s3_said() -> None:
+    # pgBackRest 2.45's own output against a missing bucket and an unknown host (measured here)
+    nobucket = ("ERROR: [039]: HTTP request failed with 404 (Not Found):\n  *** Path/Query ***:\n  GET /nosuchbucket/\n"
+                "  *** Response Content ***:\n  <?xml version=\"1.0\" encoding=\"utf-8\"?>\n  <Error><Code>NoSuchBucket"
+                "</Code><Message>The specified bucket does not exist</Message><BucketName>nosuchbucket</BucketName></Error>")
+    said = pgbackrest_error(nobucket, 39)
+    assert said == ("ERROR: [039]: HTTP request failed with 404 (Not Found): NoSuchBucket: "
+                    "The specified bucket does not exist") and "\n" not in said
+    nohost = "ERROR: [049]: unable to get address for 'nosuchhost': [-2] Name or service not known\n"
+    assert pgbackrest_error(nohost, 49) == "ERROR: [049]: unable to get address for 'nosuchhost': [-2] Name or service not known"
+    assert pgbackrest_error("", 7) == "exit 7"
