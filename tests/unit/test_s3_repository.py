@@ -129,3 +129,71 @@ def test_a_bad_repository_is_one_line_naming_what_s3_said() -> None:
     nohost = "ERROR: [049]: unable to get address for 'nosuchhost': [-2] Name or service not known\n"
     assert pgbackrest_error(nohost, 49) == "ERROR: [049]: unable to get address for 'nosuchhost': [-2] Name or service not known"
     assert pgbackrest_error("", 7) == "exit 7"
+
+
+def test_env_check_says_where_s3_backups_go_and_never_the_keys(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.environment import ENVIRONMENTS_DIR
+
+    out = CliRunner().invoke(app, ["env", "check", str(ENVIRONMENTS_DIR / "streaming-s3.yaml")])
+    assert out.exit_code == 0, out.output
+    assert "backups in S3 on the run's own endpoint" in " ".join(out.output.split())
+    monkeypatch.setenv("T_S3_KEY", "AKIAEXAMPLEKEY")
+    monkeypatch.delenv("T_S3_SECRET", raising=False)
+    f = tmp_path / "real.yaml"
+    f.write_text("name: real\nbackup:\n  repository: s3\n  s3: {endpoint: minio.example.test, port: 9000, "
+                 "bucket: drills, uri_style: path, key_env: T_S3_KEY, secret_env: T_S3_SECRET}\n")
+    out = CliRunner().invoke(app, ["env", "check", str(f)])
+    text = " ".join(out.output.split())
+    assert out.exit_code == 0, out.output
+    assert "s3://drills/pgharness at minio.example.test:9000" in text and "$T_S3_SECRET NOT SET" in text
+    assert "AKIAEXAMPLEKEY" not in out.output
+    f.write_text("name: bad\nbackup:\n  s3: {endpoint: x.test, bucket: drills, key_env: A, secret_env: B}\n")
+    out = CliRunner().invoke(app, ["env", "check", str(f)])
+    assert out.exit_code != 0 and "repository is posix" in out.output
+
+
+class _FakeContainer:
+    def __init__(self) -> None:
+        self.removed = False
+
+    def logs(self, tail: int = 40) -> bytes:
+        return b"ModuleNotFoundError: No module named 'flask'\n"
+
+    def remove(self, force: bool = False, v: bool = False) -> None:
+        self.removed = True
+
+
+class _ExitedNode:
+    def __init__(self) -> None:
+        self.container = _FakeContainer()
+
+    def is_running(self) -> bool:
+        return False
+
+    def exec(self, cmd: list[str], *, user: str = "postgres", timeout: float = 60) -> object:
+        from harness.runtime.base import ExecResult
+
+        return ExecResult(1, "")
+
+
+class _Runtime:
+    run_id = "r"
+
+    def __init__(self) -> None:
+        self.node = _ExitedNode()
+
+    def create_node(self, name: str, **kw: object) -> _ExitedNode:
+        return self.node
+
+
+def test_an_endpoint_that_will_not_start_is_one_error_with_its_log_and_is_removed() -> None:
+    from harness.backup.s3 import S3Endpoint
+
+    rt = _Runtime()
+    with pytest.raises(SetupError, match=r"the S3 endpoint \(pgharness/s3:\w+\) did not start: exited at start") as exc:
+        S3Endpoint(rt, make_tls(), start_timeout=5).start()  # type: ignore[arg-type]
+    assert "No module named 'flask'" in str(exc.value) and rt.node.container.removed
