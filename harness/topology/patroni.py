@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field, replace
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from harness.environment import Environment
@@ -30,9 +28,9 @@ from harness.history import ActionEvent, HaSettings, HaView, History, Stamp, now
 from harness.images.choose import image_for
 from harness.images.versions import ImageVersions, image_versions
 from harness.ownconfig import OwnConfig, deep_merge, own_config
-from harness.runtime.base import Node, Runtime
-from harness.topology.pg import port_open, sql, sql_one, streaming_replicas, writable_among
-from harness.topology.roles import Roles
+from harness.runtime.base import Runtime
+from harness.topology.pg import sql
+from harness.topology.managed import ManagedCluster, ManagerWatch
 from harness.wait import wait_until
 
 if TYPE_CHECKING:
@@ -97,7 +95,7 @@ def _http_json(url: str, *, data: bytes | None = None, timeout: float = 0.5) -> 
         return json.loads(resp.read().decode() or "null")
 
 
-class PatroniWatch:
+class PatroniWatch(ManagerWatch):
     """Polls Patroni's ``/cluster`` and writes every change of the view into the history.
 
     A change is a different leader (or none: the leader key expired or was released), or a
@@ -107,12 +105,11 @@ class PatroniWatch:
     the poll interval plus one REST answer (a frozen member can hold a poll for 0.4 s).
     """
 
+    thread_name = "patroni-watch"
+
     def __init__(self, cluster: PatroniCluster, *, interval_s: float = 0.2, max_duration_s: float = 3600) -> None:
+        super().__init__(interval_s=interval_s, max_duration_s=max_duration_s)
         self.cluster = cluster
-        self.interval_s = interval_s
-        self.max_duration_s = max_duration_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last: tuple[str | None, dict[str, tuple[str, str, int | None]], bool] | None = None
 
     def view(self) -> HaView:
@@ -144,34 +141,7 @@ class PatroniWatch:
                     detail=f"{leader} holds the leader key (timeline {tl})" if leader
                     else f"the leader key of {before} expired or was released"))
 
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.max_duration_s
-        while not self._stop.is_set() and time.monotonic() < deadline:  # bounded by max_duration_s
-            try:
-                self.poll()
-            except Exception:  # noqa: BLE001 - an observer never breaks a drill; the next poll tries again
-                log.exception("polling Patroni's view failed")
-            self._stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="patroni-watch", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    # A drill part (the topology hands it to the drill): stopped on close.
-    def __enter__(self) -> PatroniWatch:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-
-class PatroniCluster:
+class PatroniCluster(ManagedCluster):
     """The live Patroni topology: roles read from Patroni's REST API, nodes by name."""
 
     kind = "patroni"
@@ -181,17 +151,12 @@ class PatroniCluster:
 
     def __init__(self, runtime: Runtime, env: Environment, history: History,
                  settings: PatroniSettings | None = None, *, seed: int | None = None) -> None:
-        self.runtime = runtime
         self.env = env
-        self.history = history
         self.settings = settings or PatroniSettings()
         self.settings.check()
-        self.names = [f"node{i + 1}" for i in range(self.settings.nodes)]
+        super().__init__(runtime, history, [f"node{i + 1}" for i in range(self.settings.nodes)], seed=seed)
         self.etcd_names = [f"etcd{i + 1}" for i in range(self.settings.etcd_members)]
-        self.roles = Roles()
         self.sync = self.settings.synchronous_mode
-        self._nodes: dict[str, Node] = {}
-        self._rng = random.Random(seed)
         # The probes ask for the primary every attempt: one REST round per 50 ms at most.
         self._cache: tuple[Stamp, dict[str, Any] | None] = (Stamp(t=0.0, wall=0.0), None)
         self._lock = threading.Lock()
@@ -199,8 +164,7 @@ class PatroniCluster:
         self.bootstrap_s: float | None = None
         self.versions: ImageVersions | None = None
         self.own = OwnConfig()
-        self.started = False
-        self.watch = PatroniWatch(self, max_duration_s=env.probe.max_duration_s)
+        self.watch: PatroniWatch = PatroniWatch(self, max_duration_s=env.probe.max_duration_s)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -303,9 +267,6 @@ class PatroniCluster:
             raise SetupError(f"could not write the Patroni config on {name}: {res.output}")
         self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
 
-    def _detach(self, name: str, script: str) -> None:
-        self.node(name).exec_detached(["sh", "-c", script], user="postgres")
-
     def start_patroni_daemon(self, name: str) -> None:
         """Start Patroni in a running node whose PostgreSQL may still run (it adopts it)."""
         self._detach(name, f"exec patroni {CONFIG} >> {PATRONI_LOG} 2>&1")
@@ -350,23 +311,6 @@ class PatroniCluster:
     def ha_view(self) -> dict[str, Any] | None:
         return self.members(max_age=0)
 
-    def release(self) -> list[str]:
-        self.watch.stop()
-        return []
-
-    def drill_parts(self) -> list[Any]:
-        return [self.watch]
-
-    def attach(self, *, primary: str | None, old_primary: str | None, down: list[str]) -> None:
-        """Take over a topology an earlier process started (`harness up`); Patroni names the roles."""
-        for node in self.runtime.nodes():
-            self._nodes[node.name] = node
-        missing = [n for n in self.names + self.etcd_names if n not in self._nodes]
-        if missing:
-            raise UnknownTarget(f"the running Patroni topology has no {', '.join(missing)}")
-        self.roles.restore(primary=None, old_primary=old_primary, down=down)
-        self.started = True
-
     def describe(self) -> str:
         s = self.settings
         try:
@@ -376,12 +320,6 @@ class PatroniCluster:
         return (f"patroni: leader {leader}, replicas {', '.join(n for n in self.names if n != leader)}, "
                 f"etcd x{len(self.etcd_names)}, ttl {s.ttl}, loop_wait {s.loop_wait}, retry_timeout {s.retry_timeout}"
                 + (", synchronous mode" if s.synchronous_mode else ""))
-
-    def teardown(self) -> None:
-        self.watch.stop()
-        self.runtime.teardown()
-        self._nodes.clear()
-        self.started = False
 
     # -- Patroni's view ----------------------------------------------------------------------
 
@@ -425,16 +363,6 @@ class PatroniCluster:
         self.roles.observed_leader(leader)
         return leader
 
-    def leader_or_none(self) -> str | None:
-        try:
-            return self.primary
-        except UnknownTarget:
-            return None
-
-    def replicas(self) -> list[str]:
-        leader = self.leader_or_none()
-        return [n for n in self.names if n != leader]
-
     def sync_standbys(self) -> list[str]:
         return self._with_role("sync_standby")
 
@@ -455,55 +383,32 @@ class PatroniCluster:
         except UnknownTarget:
             return False
 
-    def resolve(self, role: str) -> str:
-        """"the leader", "the sync standby", "a replica", "replica N", "the etcd leader", a name."""
-        r = re.sub(r"^the\s+", "", role.strip().lower())
-        if r in ("leader", "primary", "current primary", "patroni leader"):
+    @property
+    def helper_names(self) -> list[str]:
+        return self.etcd_names
+
+    manager_label = "Patroni"
+
+    def resolve_special(self, r: str, role: str) -> str | None:
+        """"the Patroni leader", "the etcd leader", "the sync standby"."""
+        if r == "patroni leader":
             return self.primary
         if r in ("etcd leader", "dcs leader"):
             return self.etcd_leader()
-        if r in ("old leader", "old primary", "former primary", "previous primary", "former leader"):
-            if self.roles.old_primary is None:
-                raise UnknownTarget("there is no old leader: no failover happened yet")
-            return self.roles.old_primary
         if re.fullmatch(r"sync(?:hronous)? (?:replica|standby)", r):
             sync = self.sync_standbys()
             if not sync:
                 raise UnknownTarget("Patroni names no sync standby (is synchronous mode on?)")
             return sync[0]
-        reps = self.replicas()
-        if r in ("a replica", "replica", "any replica", "random replica"):
-            live = [n for n in reps if n not in self.roles.down] or reps
-            if not live:
-                raise UnknownTarget("the topology has no replica")
-            return self._rng.choice(live)
-        m = re.fullmatch(r"replica\s*(\d+)", r)
-        if m:
-            i = int(m.group(1))
-            if not 1 <= i <= len(reps):
-                raise UnknownTarget(f"there is no replica {i}: replicas are {', '.join(reps)}")
-            return reps[i - 1]
-        if r in self.names or r in self.etcd_names:
-            return r
-        raise UnknownTarget(f"unknown target {role!r}: say the leader, the sync standby, a replica, replica N, "
-                            f"the etcd leader, or a name ({', '.join(self.names + self.etcd_names)})")
+        return None
+
+    def target_help(self) -> str:
+        return "say the leader, the sync standby, a replica, replica N, the etcd leader, or a name"
+
+    def describe_view(self) -> str:
+        return f"Patroni members: {self.members(max_age=0)}"
 
     # -- nodes -------------------------------------------------------------------------------
-
-    def node(self, name: str) -> Node:
-        try:
-            return self._nodes[name]
-        except KeyError:
-            raise UnknownTarget(f"no node named {name!r} (nodes: {', '.join(self.names + self.etcd_names)})") from None
-
-    def nodes(self) -> list[Node]:
-        return [self._nodes[n] for n in self.names]
-
-    def address(self, name: str) -> str:
-        return self.node(name).address()
-
-    def disk_usage(self, name: str) -> dict[str, float]:
-        return {}  # no loop volumes in this topology
 
     def node_logs(self, name: str, tail: int = 100) -> str:
         log_file = ETCD_LOG if name in self.etcd_names else PATRONI_LOG
@@ -513,66 +418,9 @@ class PatroniCluster:
         except Exception as exc:  # noqa: BLE001
             return f"(no logs: {exc})"
 
-    # -- observations ------------------------------------------------------------------------
-
-    def in_recovery(self, name: str, timeout: float = 1) -> bool | None:
-        try:
-            return bool(sql_one(self.address(name), "SELECT pg_is_in_recovery()", timeout=timeout))
-        except Exception:  # noqa: BLE001 - down, frozen or not accepting connections
-            return None
-
-    def writable_nodes(self) -> list[str]:
-        return writable_among(self.names, self.in_recovery)
-
-    def streaming_replicas(self, caught_up_to: str | None = None) -> list[str]:
-        """Replicas streaming from the primary (and, if given, flushed at least to that LSN)."""
-        return streaming_replicas(self.address(self.primary), caught_up_to)
-
-    def wait_streaming(self, *, timeout: float = 60, expect: list[str] | None = None) -> None:
-        """Until Patroni names a leader and every (expected) replica streams from it, caught up."""
-
-        def ok() -> bool:
-            leader = self.leader_or_none()
-            if leader is None or not port_open(self.address(leader)):
-                return False
-            want = set(expect if expect is not None else [n for n in self.names if n != leader])
-            if self.sync and expect is None and len(self.names) > 1 and not self.sync_standbys():
-                return False  # synchronous mode: healthy once Patroni has named a sync standby
-            try:
-                lsn = str(sql_one(self.address(leader), "SELECT pg_current_wal_lsn()::text"))
-                return want <= set(self.streaming_replicas(lsn))
-            except Exception:  # noqa: BLE001 - the leader is still starting
-                return False
-
-        def state() -> str:
-            return f"Patroni members: {self.members(max_age=0)}"
-
-        wait_until(ok, timeout=timeout, interval=0.1, what="a Patroni leader with every replica streaming",
-                   describe=state)
-
-    def wait_new_leader(self, old: str, timeout: float) -> str:
-        """Until Patroni names a leader other than ``old`` and it accepts writes."""
-
-        def elected() -> str | None:
-            leader = self.leader_or_none()
-            if leader is None or leader == old:
-                return None
-            return leader if self.in_recovery(leader) is False else None
-
-        return wait_until(elected, timeout=timeout, interval=0.1, what=f"a new leader (not {old})",
-                          describe=lambda: f"Patroni members: {self.members(max_age=0)}")
-
-    def wait_one_primary(self, timeout: float) -> str:
-        def one() -> str | None:
-            w = self.writable_nodes()
-            return w[0] if len(w) == 1 else None
-
-        return wait_until(one, timeout=timeout, interval=0.1, what="exactly one writable node",
-                          describe=lambda: f"writable nodes: {self.writable_nodes()}")
-
-    def wait_ready(self, name: str, timeout: float = 30) -> None:
-        wait_until(lambda: self.in_recovery(name) is not None, timeout=timeout, interval=0.05,
-                   what=f"{name} to accept connections", describe=lambda: self.node_logs(name, 20))
+    def replicas_streaming_ready(self, leader: str, expect: list[str] | None) -> bool:
+        # Synchronous mode: healthy once Patroni has named a sync standby.
+        return not (self.sync and expect is None and len(self.names) > 1 and not self.sync_standbys())
 
 
 def settings_for(env: Environment, options: Any) -> PatroniSettings:

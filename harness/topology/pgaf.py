@@ -16,7 +16,6 @@ after about 20 s) so that a drill is comparable with Patroni at ttl 10; each is 
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 import time
@@ -30,10 +29,10 @@ from harness.errors import SetupError, UnknownTarget, WaitTimeout
 from harness.history import ActionEvent, HaSettings, HaView, History, Stamp, now
 from harness.images.choose import image_for
 from harness.ownconfig import OwnConfig, own_config
-from harness.runtime.base import Node, Runtime
+from harness.runtime.base import Runtime
 from harness.topology.base import NotAvailable
-from harness.topology.pg import conninfo, port_open, sql, sql_one, streaming_replicas, writable_among
-from harness.topology.roles import Roles
+from harness.topology.pg import conninfo, port_open, sql, streaming_replicas
+from harness.topology.managed import ManagedCluster, ManagerWatch
 from harness.wait import wait_until
 
 if TYPE_CHECKING:
@@ -76,15 +75,14 @@ class PgafSettings:
                 "pgautofailover.primary_demote_timeout": self.primary_demote_timeout_ms}
 
 
-class PgafWatch:
+class PgafWatch(ManagerWatch):
     """Polls the monitor: node states as :class:`HaView` changes, its event log as actions."""
 
+    thread_name = "pgaf-watch"
+
     def __init__(self, cluster: PgafCluster, *, interval_s: float = 0.2, max_duration_s: float = 3600) -> None:
+        super().__init__(interval_s=interval_s, max_duration_s=max_duration_s)
         self.cluster = cluster
-        self.interval_s = interval_s
-        self.max_duration_s = max_duration_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last: tuple[str | None, dict[str, tuple[str, str, int | None]], bool] | None = None
         self._event_id = 0
 
@@ -118,27 +116,7 @@ class PgafWatch:
             self.cluster.history.add(ActionEvent(at=at, end=at, action="pg_auto_failover: event", target=name,
                                                  outcome="ok", detail=description[:400]))
 
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.max_duration_s
-        while not self._stop.is_set() and time.monotonic() < deadline:  # bounded by max_duration_s
-            try:
-                self.poll()
-            except Exception:  # noqa: BLE001 - an observer never breaks a drill; the next poll tries again
-                log.exception("polling the pg_auto_failover monitor failed")
-            self._stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="pgaf-watch", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-class PgafCluster:
+class PgafCluster(ManagedCluster):
     """The live pg_auto_failover topology: roles from the monitor, nodes by name."""
 
     kind = "pg_auto_failover"
@@ -146,21 +124,15 @@ class PgafCluster:
 
     def __init__(self, runtime: Runtime, env: Environment, history: History,
                  settings: PgafSettings | None = None, *, seed: int | None = None) -> None:
-        self.runtime = runtime
         self.env = env
-        self.history = history
         self.settings = settings or PgafSettings()
         self.settings.check()
-        self.names = [f"node{i + 1}" for i in range(self.settings.nodes)]
-        self.roles = Roles()
-        self._nodes: dict[str, Node] = {}
-        self._rng = random.Random(seed)
+        super().__init__(runtime, history, [f"node{i + 1}" for i in range(self.settings.nodes)], seed=seed)
         self._lock = threading.Lock()
         self._cache: tuple[float, list[tuple[str, str, str, int | None, int]] | None] = (0.0, None)
         self.own = OwnConfig()
         self.bootstrap_s: float | None = None
-        self.started = False
-        self.watch = PgafWatch(self, max_duration_s=env.probe.max_duration_s)
+        self.watch: PgafWatch = PgafWatch(self, max_duration_s=env.probe.max_duration_s)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -187,13 +159,13 @@ class PgafCluster:
             self._start_keeper(self.names[0], create=True)
             wait_until(lambda: self.leader_or_none() == self.names[0] and port_open(self.address(self.names[0])),
                        timeout=timeout, interval=0.2, what=f"{self.names[0]} to be the single primary",
-                       describe=self._describe_states)
+                       describe=self.describe_view)
             self._open_hba(self.names[0])
             for name in self.names[1:]:
                 self._start_keeper(name, create=True)
             self.wait_streaming(timeout=timeout)
             wait_until(self._settled, timeout=timeout, interval=0.2, what="the monitor's assignments to settle",
-                       describe=self._describe_states)
+                       describe=self.describe_view)
             for name in self.names:
                 self._tune_keeper(name)
         except WaitTimeout as exc:
@@ -264,9 +236,6 @@ class PgafCluster:
             self.node(name).exec(["sh", "-c", f"printf '%b\\n' \"{conf}\" >> {PGAF_DATA}/postgresql.auto.conf "
                                               f"&& pg_ctl -D {PGAF_DATA} reload >/dev/null"])
 
-    def _detach(self, name: str, script: str) -> None:
-        self.node(name).exec_detached(["sh", "-c", script], user="postgres")
-
     def start_again(self, name: str, *, deposed: bool) -> str:
         """Boot the node and run its keeper again: the monitor rejoins it (pg_rewind, catching up)."""
         t0 = now()
@@ -287,30 +256,11 @@ class PgafCluster:
         return None if rows is None else {"nodes": [dict(zip(("name", "reported", "goal", "timeline", "health"), r,
                                                              strict=True)) for r in rows]}
 
-    def release(self) -> list[str]:
-        self.watch.stop()
-        return []
-
-    def attach(self, *, primary: str | None, old_primary: str | None, down: list[str]) -> None:
-        for node in self.runtime.nodes():
-            self._nodes[node.name] = node
-        missing = [n for n in [MONITOR, *self.names] if n not in self._nodes]
-        if missing:
-            raise UnknownTarget(f"the running pg_auto_failover topology has no {', '.join(missing)}")
-        self.roles.restore(primary=None, old_primary=old_primary, down=down)
-        self.started = True
-
     def describe(self) -> str:
         s = self.settings
         leader = self.leader_or_none() or "none"
         return (f"pg_auto_failover: primary {leader}, secondaries {', '.join(n for n in self.names if n != leader)}, "
                 f"monitor; health check every {s.health_check_period_ms} ms, unhealthy after {s.unhealthy_timeout_ms} ms")
-
-    def teardown(self) -> None:
-        self.watch.stop()
-        self.runtime.teardown()
-        self._nodes.clear()
-        self.started = False
 
     # -- the monitor's view ------------------------------------------------------------------
 
@@ -350,7 +300,7 @@ class PgafCluster:
         ref = now()
         return Stamp(t=ref.t - (ref.wall - wall), wall=wall)
 
-    def _describe_states(self) -> str:
+    def describe_view(self) -> str:
         return f"pg_auto_failover nodes (name, reported, assigned, timeline, health): {self.states(max_age=0)}"
 
     @property
@@ -362,62 +312,26 @@ class PgafCluster:
         self.roles.observed_leader(leaders[0])
         return leaders[0]
 
-    def leader_or_none(self) -> str | None:
-        try:
-            return self.primary
-        except UnknownTarget:
-            return None
+    manager_label = "pg_auto_failover"
+    leader_word = "primary"
+    streaming_poll_s = 0.2
 
-    def replicas(self) -> list[str]:
-        leader = self.leader_or_none()
-        return [n for n in self.names if n != leader]
+    @property
+    def helper_names(self) -> list[str]:
+        return [MONITOR]
 
-    def resolve(self, role: str) -> str:
-        """"the primary"/"the leader", "the old primary", "a replica", "replica N", "the monitor", a name."""
-        r = re.sub(r"^the\s+", "", role.strip().lower())
-        if r in ("leader", "primary", "current primary", "current leader"):
-            return self.primary
+    def resolve_special(self, r: str, role: str) -> str | None:
+        """"the monitor"; the DCS words are refused (it has none)."""
         if r in ("monitor", "pg_auto_failover monitor"):
             return MONITOR
-        if r in ("old leader", "old primary", "former primary", "previous primary", "former leader"):
-            if self.roles.old_primary is None:
-                raise UnknownTarget("there is no old primary: no failover happened yet")
-            return self.roles.old_primary
-        reps = self.replicas()
-        if r in ("a replica", "replica", "any replica", "random replica", "a secondary"):
-            live = [n for n in reps if n not in self.roles.down] or reps
-            if not live:
-                raise UnknownTarget("the topology has no replica")
-            return self._rng.choice(live)
-        m = re.fullmatch(r"replica\s*(\d+)", r)
-        if m:
-            i = int(m.group(1))
-            if not 1 <= i <= len(reps):
-                raise UnknownTarget(f"there is no replica {i}: replicas are {', '.join(reps)}")
-            return reps[i - 1]
-        if r in self.names or r == MONITOR:
-            return r
         if re.fullmatch(r"sync(?:hronous)? (?:replica|standby)|etcd leader|dcs leader", r):
             raise NotAvailable(f"not available on a pg_auto_failover topology: {role} (it has a monitor, no DCS)")
-        raise UnknownTarget(f"unknown target {role!r}: say the primary, a replica, replica N, the monitor, "
-                            f"or a name ({', '.join([*self.names, MONITOR])})")
+        return None
+
+    def target_help(self) -> str:
+        return "say the primary, a replica, replica N, the monitor, or a name"
 
     # -- nodes -------------------------------------------------------------------------------
-
-    def node(self, name: str) -> Node:
-        try:
-            return self._nodes[name]
-        except KeyError:
-            raise UnknownTarget(f"no node named {name!r} (nodes: {', '.join([*self.names, MONITOR])})") from None
-
-    def nodes(self) -> list[Node]:
-        return [self._nodes[n] for n in self.names]
-
-    def address(self, name: str) -> str:
-        return self.node(name).address()
-
-    def disk_usage(self, name: str) -> dict[str, float]:
-        return {}
 
     def node_logs(self, name: str, tail: int = 100) -> str:
         try:
@@ -426,15 +340,6 @@ class PgafCluster:
             return f"(no logs: {exc})"
 
     # -- observations ------------------------------------------------------------------------
-
-    def in_recovery(self, name: str, timeout: float = 1) -> bool | None:
-        try:
-            return bool(sql_one(self.address(name), "SELECT pg_is_in_recovery()", timeout=timeout))
-        except Exception:  # noqa: BLE001 - down, frozen or not accepting connections
-            return None
-
-    def writable_nodes(self) -> list[str]:
-        return writable_among(self.names, self.in_recovery)
 
     def streaming_replicas(self, caught_up_to: str | None = None) -> list[str]:
         """Secondaries streaming from the primary, by node name (pg_auto_failover names each
@@ -447,45 +352,6 @@ class PgafCluster:
             if m and int(m.group(1)) in ids:
                 out.append(ids[int(m.group(1))])
         return sorted(out)
-
-    def wait_streaming(self, *, timeout: float = 60, expect: list[str] | None = None) -> None:
-        """Until the monitor names a primary and every (expected) secondary streams from it, caught up."""
-
-        def ok() -> bool:
-            leader = self.leader_or_none()
-            if leader is None or not port_open(self.address(leader)):
-                return False
-            want = set(expect if expect is not None else [n for n in self.names if n != leader])
-            try:
-                lsn = str(sql_one(self.address(leader), "SELECT pg_current_wal_lsn()::text"))
-                return want <= set(self.streaming_replicas(lsn))
-            except Exception:  # noqa: BLE001 - the primary is still starting
-                return False
-
-        wait_until(ok, timeout=timeout, interval=0.2, what="a pg_auto_failover primary with every secondary streaming",
-                   describe=self._describe_states)
-
-    def wait_new_leader(self, old: str, timeout: float) -> str:
-        def elected() -> str | None:
-            leader = self.leader_or_none()
-            if leader is None or leader == old:
-                return None
-            return leader if self.in_recovery(leader) is False else None
-
-        return wait_until(elected, timeout=timeout, interval=0.1, what=f"a new primary (not {old})",
-                          describe=self._describe_states)
-
-    def wait_one_primary(self, timeout: float) -> str:
-        def one() -> str | None:
-            w = self.writable_nodes()
-            return w[0] if len(w) == 1 else None
-
-        return wait_until(one, timeout=timeout, interval=0.1, what="exactly one writable node",
-                          describe=lambda: f"writable nodes: {self.writable_nodes()}")
-
-    def wait_ready(self, name: str, timeout: float = 30) -> None:
-        wait_until(lambda: self.in_recovery(name) is not None, timeout=timeout, interval=0.05,
-                   what=f"{name} to accept connections", describe=lambda: self.node_logs(name, 20))
 
 
 def settings_for(env: Environment, options: Any) -> PgafSettings:
