@@ -5,11 +5,12 @@ Feature: An S3 repository for pgBackRest, and faults on its endpoint
   the real S3 or MinIO the environment file names (backup.s3). Backups, restores and PITR use
   the same steps as a folder repository. The endpoint's faults (down, frozen, slow, answering
   errors) are measured by the primary's archiver: failed attempts and segments left .ready
-  while it lasts, and how fast the backlog drains once it heals. Both scenarios are slow: every
-  restore ends with pgbackrest verify, which reads the whole repository back (some 30 s from moto).
+  while it lasts, and how fast the backlog drains once it heals. Every scenario is slow (1.5 to 3
+  minutes here): a restore ends with pgbackrest verify, which reads the repository back from
+  moto, and pgBackRest takes some 40 s to give up on an endpoint that is down.
 
   @pitr @slow
-  Scenario: Backup, point-in-time and latest restores from an S3 repository
+  Scenario: Backup and a point-in-time restore from an S3 repository
     The test's own client writes rows before and after the recovery target and reads the
     restored node itself: exactly the rows it wrote before the target are there.
     Given a PostgreSQL cluster with 1 primary and 0 async replicas
@@ -26,10 +27,6 @@ Feature: An S3 repository for pgBackRest, and faults on its endpoint
     And the test client finds on the restored node exactly its rows written before the target
     And the restore lost at least 5 acknowledged writes
     And the restore RTO is under 5 minutes
-    When I restore the latest backup to a new node
-    Then the restored node has every acknowledged write up to the recovery target
-    And the restore lost at most 0 acknowledged writes
-    And backup verification succeeds
     And the backup success rate is 100 %
 
   @slow
@@ -42,14 +39,11 @@ Feature: An S3 repository for pgBackRest, and faults on its endpoint
     And I generate 48 MB of WAL on the primary
     Then the WAL archive backlog grows within 60 seconds
     And archive attempts failed during the fault
-    When I try to take a full backup within 5 seconds
-    Then the last backup failed
     When the S3 endpoint recovers
     Then the WAL archive backlog drains within 90 seconds
     When I restore the latest backup to a new node
     Then the restored node has every acknowledged write up to the recovery target
     And the restore lost at most 0 acknowledged writes
-    And the backup success rate is under 100 %
 
   @slow
   Scenario: The S3 endpoint answers 503s, then slowly: the failed backup is counted, the slow one succeeds

@@ -157,8 +157,16 @@ class BackupSession(PartBase):
             raise SetupError("no backup repository: say 'Given WAL archiving to a pgBackRest repository' first")
         return self.repo
 
+    def _folder_only(self, what: str) -> None:
+        """The faults that act on the repository's files on the host have none to act on in S3."""
+        if self.drill.maybe_part(S3Part) is not None:
+            raise SetupError(f"{what}: not available on an S3 repository (its files are in the bucket); "
+                             "the endpoint's faults are 'When the S3 endpoint goes down', '... answers 503 to N % "
+                             "of requests', '... answers 200 ms late'")
+
     def corrupt_latest(self) -> CorruptBackup:
         """Damage a data file of the newest backup set in the repository (healed at the end)."""
+        self._folder_only("corrupting a backup")
         label = self.latest_label()
         fault = CorruptBackup(self._repo(), label)
         self.drill.apply(fault)
@@ -167,6 +175,7 @@ class BackupSession(PartBase):
     def break_archive(self) -> BreakArchivePush:
         """The WAL archive of the repository made read-only: archive_command fails on the primary."""
         self._pgbackrest_only("breaking archive-push")
+        self._folder_only("a read-only WAL archive")
         self._primary()  # the stanza (and with it the archive folder) exists
         c = self.drill.cluster
 
@@ -178,6 +187,7 @@ class BackupSession(PartBase):
         return fault
 
     def fill_repository(self) -> FillRepository:
+        self._folder_only("filling the repository")
         self._primary()
         fault = FillRepository(self._repo())
         self.drill.apply(fault)

@@ -197,3 +197,17 @@ def test_an_endpoint_that_will_not_start_is_one_error_with_its_log_and_is_remove
     with pytest.raises(SetupError, match=r"the S3 endpoint \(pgharness/s3:\w+\) did not start: exited at start") as exc:
         S3Endpoint(rt, make_tls(), start_timeout=5).start()  # type: ignore[arg-type]
     assert "No module named 'flask'" in str(exc.value) and rt.node.container.removed
+
+
+def test_the_scorecard_counts_s3_drills_as_off_site_backups() -> None:
+    from harness.report.summary import scorecard
+
+    def run(status: str, tags: list[str]) -> dict[str, object]:
+        return {"scenario": "s", "status": status, "tags": tags, "violations": [], "measurements": {}, "targets": {}}
+
+    def verdict(runs: list[dict[str, object]]) -> str:
+        return next(c.verdict for c in scorecard(runs)[1] if c.name.startswith("off-site backups"))
+
+    assert verdict([run("passed", ["backup"])]) == "not tested"
+    assert verdict([run("passed", ["backup", "s3", "pitr"])]) == "met"
+    assert verdict([run("passed", ["s3"]), run("failed", ["backup", "s3"])]) == "missed"
