@@ -571,6 +571,9 @@ def env_check(path: str) -> None:
         except HarnessError as exc:
             _fail(exc)
             return
+    from harness.backup.s3 import describe_environment  # an S3 repository: where, and its keys' variables
+
+    what += "".join(f", {d}" for d in [describe_environment(env.backup)] if d)
     console.print(f"{env.source}: ok ({what})")
 
 

@@ -19,6 +19,7 @@ from harness.errors import EnvironmentFileError
 __all__ = [
     "ENVIRONMENTS_DIR",
     "BackupSection",
+    "S3Settings",
     "ClientsSection",
     "Environment",
     "LogicalSection",
@@ -275,6 +276,32 @@ class RegionsSection(_Strict):
         return self
 
 
+class S3Settings(_Strict):
+    """A real S3 or MinIO bucket for pgBackRest (``repo1-type=s3``); the only endpoint contacted.
+    Without it an S3 repository is the harness's own endpoint (moto behind HAProxy, in a
+    container of the run). Credentials come from the environment variables named here, never
+    from this file, and are never written to a report or log."""
+
+    endpoint: str = Field(pattern=r"^[A-Za-z0-9.-]+$")
+    """The endpoint's host name (no scheme, no path), e.g. s3.eu-west-1.amazonaws.com."""
+    port: int = Field(default=443, ge=1, le=65535)
+    """Its HTTPS port."""
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    """The bucket (it must exist: the harness does not create buckets on a real endpoint)."""
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]+$")
+    """The bucket's region."""
+    uri_style: Literal["host", "path"] = "host"
+    """pgBackRest's repo1-s3-uri-style: host (bucket.endpoint, AWS) or path (endpoint/bucket, MinIO)."""
+    key_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable that holds the access key id."""
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable that holds the secret access key."""
+    ca_file: str | None = None
+    """A CA bundle on this host to verify the endpoint's certificate with (none: the node image's system CAs)."""
+    path: str = Field(default="/pgharness", pattern=r"^/[A-Za-z0-9._/-]*$")
+    """The prefix in the bucket; each drill writes under <path>/<run>/<scope>."""
+
+
 class BackupSection(_Strict):
     """The backup repository and WAL archiving of every drill that asks for one."""
 
@@ -288,6 +315,18 @@ class BackupSection(_Strict):
     """pgBackRest's compression of the repository."""
     repo_size_mb: int | None = Field(default=None, ge=64, le=1_048_576)
     """Put the repository on its own volume of that size (MB); none: no size limit."""
+    repository: Literal["posix", "s3"] = "posix"
+    """Where pgBackRest keeps backups and WAL: posix (a host folder mounted in every node) or s3."""
+    s3: S3Settings | None = None
+    """The S3 endpoint of an s3 repository; none: the harness's own endpoint in the run (moto, TLS)."""
+
+    @model_validator(mode="after")
+    def _s3_needs_s3_repository(self) -> BackupSection:
+        if self.s3 is not None and self.repository != "s3":
+            raise ValueError("backup.s3 names an S3 endpoint but backup.repository is posix: say repository: s3")
+        if self.repository == "s3" and self.tool != "pgbackrest":
+            raise ValueError(f"an S3 repository needs tool: pgbackrest (not {self.tool})")
+        return self
 
 
 class OwnConfigSection(_Strict):

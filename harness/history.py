@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from harness.secrets import redact
 
 __all__ = [
+    "ArchiveBacklog",
     "ActionEvent",
     "AlertEvent",
     "BackupFallback",
@@ -229,6 +230,22 @@ class BackupTaken(_Event):
     stop_wall: float | None = None  # when the backup ended (Unix seconds, the tool's stamp)
 
 
+class ArchiveBacklog(_Event):
+    """The primary's WAL archiver at one moment (pg_stat_archiver and pg_wal/archive_status).
+
+    ``ready`` counts the segments waiting for archive_command (``.ready`` files): the backlog
+    that grows while the repository cannot take WAL and drains once it can.
+    """
+
+    kind: Literal["archive_backlog"] = "archive_backlog"
+    node: str
+    ready: int
+    archived_count: int
+    failed_count: int
+    last_archived_wal: str = ""
+    last_failed_wal: str = ""
+
+
 class BackupStop(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     label: str
@@ -387,7 +404,7 @@ Event = Annotated[
     ProbeOp | FaultEvent | ActionEvent | FinalRead | Sample | AlertEvent | LoadSample | Note | HaView | HaSettings
     | FanoutRead | BackupTaken | BackupFallback | RepetitionMark | RunbookStepTaken | TableDropped
     | RecoveryTargetMarked | MetricReading | ClientPathChosen | NodeAddresses | NodeJoined | StreamingTree
-    | LogicalLag | LogicalConflict,
+    | LogicalLag | LogicalConflict | ArchiveBacklog,
     Field(discriminator="kind"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

@@ -34,9 +34,12 @@ PGDATA = "/var/lib/postgresql/data"
 CONFIG = "/etc/pgbackrest/pgbackrest.conf"
 
 
-def pgbackrest_config(stanza: str = STANZA, *, compress_type: str = "gz") -> str:
-    """The node's pgbackrest.conf (a file, not flags: options a command does not take are ignored there)."""
-    return (f"[global]\nrepo1-path={REPO_PATH}\nrepo1-retention-full=99\nstart-fast=y\n"
+def pgbackrest_config(stanza: str = STANZA, *, compress_type: str = "gz", repo_lines: str | None = None) -> str:
+    """The node's pgbackrest.conf (a file, not flags: options a command does not take are ignored there).
+
+    ``repo_lines``: repo1's options instead of the mounted folder (an S3 repository, :mod:`.s3`)."""
+    repo = repo_lines if repo_lines is not None else f"repo1-path={REPO_PATH}\n"
+    return (f"[global]\n{repo}repo1-retention-full=99\nstart-fast=y\n"
             f"compress-type={compress_type}\n"
             "log-level-console=warn\nlog-level-stderr=error\nlog-level-file=off\n"
             f"[{stanza}]\npg1-path={PGDATA}\n")
@@ -112,6 +115,8 @@ class BackupRuntime(DockerRuntime):
 
     def create_node(self, name: str, *, image: str, env: Mapping[str, str], **options: Any) -> DockerNode:
         node = super().create_node(name, image=image, env=env, **options)  # volumes, network, ...
+        if "HARNESS_SERVICE" in env:  # a service beside the nodes (the S3 endpoint): no pgBackRest in it
+            return node
         # Until this is written archive-push fails, and PostgreSQL retries it.
         node.exec(["sh", "-c", f'mkdir -p /etc/pgbackrest && printf %s "$0" > {CONFIG} && chmod 644 {CONFIG} '
                    f"&& chown postgres:postgres {REPO_PATH}", self.config], user="root", timeout=10)

@@ -24,6 +24,7 @@ from harness.backup.pgbackrest import (
     take_backup,
     verify_repository,
 )
+from harness.backup.s3part import S3Part
 from harness.backup.repo import BackupRuntime, Repository, archive_settings, pgbackrest_config
 from harness.backup.restore import (
     RecoveryTarget,
@@ -37,7 +38,7 @@ from harness.backup.restore import (
 )
 from harness.checkers.rpo import RpoResult
 from harness.drill import Drill
-from harness.errors import SetupError
+from harness.errors import CommandFailed, SetupError
 from harness.faults.postgres import recovery_targets
 from harness.parts import PartBase
 from harness.history import ActionEvent, BackupFallback, BackupStop, RecoveryTargetMarked, now
@@ -70,24 +71,35 @@ class BackupSession(PartBase):
 
     # -- setup -------------------------------------------------------------------------------
 
-    def enable(self, size_mb: int | None = None, tool: Literal["pgbackrest", "basebackup"] | None = None) -> Repository:
+    def enable(self, size_mb: int | None = None, tool: Literal["pgbackrest", "basebackup"] | None = None,
+               repository: Literal["posix", "s3"] | None = None) -> Repository:
         """A repository for this drill and archiving into it from the topology's first start.
 
         With ``size_mb`` the repository is on its own filesystem of that size (to fill it);
-        ``tool`` overrides the environment's ``backup.tool``.
+        ``tool`` overrides the environment's ``backup.tool``, ``repository`` its
+        ``backup.repository`` (s3: pgBackRest's repo1 in a bucket, :mod:`harness.backup.s3part`).
         """
         d = self.drill
         cfg = d.env.backup
         self.tool = tool or cfg.tool
+        kind = repository or cfg.repository
+        if kind == "s3" and self.tool != "pgbackrest":
+            raise SetupError(f"an S3 repository needs pgBackRest (backup.tool is {self.tool})")
         settings = (basebackup.archive_settings(archive_timeout_s=cfg.archive_timeout_s) if self.tool == "basebackup"
                     else archive_settings(archive_timeout_s=cfg.archive_timeout_s))
         # First remove a previous runtime (its teardown removes the repository at this path).
         d.enable_backups(settings)
         repo = Repository.create(d.run_id, d.scope, size_mb=size_mb or cfg.repo_size_mb)
         self.repo, self._stanza = repo, False
-        conf = pgbackrest_config(compress_type=cfg.compress_type)
+        s3 = S3Part.of(d) if kind == "s3" else None
+        repo_lines = s3.prepare(repo) if s3 is not None else None
+        conf = pgbackrest_config(compress_type=cfg.compress_type, repo_lines=repo_lines)
         own = own_config(d.env, image_for(d.env), d.history).pgbackrest  # stacks: the team's fragment
-        d.use_runtime(BackupRuntime(d.run_id, d.scope, repo, merge_pgbackrest(conf, own) if own else conf))
+        runtime = BackupRuntime(d.run_id, d.scope, repo, merge_pgbackrest(conf, own) if own else conf)
+        d.use_runtime(runtime)
+        if s3 is not None:
+            s3.start(runtime)
+            return repo
         d.history.note("backup.repository", f"{self.tool} repository {repo.host_path} mounted in every node")
         return repo
 
@@ -100,8 +112,14 @@ class BackupSession(PartBase):
             raise SetupError("no backup repository: say 'Given WAL archiving to a pgBackRest repository' first")
         cluster = self.drill.cluster
         if not self._stanza and self.tool == "pgbackrest":
-            stanza_create(self.drill.history, cluster.node(cluster.primary),
-                          archive_timeout=max(60.0, self.drill.env.backup.archive_timeout_s))
+            s3 = self.drill.maybe_part(S3Part)
+            try:
+                stanza_create(self.drill.history, cluster.node(cluster.primary),
+                              archive_timeout=max(60.0, self.drill.env.backup.archive_timeout_s))
+            except CommandFailed as exc:
+                if s3 is None:
+                    raise
+                raise s3.unusable(exc) from exc
             self._stanza = True
         return cluster.primary
 
@@ -139,8 +157,16 @@ class BackupSession(PartBase):
             raise SetupError("no backup repository: say 'Given WAL archiving to a pgBackRest repository' first")
         return self.repo
 
+    def _folder_only(self, what: str) -> None:
+        """The faults that act on the repository's files on the host have none to act on in S3."""
+        if self.drill.maybe_part(S3Part) is not None:
+            raise SetupError(f"{what}: not available on an S3 repository (its files are in the bucket); "
+                             "the endpoint's faults are 'When the S3 endpoint goes down', '... answers 503 to N % "
+                             "of requests', '... answers 200 ms late'")
+
     def corrupt_latest(self) -> CorruptBackup:
         """Damage a data file of the newest backup set in the repository (healed at the end)."""
+        self._folder_only("corrupting a backup")
         label = self.latest_label()
         fault = CorruptBackup(self._repo(), label)
         self.drill.apply(fault)
@@ -149,6 +175,7 @@ class BackupSession(PartBase):
     def break_archive(self) -> BreakArchivePush:
         """The WAL archive of the repository made read-only: archive_command fails on the primary."""
         self._pgbackrest_only("breaking archive-push")
+        self._folder_only("a read-only WAL archive")
         self._primary()  # the stanza (and with it the archive folder) exists
         c = self.drill.cluster
 
@@ -160,6 +187,7 @@ class BackupSession(PartBase):
         return fault
 
     def fill_repository(self) -> FillRepository:
+        self._folder_only("filling the repository")
         self._primary()
         fault = FillRepository(self._repo())
         self.drill.apply(fault)

@@ -14,7 +14,9 @@ __all__ = ["BACKUP_ACTIONS", "BACKUP_SIDE_FAULTS", "BackupMeasures", "BackupStat
            "RestoreStats", "backup_measures", "backup_stats", "fallback_loss", "restore_rpo", "restore_stats"]
 
 BACKUP_ACTIONS = ("backup.full", "backup.diff", "backup.incr")
-BACKUP_SIDE_FAULTS = ("backup-corruption", "archive-push-failure", "repository-full")
+BACKUP_SIDE_FAULTS = ("backup-corruption", "archive-push-failure", "repository-full",
+                      # on an S3 repository (harness.backup.s3)
+                      "s3-endpoint-down", "s3-endpoint-frozen", "s3-endpoint-slow", "s3-endpoint-errors")
 
 
 class BackupStats(BaseModel):

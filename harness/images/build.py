@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -46,6 +47,7 @@ __all__ = [
     "load_stack",
     "monitor_image",
     "node_image",
+    "s3_image",
     "stack_of",
 ]
 
@@ -141,6 +143,51 @@ def monitor_image() -> str:
 def clients_image() -> str:
     """The tag of the client-path image (HAProxy, PgBouncer), on the default stack's base."""
     return f"{REPO}/clients:{_hash_dir(IMAGES_DIR / 'clients', base_tag(DEFAULT_STACK))}"
+
+
+# -- the S3 endpoint's image: moto's server mode from PyPI behind HAProxy (harness/backup/s3.py) --
+
+MOTO_REQUIREMENT = "moto[server]==5.2.5"  # pinned: the image's tag names it, a warm build needs no PyPI
+
+
+def s3_image() -> str:
+    """The tag of the S3 endpoint's image, on the client-path image (its HAProxy terminates TLS)."""
+    return f"{REPO}/s3:{_hash_dir(IMAGES_DIR / 's3', clients_image() + MOTO_REQUIREMENT)}"
+
+
+def wheel_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgharness" / "wheels"
+
+
+def pip_wheels(requirement: str, d: Path, marker: str) -> Path:
+    """The wheels of ``requirement`` (and its dependencies) in ``d``, downloaded once by pip, the
+    ordinary client, unless a file matching ``marker`` is there already."""
+    if not list(d.glob(marker)):
+        tmp = Path(tempfile.mkdtemp(prefix="pgharness-wheels-"))
+        cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w", str(tmp), requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ImageBuildError(f"pip wheel {requirement} failed ({proc.returncode}): "
+                                  f"{(proc.stderr or proc.stdout).strip()[-1500:]}")
+        d.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(d, ignore_errors=True)
+        tmp.rename(d)
+    return d
+
+
+def _s3_wheels() -> Path:
+    """The wheels of ``MOTO_REQUIREMENT`` for the image's Python (Debian 12's 3.11, as the host's)."""
+    name = MOTO_REQUIREMENT.replace("[", "-").replace("]", "").replace("==", "-")
+    return pip_wheels(MOTO_REQUIREMENT, wheel_cache() / name, "moto-*.whl")
+
+
+def _build_s3(client: docker.DockerClient, tag: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="pgharness-s3-") as tmp:
+        ctx = Path(tmp)
+        shutil.copytree(IMAGES_DIR / "s3", ctx, dirs_exist_ok=True)
+        shutil.copytree(_s3_wheels(), ctx / "wheels")
+        docker_build(client, ctx, tag, {"CLIENTS": clients_image(), "MOTO_REQUIREMENT": MOTO_REQUIREMENT})
 
 
 def stack_of(env: Environment | None = None) -> str:
@@ -246,6 +293,12 @@ def build_images(force: bool = False, stack: str = DEFAULT_STACK) -> list[ImageS
             if built:
                 docker_build(client, IMAGES_DIR / name, tag, {"BASE": base})
             specs.append(ImageSpec(name, tag, built, time.monotonic() - t0))
+        # The S3 endpoint (on the clients image): moto from PyPI behind HAProxy.
+        t0 = time.monotonic()
+        built = force or not _image_exists(client, s3_image())
+        if built:
+            _build_s3(client, s3_image())
+        specs.append(ImageSpec("s3", s3_image(), built, time.monotonic() - t0))
     node = node_image(stack)
     t0 = time.monotonic()
     built = force or not _image_exists(client, node)

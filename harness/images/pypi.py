@@ -11,16 +11,13 @@ exact Patroni version and hashes the wheels, so a warm build is a lookup and nee
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from harness.errors import ImageBuildError
-from harness.images.build import IMAGES_DIR, REPO, _image_exists, build_images, docker_build
+from harness.images.build import IMAGES_DIR, REPO, _image_exists, build_images, docker_build, pip_wheels, wheel_cache
 from harness.runtime.docker_client import docker_client
 
 __all__ = ["patroni_pypi_image", "pip_specifier", "wheels_for"]
@@ -38,26 +35,11 @@ def pip_specifier(version: str) -> str:
     return f"=={v}.*" if v.count(".") < 2 else f"=={v}"
 
 
-def _cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgharness" / "wheels"
-
-
 def wheels_for(version: str) -> tuple[str, Path]:
     """The exact Patroni version and the wheel directory for ``version`` (downloaded once)."""
     spec = pip_specifier(version)
-    d = _cache() / f"patroni{spec.replace('==', '-').replace('*', 'x')}"
-    if not list(d.glob("patroni-*.whl")):
-        tmp = Path(tempfile.mkdtemp(prefix="pgharness-wheels-"))
-        cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w", str(tmp),
-               f"patroni[etcd3]{spec}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ImageBuildError(f"pip wheel patroni[etcd3]{spec} failed ({proc.returncode}): "
-                                  f"{(proc.stderr or proc.stdout).strip()[-1500:]}")
-        d.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(d, ignore_errors=True)
-        tmp.rename(d)
+    d = pip_wheels(f"patroni[etcd3]{spec}", wheel_cache() / f"patroni{spec.replace('==', '-').replace('*', 'x')}",
+                   "patroni-*.whl")
     found = sorted(d.glob("patroni-*.whl"))
     m = re.match(r"patroni-([^-]+)-", found[-1].name) if found else None
     if m is None:

@@ -38,7 +38,8 @@ _CRITERIA: list[tuple[int, str, tuple[str, ...]]] = [
     (2, "point-in-time recovery", ("pitr", "delayed_replica")),  # a table back from a delayed replica too
     (2, "automated failover", ("patroni", "automatic_failover")),
     (2, "comprehensive alerting", ("alerting",)),
-    (2, "regular DR tests", ("dr", "logical")),  # logical: a second cluster fed by logical replication
+    # logical: a second cluster fed by logical replication; s3: backups kept off-site in object storage
+    (2, "regular DR tests", ("dr", "logical", "s3")),
     (3, "multi-region", ("multi_region", "dr")),
     (3, "near-zero RTO (write RTO < 5 s in every failover drill)", ("failover",)),
 ]

@@ -48,6 +48,7 @@ pytest_plugins = [
     "harness.steps.toxics",
     "harness.steps.runbooks",
     "harness.steps.backup",
+    "harness.steps.s3",
     "harness.steps.patroni",
     "harness.steps.dr",
     "harness.steps.stacks",  # stacks: Given the stack, Patroni from PyPI, take-backs
