@@ -13,7 +13,7 @@ drill: setup
 
 # The suite without the long-running (slow) tests; testpaths come from pyproject.toml.
 test: setup
-	.venv/bin/pytest -m "not slow"
+	.venv/bin/pytest -m "not slow" --durations=25
 
 test-all: setup
 	.venv/bin/pytest

@@ -5,6 +5,7 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
   restore can still bring back and what it loses, the alert and the WAL that piles up, the
   backup success rate.
 
+  @slow
   Scenario: A corrupted latest backup fails verification; the restore falls back and loses more
     The fallback restore stops at the end of the newest set that verifies (--type=immediate):
     the operator trusts only what verified. Every write acknowledged after that set ended, up

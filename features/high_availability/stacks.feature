@@ -9,6 +9,7 @@ Feature: The same freeze drill on two stacks: does the setup still hold after th
   finds the key taken, demotes itself and rejoins as a replica. The harness reports which
   node took the lead back, when, the abandoned timeline and the writes lost.
 
+  @slow
   Scenario: Freeze the leader 30 s at ttl 20 on Patroni 3.0.2 (bookworm): it takes its lock back
     Given the stack "bookworm"
     And a Patroni cluster with 3 nodes and a 1-member etcd
@@ -21,6 +22,7 @@ Feature: The same freeze drill on two stacks: does the setup still hold after th
     And every node streams from one leader within 120 seconds
     And the writes acknowledged by the losing side of the split brain are counted as lost
 
+  @slow
   Scenario: Freeze the leader 30 s at ttl 20 on Patroni 4.0 (trixie): it demotes itself and rejoins
     Given the stack "trixie"
     And a Patroni cluster with 3 nodes and a 1-member etcd

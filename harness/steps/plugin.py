@@ -64,7 +64,7 @@ DRILL = pytest.StashKey[Drill]()
 class HarnessRun:
     """One pytest session: its id, its output folder and its scenarios' results."""
 
-    def __init__(self, reports: Path) -> None:
+    def __init__(self, reports: Path, worker: str = "") -> None:
         self.run_id = os.environ.get("HARNESS_RUN_ID") or labels.new_run_id()
         os.environ["HARNESS_RUN_ID"] = self.run_id
         self.directory = reports / "runs" / self.run_id
@@ -76,8 +76,10 @@ class HarnessRun:
 
         # Under pytest-xdist every worker is its own process with its own scenarios: its scopes
         # (and so its networks and containers) carry the worker's name, and it writes its part of
-        # the summary under workers/, which the controller merges at the end.
-        self.worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        # the summary under workers/, which the controller merges at the end. The worker's name
+        # comes from its pytest config, not from PYTEST_XDIST_WORKER: that variable is inherited by
+        # every `harness run` a test starts, which is no worker and writes its own summary.json.
+        self.worker = worker
 
     def new_scope(self) -> str:
         self.count += 1
@@ -169,7 +171,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # `harness run` widens to reach feature files that live elsewhere.
     from harness.steps.entry import reports_root
 
-    _RUN = HarnessRun(reports_root(config))
+    workerinput = getattr(config, "workerinput", None)  # set in a pytest-xdist worker only
+    _RUN = HarnessRun(reports_root(config), str(workerinput["workerid"]) if workerinput else "")
     config.stash[_RUN_KEY] = _RUN
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

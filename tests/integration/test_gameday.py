@@ -10,12 +10,14 @@ import textwrap
 from pathlib import Path
 
 import docker
+import pytest
 
 from harness import labels
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # over a minute: the slow suite
 def test_a_tripped_stop_condition_aborts_heals_and_reports_why(tmp_path: Path, run_id: str, node_image: str) -> None:
     feature = tmp_path / "abort.feature"
     feature.write_text(textwrap.dedent("""

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import docker
+import pytest
 
 from harness import labels
 
@@ -19,6 +20,7 @@ def _h(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=180)
 
 
+@pytest.mark.slow  # over a minute: the slow suite
 def test_a_topology_left_up_survives_other_runs_and_heals_by_hand(tmp_path: Path, node_image: str) -> None:
     env = dict(os.environ, HARNESS_REPORTS_DIR=str(tmp_path / "reports"), COLUMNS="200")
     env.pop("HARNESS_RUN_ID", None)
