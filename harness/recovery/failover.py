@@ -21,7 +21,7 @@ from harness.history import ActionEvent, now
 from harness.topology.base import Promotable, Restartable, Topology, need
 from harness.topology.pg import lsn_int, sql, sql_one
 
-__all__ = ["failover_to_most_advanced", "received_lsns", "rejoin_as_replica"]
+__all__ = ["failover_to_most_advanced", "most_advanced", "received_lsns", "rejoin_as_replica"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,15 @@ def received_lsns(cluster: Topology, candidates: list[str]) -> dict[str, str]:
 
     with ThreadPoolExecutor(max_workers=max(1, len(candidates))) as pool:
         return {n: lsn for n, lsn in pool.map(one, candidates) if lsn is not None}
+
+
+def most_advanced(lsns: dict[str, str], apply_delay_s: Callable[[str], float] | None = None) -> str:
+    """The replica that received the most WAL; on a tie the one that applies it soonest (a
+    delayed replica is kept for what it is for, taking a table back), then by name."""
+    def key(n: str) -> tuple[int, float]:
+        return lsn_int(lsns[n]), -(apply_delay_s(n) if apply_delay_s is not None else 0.0)
+
+    return max(sorted(lsns), key=key)
 
 
 def failover_to_most_advanced(topology: Topology,
@@ -59,7 +68,8 @@ def failover_to_most_advanced(topology: Topology,
         cluster.history.add(ActionEvent(at=t0, end=now(), action="failover", target=old, outcome="failed",
                                         detail="no replica reachable"))
         raise SetupError(f"failover impossible: none of {', '.join(candidates)} answers")
-    best = max(sorted(lsns), key=lambda n: lsn_int(lsns[n]))
+    delay_of = getattr(cluster, "apply_delay_s", None)
+    best = most_advanced(lsns, delay_of if callable(delay_of) else None)
     addr = cluster.address(best)
     if promotable.sync:
         others = [n for n in cluster.names if n != best]

@@ -253,3 +253,13 @@ def test_a_delay_that_does_not_parse_is_named_in_the_step() -> None:
     hint = _suggest('Step definition is not found: Given "replica 2 applies WAL 5 fortnights late". '
                     'Line 4 in scenario "x"')
     assert "bad value for 'delay'" in hint and "'5 fortnights'" in hint and "a duration such as" in hint
+
+
+def test_the_failover_prefers_a_replica_that_applies_wal_at_once_on_a_tie() -> None:
+    from harness.recovery.failover import most_advanced
+
+    lsns = {"node2": "0/3000060", "node3": "0/3000060"}
+    delays = {"node2": 300.0, "node3": 0.0}
+    assert most_advanced(lsns, delays.__getitem__) == "node3"
+    assert most_advanced(lsns) == "node2"  # no delays known: the first by name, as before
+    assert most_advanced({"node2": "0/3000070", "node3": "0/3000060"}, delays.__getitem__) == "node2"
