@@ -123,3 +123,19 @@ Feature: Disaster recovery across two regions
     And the RPO is under 15 minutes
     And every runbook step completed
     And the availability is at least 80 %
+
+  # The application's own connection string lists every node of both regions: once west is
+  # promoted, libpq's target_session_attrs=read-write finds it without being repointed.
+  @failover @client_path @slow
+  Scenario: Region east is lost: clients with a multi-host connection string find west's promoted primary
+    Given a two-region deployment with the primary in "east" and a standby in "west"
+    And clients connect with a multi-host connection string
+    And the write probe is running every 50 ms
+    And the on-call engineer answers "Promote the DR region"
+    When I wait 1 seconds
+    And region "east" is lost
+    And the on-call engineer follows runbook "region_down"
+    Then every runbook step completed
+    And the primary is in region "west"
+    And the write RTO through the client path is under 60 seconds
+    And the writes through the client path after the fault went to the primary

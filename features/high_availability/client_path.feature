@@ -161,3 +161,24 @@ Feature: The client path: the outage as an application sees it
     Then a new leader is elected within 30 seconds
     When I wait 3 seconds
     Then the client path sent no write to the deposed primary
+
+  # pg_auto_failover's monitor promotes a secondary; HAProxy tells the new primary by the
+  # in_hot_standby each node reports at login, libpq by target_session_attrs=read-write, and
+  # PgBouncer in front of the primary is repointed once the monitor's new primary takes writes.
+  @pg_auto_failover @slow
+  Scenario Outline: Kill the pg_auto_failover primary: clients through <path> follow the monitor's promotion
+    Given a pg_auto_failover cluster with 3 nodes
+    And clients connect through the client path "<path>"
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And I kill the primary
+    Then a new leader is elected within 30 seconds
+    And the write RTO through the client path is under 30 seconds
+    And the client path added at most 10 seconds to the write RTO
+    And the writes through the client path after the fault went to the primary
+
+    Examples:
+      | path      |
+      | libpq     |
+      | haproxy   |
+      | pgbouncer |

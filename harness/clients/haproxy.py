@@ -60,7 +60,8 @@ def _patroni_check(endpoint: str) -> list[str]:
 
 
 def haproxy_config(kind: str, names: list[str], s: HaproxySettings) -> str:
-    """haproxy.cfg for a topology of ``kind`` ("patroni" or "streaming") over ``names``."""
+    """haproxy.cfg for a topology of ``kind`` over ``names``: on Patroni the checks ask its REST
+    API, on any other (streaming, pg_auto_failover) the ``in_hot_standby`` each node reports at login."""
     patroni = kind == "patroni"
     check_port = f" port {PATRONI_REST}" if patroni else ""
     server_opts = (f"check{check_port} inter {s.inter_ms}ms fall {s.fall} rise {s.rise} "

@@ -45,6 +45,14 @@ if TYPE_CHECKING:
 __all__ = ["ClientsPart", "default_clients", "use_client_path"]
 
 
+#: The topologies a real client path can front: PostgreSQL nodes whose primary a check can tell
+#: (Patroni's REST API, or the ``in_hot_standby`` a node reports at login). On two regions only
+#: libpq: HAProxy's and PgBouncer's container sits on one region's network, where Docker's DNS
+#: does not name the other region's nodes.
+PATH_TOPOLOGIES = ("streaming", "patroni", "pg_auto_failover", "regions")
+COMPONENT_TOPOLOGIES = ("streaming", "patroni", "pg_auto_failover")
+
+
 def default_clients(kind: str) -> ClientsSection:
     """Patroni is deployed behind HAProxy; every other topology keeps the ideal."""
     return ClientsSection(path="haproxy" if kind == "patroni" else "direct")
@@ -170,9 +178,13 @@ class ClientsPart:
             self._settings = settings
 
     def _start_path(self, topology: Topology, s: ClientsSection) -> None:
-        if topology.kind not in ("streaming", "patroni"):
-            raise SetupError(f"clients.path {s.kind}: supported on the streaming and Patroni topologies only, "
-                             f"not {topology.kind}")
+        if topology.kind not in PATH_TOPOLOGIES:
+            raise SetupError(f"clients.path {s.kind}: not available on a {topology.kind} topology "
+                             f"(the paths run on {', '.join(PATH_TOPOLOGIES)})")
+        if s.kind != "libpq" and topology.kind not in COMPONENT_TOPOLOGIES:
+            raise SetupError(f"clients.path {s.kind}: not available on a {topology.kind} topology: its two regions "
+                             "are two networks, and HAProxy's or PgBouncer's container sits on one, where the other "
+                             "region's node names do not resolve (clients.path libpq lists every node of both)")
         history, max_s = self.drill.history, self.drill.env.probe.max_duration_s
         path: ServicePath
         if s.kind == "libpq":

@@ -265,7 +265,8 @@ class PgbouncerPath:
         front = "HAProxy" if self.haproxy is not None else f"the primary ({self.targets[0] if self.targets else '?'})"
         self.history.note("client_path", f"pgbouncer at {self.address()}:{PORT} in front of {front}: pool_mode "
                                          f"{s.pool_mode}, default_pool_size {s.default_pool_size}")
-        if self.haproxy is None and self.cluster is not None and self.cluster.kind == "patroni":
+        # An HA manager (Patroni, pg_auto_failover) moves the leader by itself: watch for it.
+        if self.haproxy is None and self.cluster is not None and self.cluster.kind in ("patroni", "pg_auto_failover"):
             self._watcher = LeaderWatcher(self, self.cluster, max_duration_s=self.max_duration_s)
             self._watcher.start()
         return self
@@ -280,8 +281,9 @@ class PgbouncerPath:
 
 
 class LeaderWatcher:
-    """Patroni changes its leader by itself: repoint PgBouncer once the new leader accepts
-    writes, as a team's ``on_role_change`` callback (or a DCS watcher) does."""
+    """Patroni and pg_auto_failover change the leader by themselves: repoint PgBouncer once the
+    new leader accepts writes, as a team's ``on_role_change`` callback (Patroni), its
+    monitor-notification hook (pg_auto_failover) or a DCS watcher does."""
 
     def __init__(self, path: PgbouncerPath, cluster: Topology, *, interval_s: float = 0.25,
                  max_duration_s: float = 3600) -> None:

@@ -162,3 +162,23 @@ def test_the_default_path_is_haproxy_on_patroni_and_direct_elsewhere(tmp_path: P
     assert use_client_path(patroni, "libpq").name == "libpq"
     with pytest.raises(SetupError, match=r"clients.haproxy.fall: Input should be greater than or equal to 1"):
         use_client_path(patroni, haproxy={"fall": 0})
+
+
+def test_haproxy_on_pg_auto_failover_checks_the_role_each_node_reports() -> None:
+    cfg = haproxy_config("pg_auto_failover", ["node1", "node2", "node3"], HaproxySettings())
+    assert "httpchk" not in cfg and cfg.count("tcp-check expect binary") == 2
+    assert "server node3 node3:5432" in cfg and "monitor" not in cfg
+
+
+def test_a_path_on_the_two_region_topology_is_refused_in_one_line_saying_why() -> None:
+    from types import SimpleNamespace
+
+    from harness.clients.part import PATH_TOPOLOGIES, ClientsPart
+
+    part = ClientsPart.__new__(ClientsPart)
+    part.drill = SimpleNamespace()  # type: ignore[assignment]
+    with pytest.raises(SetupError, match=r"not available on a regions topology: its two regions are two networks"):
+        part._start_path(SimpleNamespace(kind="regions"), ClientsSection(path="haproxy"))  # type: ignore[arg-type]
+    with pytest.raises(SetupError, match=r"clients.path haproxy: not available on a nosuch topology"):
+        part._start_path(SimpleNamespace(kind="nosuch"), ClientsSection(path="haproxy"))  # type: ignore[arg-type]
+    assert "pg_auto_failover" in PATH_TOPOLOGIES and "regions" in PATH_TOPOLOGIES
