@@ -282,6 +282,7 @@ class RegionCluster(StreamingCluster):
         addr = self.address(name)
         sql(addr, "ALTER SYSTEM SET primary_conninfo = %s" % psql.quote(self.conninfo_to(primary, name)))
         sql(addr, "SELECT pg_reload_conf()")
+        self.roles.streams_from(name, primary)
 
     def promote_in(self, region: str) -> str:
         """Promote the most advanced standby of ``region`` and repoint the region's others to it.
@@ -352,7 +353,7 @@ class RegionCluster(StreamingCluster):
                 self.history.add(ActionEvent(at=t0, end=now(), action="dr.rebuild", target=name, outcome="failed",
                                              detail=rebuild.output[-500:]))
                 raise CommandFailed(name, "pg_basebackup", rebuild.exit_code, rebuild.output)
-        self.configure_standby(name, self.address(primary))  # by address: no DNS across regions
+        self.configure_standby(name, primary, host=self.address(primary))  # by address: no DNS across regions
         self.pg_ctl(name, "-w", "-t", "60", "start")
         self.roles.came_back(name)
         self.history.add(ActionEvent(at=t0, end=now(), action="dr.rebuild", target=name, outcome="ok",

@@ -311,10 +311,11 @@ class StreamingCluster:
         if not self.postgres_running(name):
             self.pg_ctl(name, "-w", "-t", "60", "start")
 
-    def configure_standby(self, name: str, primary: str) -> None:
-        """Make a stopped node a standby of ``primary`` (files only; start it afterwards)."""
+    def configure_standby(self, name: str, primary: str, *, host: str | None = None) -> None:
+        """Make a stopped node a standby of node ``primary`` (files only; start it afterwards),
+        reaching it by ``host`` (default: its name on the run's network)."""
         conf = (f"cluster_name = '{name}'\n"
-                f"primary_conninfo = 'host={primary} port=5432 user=postgres application_name={name}'\n")
+                f"primary_conninfo = 'host={host or primary} port=5432 user=postgres application_name={name}'\n")
         script = (f"printf %s \"$0\" > {PGDATA}/conf.d/node.conf && touch {PGDATA}/standby.signal "
                   f"&& sed -i '/^primary_conninfo\\|^synchronous_standby_names/d' {PGDATA}/postgresql.auto.conf"
                   f" && {_WAL_BACK_ON_ITS_VOLUME}")
