@@ -32,6 +32,7 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     And the restore lost at most 0 acknowledged writes
     And the availability is at least 70 %
 
+  @slow
   Scenario: WAL archiving to the repository fails: alerted, WAL piles up, caught up once repaired
     Given a PostgreSQL cluster with 1 primary and 0 async replicas
     And WAL archiving to a pgBackRest repository
@@ -50,6 +51,7 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     And backup verification succeeds
     And the availability is at least 80 %
 
+  @slow
   Scenario: A full repository fails the backup; the success rate drops until it is freed
     Given a PostgreSQL cluster with 1 primary and 0 async replicas
     And WAL archiving to a pgBackRest repository of 96 MB

@@ -37,6 +37,7 @@ Feature: Backups and restores with pgBackRest
     And backup verification succeeds
     And the availability is at least 95 %
 
+  @slow
   Scenario: The primary is lost; the latest backup and the archived WAL are restored, the loss measured
     Given a PostgreSQL cluster with 1 primary and 1 async replicas
     And the service is not expected back in this drill

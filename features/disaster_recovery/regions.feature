@@ -104,7 +104,7 @@ Feature: Disaster recovery across two regions
     And the RPO exposure stayed under 2 minutes
     And the availability is at least 95 %
 
-  @failover
+  @failover @slow
   Scenario: MTTR of the region-loss drill over 3 repetitions
     Given a two-region deployment with the primary in "east" and a standby in "west"
     And the write probe is running every 50 ms

@@ -34,6 +34,7 @@ Feature: Automatic failover with Patroni and etcd
     And there was never more than one writable primary
     And no acknowledged write is lost
 
+  @slow
   Scenario: Cut the leader off from etcd: it demotes itself and a replica takes over
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -45,6 +46,7 @@ Feature: Automatic failover with Patroni and etcd
 
   # etcd elects another leader within about a second; Patroni's requests retry through it
   # (retry_timeout 3 s), so the leader key is renewed and nothing fails over.
+  @slow
   Scenario: Kill the etcd leader of a 3-member etcd: Patroni keeps its leader
     Given a Patroni cluster with 3 nodes and a 3-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -64,6 +66,7 @@ Feature: Automatic failover with Patroni and etcd
   # HAProxy (the default on Patroni): the orphan's REST API died with Patroni, so HAProxy stops
   # sending to it at once and the clients wait for the new leader (about the ttl); only the
   # fan-out probe, which writes to every node, still reaches the orphan.
+  @slow
   Scenario: Kill Patroni but not PostgreSQL on the leader: the orphan primary is caught
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -83,6 +86,7 @@ Feature: Automatic failover with Patroni and etcd
   # default on Patroni) its checks come on top: the old leader answers 503 on /primary at once
   # but stays in the pool until fall checks inter apart failed, the new one joins after rise
   # (measured under a loaded machine: 4-6 s through HAProxy, of a 12-15 s window).
+  @slow
   Scenario: Planned switchover through the REST API: a short write outage, nothing lost
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -96,6 +100,7 @@ Feature: Automatic failover with Patroni and etcd
     And no acknowledged write is lost
     And the failover phases are recorded
 
+  @slow
   Scenario: Manual failover with patronictl
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -123,6 +128,7 @@ Feature: Automatic failover with Patroni and etcd
   # Convergence gets 120 s: once, the demoted leader's immediate shutdown took 60 s (its
   # log: "issuing SIGKILL to recalcitrant children", then "shut down" 55 s later, the
   # moment a patient writer's 60 s timeout ended), and rejoining comes after that.
+  @slow
   Scenario: Freeze the leader past the ttl and thaw it: the deposed leader's writes are caught
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3

@@ -70,6 +70,7 @@ def _iterations() -> int:
     return max(1, min(20, int(os.environ.get("HARNESS_INTERRUPT_ITERATIONS", "6"))))
 
 
+@pytest.mark.slow  # over 20 s: the slow suite
 def test_interrupted_runs_leave_nothing_behind_after_the_next_start(tmp_path: Path, node_image: str) -> None:
     feature = tmp_path / "interrupt.feature"
     feature.write_text(FEATURE)

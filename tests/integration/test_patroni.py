@@ -76,6 +76,7 @@ def test_bootstrap_failover_and_teardown(drill: Drill, run_id: str) -> None:
     assert left == []
 
 
+@pytest.mark.slow  # over 20 s: the slow suite
 def test_harness_up_runs_patroni_and_heals_a_killed_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            node_image: str) -> None:
     """`harness up patroni`: Patroni names the roles, a killed leader is replaced by Patroni

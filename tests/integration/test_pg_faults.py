@@ -266,6 +266,7 @@ def test_a_dropped_table_is_gone_everywhere_and_the_journal_says_where_to_recove
 # -- schedules ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 20 s: the slow suite
 def test_a_cycle_schedule_runs_as_planned_recovers_each_time_and_is_in_the_journal(drill: Drill) -> None:
     drill.configure(replicas=2, replication="async")
     drill.start_probes(0.1, reads=False)

@@ -72,6 +72,7 @@ def test_an_unset_password_variable_is_a_clear_error(tmp_path: Path, run_id: str
         d.close()
 
 
+@pytest.mark.slow  # over 20 s: the slow suite
 def test_a_whole_run_writes_the_password_nowhere(tmp_path: Path, run_id: str, node_image: str) -> None:
     env_file = _env_file(tmp_path)
     feature = tmp_path / "auth.feature"
