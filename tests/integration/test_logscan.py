@@ -35,7 +35,7 @@ def test_a_pgbouncer_error_and_an_haproxy_server_down_are_counted_with_their_fir
     with pytest.raises(psycopg.OperationalError, match="no such database: nosuchdb"):
         psycopg.connect(host=bouncer, port=PGBOUNCER_PORT, user="postgres", dbname="nosuchdb", connect_timeout=2)
     replica = c.replicas()[0]
-    drill.inject("kill", "a replica")
+    drill.inject("kill", replica)  # by name: "a replica" picks one at random, maybe not this one
     haproxy = part.component("haproxy")
     wait_until(lambda: f"Server ro/{replica} is DOWN" in haproxy.container.logs().decode(errors="replace"),
                timeout=20, interval=0.2, what="HAProxy to mark the killed replica down")
