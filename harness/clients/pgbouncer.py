@@ -39,6 +39,7 @@ from harness.errors import SetupError
 from harness.history import ActionEvent, History, Sample, now
 from harness.monitor.rules import RuleEngine
 from harness.runtime.docker import DockerNode, DockerRuntime
+from harness.topology.managed import ManagedCluster
 
 if TYPE_CHECKING:
     from harness.topology.base import Topology
@@ -266,7 +267,7 @@ class PgbouncerPath:
         self.history.note("client_path", f"pgbouncer at {self.address()}:{PORT} in front of {front}: pool_mode "
                                          f"{s.pool_mode}, default_pool_size {s.default_pool_size}")
         # An HA manager (Patroni, pg_auto_failover) moves the leader by itself: watch for it.
-        if self.haproxy is None and self.cluster is not None and self.cluster.kind in ("patroni", "pg_auto_failover"):
+        if self.haproxy is None and isinstance(self.cluster, ManagedCluster):
             self._watcher = LeaderWatcher(self, self.cluster, max_duration_s=self.max_duration_s)
             self._watcher.start()
         return self
