@@ -69,6 +69,7 @@ METRICS: list[Metric] = [
     Metric("ha_new_leader_s", "new leader", " s", headline=False, optional=True),
     Metric("ha_first_write_s", "first write on the new leader", " s", headline=False, optional=True),
     Metric("ha_rejoin_s", "old leader rejoined", " s", headline=False, optional=True),
+    Metric("ha_took_back_s", "old leader took leadership back", " s", headline=False, optional=True),
     Metric("ha_rto_minus_ttl_s", "write RTO - ttl", " s", headline=False, optional=True),
     Metric("probe_interval_s", "probe interval", " s", headline=False),
 ]

@@ -46,7 +46,7 @@ Feature: Automatic failover with Patroni and etcd
 
   # etcd elects another leader within about a second; Patroni's requests retry through it
   # (retry_timeout 3 s), so the leader key is renewed and nothing fails over.
-  @slow
+  @slow @alone
   Scenario: Kill the etcd leader of a 3-member etcd: Patroni keeps its leader
     Given a Patroni cluster with 3 nodes and a 3-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -86,7 +86,7 @@ Feature: Automatic failover with Patroni and etcd
   # default on Patroni) its checks come on top: the old leader answers 503 on /primary at once
   # but stays in the pool until fall checks inter apart failed, the new one joins after rise
   # (measured under a loaded machine: 4-6 s through HAProxy, of a 12-15 s window).
-  @slow
+  @slow @alone
   Scenario: Planned switchover through the REST API: a short write outage, nothing lost
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -100,7 +100,7 @@ Feature: Automatic failover with Patroni and etcd
     And no acknowledged write is lost
     And the failover phases are recorded
 
-  @slow
+  @slow @alone
   Scenario: Manual failover with patronictl
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -144,7 +144,7 @@ Feature: Automatic failover with Patroni and etcd
   # Without failsafe_mode, a leader that cannot renew its key demotes itself (PostgreSQL
   # restarted read-only) after about retry_timeout; when etcd is back the same node takes the
   # key again and is promoted anew (a new timeline, no other leader).
-  @slow
+  @slow @alone
   Scenario: etcd down: no failover happens, and the same leader serves again after it
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3
@@ -169,14 +169,14 @@ Feature: Automatic failover with Patroni and etcd
     And the write RTO is at least half the ttl and under the ttl plus 10 seconds
     And the failover phases are recorded
 
-    @slow
+    @slow @alone
     Examples:
       | ttl | loop_wait | retry_timeout |
       | 10  | 1         | 3             |
       | 15  | 2         | 5             |
       | 20  | 2         | 5             |
 
-  @slow
+  @slow @alone
   Scenario: Three leader kills in a row: each write RTO listed, with mean and spread
     Given a Patroni cluster with 3 nodes and a 1-member etcd
     And Patroni is configured with ttl 10, loop_wait 1 and retry_timeout 3

@@ -20,6 +20,7 @@ from harness.checkers.paths import PathMeasure, chosen_path, path_measures
 from harness.checkers.outages import FaultMeasure, Outage, OutageResult, faults_in_window, fault_measures, \
     outage_threshold, outages
 from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
+from harness.checkers.takeback import took_back
 from harness.checkers.verdict import Status, combine
 from harness.history import AlertEvent, Event, HaView, History, ProbeOp
 
@@ -54,6 +55,8 @@ class Measurements(BaseModel):
     ha_new_leader_s: float | None = None
     ha_first_write_s: float | None = None
     ha_rejoin_s: float | None = None
+    # The deposed leader held the key again after another member led (Patroni 3.0.2's thaw race).
+    ha_took_back_s: float | None = None
     ha_failover: str | None = None  # the phases and timeline forks in words
     ha_ttl_s: float | None = None  # the leader key's lifetime
     ha_rto_minus_ttl_s: float | None = None  # how far the write RTO is above the ttl
@@ -157,6 +160,13 @@ def measure(
             phases = failover_phases(events, fault)
         except Exception as exc:  # noqa: BLE001 - reported, never a silent number
             problems.append(f"failover phases checker crashed: {type(exc).__name__}: {exc}")
+    took_back_s: float | None = None
+    if phases is not None and phases.old_leader is not None:
+        try:
+            tb = took_back(events, fault)
+            took_back_s = tb.back_s if tb is not None else None
+        except Exception as exc:  # noqa: BLE001 - reported, never a silent number
+            problems.append(f"take-back checker crashed: {type(exc).__name__}: {exc}")
 
     backups: BackupMeasures | None = None
     try:
@@ -193,6 +203,7 @@ def measure(
         ha_new_leader_s=phases.new_leader_s if phases is not None else None,
         ha_first_write_s=phases.first_write_s if phases is not None else None,
         ha_rejoin_s=phases.rejoin_s if phases is not None else None,
+        ha_took_back_s=took_back_s,
         ha_failover=phases.reason if phases is not None else None,
         ha_ttl_s=phases.ttl_s if phases is not None else None,
         ha_rto_minus_ttl_s=(rto_write - phases.ttl_s if phases is not None and phases.ttl_s is not None

@@ -103,7 +103,7 @@ def _head() -> list[str]:
 
 
 _HA_HEAD = ["scenario", "ttl", "write RTO", "RTO - ttl", "detection", "new leader", "first write on it",
-            "old leader rejoined"]
+            "old leader rejoined", "old leader took leadership back"]
 
 
 def _ha_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
@@ -115,7 +115,7 @@ def _ha_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         rows.append([s["scenario"], _num(m.get("ha_ttl_s"), " s"), _num(m.get("rto_write_s"), " s"),
                      _num(m.get("ha_rto_minus_ttl_s"), " s")]
                     + [_num(m.get(k), " s") for k in ("ha_detection_s", "ha_new_leader_s", "ha_first_write_s",
-                                                      "ha_rejoin_s")])
+                                                      "ha_rejoin_s", "ha_took_back_s")])
     return rows
 
 

@@ -155,3 +155,15 @@ def test_the_versions_section_reaches_the_cli_header_and_allures_environment() -
     assert versions_caption([scen, scen]) == "\ntrixie: PostgreSQL 17.12, Patroni 4.0.7, pgBackRest 2.55.1, etcd 3.5.16"
     env = allure_environment([res])
     assert env["trixie.postgresql"] == "17.12" and env["trixie.pgbackrest"] == "2.55.1"
+
+
+@pytest.mark.parametrize("take_back", [True, False])
+def test_the_measurements_say_when_the_old_leader_took_the_lock_back_and_the_ha_table_shows_it(take_back: bool) -> None:
+    from harness.checkers.measure import measure
+    from harness.report.summary import _HA_HEAD, _ha_rows
+
+    m = measure(freeze(take_back=take_back), probe_interval_s=0.1)
+    assert m.ha_took_back_s == (31.0 if take_back else None)
+    row = _ha_rows([{"scenario": "freeze", "measurements": m.model_dump()}])[0]
+    cell = row[_HA_HEAD.index("old leader took leadership back")]
+    assert (cell.startswith("31") if take_back else not cell[:1].isdigit()), cell
