@@ -32,7 +32,7 @@ Feature: Faults on the backup side: a corrupted backup, a broken WAL archive, a 
     And the restore lost at most 0 acknowledged writes
     And the availability is at least 70 %
 
-  @slow
+  @slow @alone
   Scenario: WAL archiving to the repository fails: alerted, WAL piles up, caught up once repaired
     Given a PostgreSQL cluster with 1 primary and 0 async replicas
     And WAL archiving to a pgBackRest repository

@@ -21,7 +21,7 @@ Feature: Backups and restores with pgBackRest
     And the backup success rate is 100 %
     And the availability is at least 95 %
 
-  @slow
+  @slow @alone
   Scenario: Differential and incremental backups on top of a full one restore the latest state
     Given a PostgreSQL cluster with 1 primary and 1 async replicas
     And WAL archiving to a pgBackRest repository

@@ -21,7 +21,7 @@ Feature: Point-in-time recovery into a new node
     And the RPO of the restore is under 15 minutes
     And the availability is at least 95 %
 
-  @slow
+  @slow @alone
   Scenario: Restore to a transaction id
     When I wait 1 seconds
     And I note the current transaction id
@@ -30,7 +30,7 @@ Feature: Point-in-time recovery into a new node
     And the restore RTO is under 5 minutes
     And the availability is at least 95 %
 
-  @slow
+  @slow @alone
   Scenario: Restore to an LSN
     When I wait 1 seconds
     And I note the current LSN
@@ -39,7 +39,7 @@ Feature: Point-in-time recovery into a new node
     And the restore RTO is under 5 minutes
     And the availability is at least 95 %
 
-  @slow
+  @slow @alone
   Scenario: Restore to a named restore point
     When I create restore point "before_migration"
     And I wait 1 seconds

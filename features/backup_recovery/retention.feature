@@ -3,7 +3,7 @@ Feature: Retention of backups
   A retention policy expires old full backups (and what depends on them); what remains must
   match the policy, and every backup kept must restore, each into its own fresh node.
 
-  @slow
+  @slow @alone
   Scenario: Keep 2 full backups out of 3, and every kept one restores
     Given a PostgreSQL cluster with 1 primary and 1 async replicas
     And WAL archiving to a pgBackRest repository
