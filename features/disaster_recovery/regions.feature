@@ -104,7 +104,7 @@ Feature: Disaster recovery across two regions
     And the RPO exposure stayed under 2 minutes
     And the availability is at least 95 %
 
-  @failover @slow
+  @failover @slow @alone
   Scenario: MTTR of the region-loss drill over 3 repetitions
     Given a two-region deployment with the primary in "east" and a standby in "west"
     And the write probe is running every 50 ms
@@ -113,7 +113,7 @@ Feature: Disaster recovery across two regions
     And the RPO is under 15 minutes
     And the availability is at least 80 %
 
-  @failover @slow
+  @failover @slow @alone
   Scenario: MTTR of the region-loss drill over 5 repetitions
     Given a two-region deployment with the primary in "east" and a standby in "west"
     And the WAN link between "east" and "west" has 50 ms latency
@@ -138,4 +138,44 @@ Feature: Disaster recovery across two regions
     Then every runbook step completed
     And the primary is in region "west"
     And the write RTO through the client path is under 60 seconds
+    And the writes through the client path after the fault went to the primary
+
+  # One service address in front of both regions: HAProxy (or PgBouncer) joins both regions'
+  # networks, as a global load balancer does. HAProxy finds west's promoted primary by its own
+  # checks (in_hot_standby at login); PgBouncer in front of the primary is repointed by the
+  # runbook's promotion, as a team's failover hook does.
+  @failover @client_path @slow
+  Scenario Outline: Region east is lost: clients through <path> find west's promoted primary
+    Given a two-region deployment with the primary in "east" and a standby in "west"
+    And clients connect <how>
+    And the write probe is running every 50 ms
+    And the on-call engineer answers "Promote the DR region"
+    When I wait 1 seconds
+    And region "east" is lost
+    And the on-call engineer follows runbook "region_down"
+    Then every runbook step completed
+    And the primary is in region "west"
+    And the write RTO through the client path is under 60 seconds
+    And the writes through the client path after the fault went to the primary
+
+    Examples:
+      | path      | how                                  |
+      | HAProxy   | through HAProxy                      |
+      | PgBouncer | through PgBouncer in front of the primary |
+
+  # Cut off, east's primary still runs and still believes it leads. The cut drops HAProxy too
+  # (it is a client of that region): no write reaches the deposed primary through the path,
+  # and after the fence east rejoins as standbys.
+  @failover @client_path @network @slow
+  Scenario: Region east is cut off behind HAProxy: the path sends no write to the deposed primary
+    Given a two-region deployment with the primary in "east" and a standby in "west"
+    And clients connect through HAProxy
+    And the write probe is running every 50 ms
+    When I wait 1 seconds
+    And region "east" is cut off
+    And the on-call engineer follows runbook "region_down"
+    And I wait 2 seconds
+    And region "east" comes back
+    Then the primary is in region "west"
+    And the client path sent no write to the deposed primary
     And the writes through the client path after the fault went to the primary

@@ -9,7 +9,7 @@ time is a SetupError that names it and carries its log, and it is removed at onc
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from harness.errors import SetupError, WaitTimeout
 from harness.images.build import clients_image
@@ -37,10 +37,13 @@ def remove_component(node: DockerNode) -> None:
 
 
 def start_component(runtime: DockerRuntime, name: str, config: str, *, ready: Callable[[DockerNode], object],
-                    settle_s: float, what: str) -> DockerNode:
-    """Create ``name`` (haproxy or pgbouncer) with ``config``; wait until ``ready(node)`` is truthy."""
+                    settle_s: float, what: str, networks: Sequence[str] = ()) -> DockerNode:
+    """Create ``name`` (haproxy or pgbouncer) with ``config``; wait until ``ready(node)`` is truthy.
+
+    ``networks``: more networks than the run's to join before it starts (two regions: the other
+    region's, where Docker's DNS names that region's nodes)."""
     node = runtime.create_node(name, image=clients_image(),
-                               env={"HARNESS_COMPONENT": name, "HARNESS_CONFIG": config})
+                               env={"HARNESS_COMPONENT": name, "HARNESS_CONFIG": config}, more_networks=networks)
     def state() -> str | None:
         if not node.is_running():
             return "exited"  # a configuration it refused: fail now, not after the settle time

@@ -19,7 +19,7 @@ import io
 import struct
 import threading
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 import psycopg
@@ -172,8 +172,10 @@ class HaproxyPath:
     name = "haproxy"
 
     def __init__(self, runtime: DockerRuntime, cluster: Cluster, history: History, settings: HaproxySettings, *,
-                 connect_timeout_s: int = 2, settle_s: float = 30, max_duration_s: float = 3600) -> None:
+                 connect_timeout_s: int = 2, settle_s: float = 30, max_duration_s: float = 3600,
+                 networks: Sequence[str] = ()) -> None:
         self.runtime, self.cluster, self.history, self.settings = runtime, cluster, history, settings
+        self.networks = tuple(networks)  # more networks to join (two regions: the other one's)
         self.connect_timeout_s, self.settle_s, self.max_duration_s = connect_timeout_s, settle_s, max_duration_s
         self.node: DockerNode | None = None
         self.view: HaproxyView | None = None
@@ -206,7 +208,7 @@ class HaproxyPath:
 
     def __enter__(self) -> HaproxyPath:
         self.node = start_component(self.runtime, "haproxy", self.config, ready=self._writable,
-                                    settle_s=self.settle_s, what="send a write to a primary")
+                                    settle_s=self.settle_s, what="send a write to a primary", networks=self.networks)
         self.view = HaproxyView(self.history, self.address(), max_duration_s=self.max_duration_s)
         self.view.start()
         self.history.note("client_path", f"haproxy at {self.address()}: read-write :{RW_PORT}, read-only :{RO_PORT}; "

@@ -36,6 +36,7 @@ from harness.errors import SetupError
 from harness.history import ClientPathChosen, NodeAddresses, now
 from harness.runtime.docker import DockerNode, DockerRuntime
 from harness.topology.pg import sql
+from harness.topology.regions import RegionCluster
 from harness.workload.probe import Probe, ReadProbe, WriteProbe
 
 if TYPE_CHECKING:
@@ -46,11 +47,15 @@ __all__ = ["ClientsPart", "default_clients", "use_client_path"]
 
 
 #: The topologies a real client path can front: PostgreSQL nodes whose primary a check can tell
-#: (Patroni's REST API, or the ``in_hot_standby`` a node reports at login). On two regions only
-#: libpq: HAProxy's and PgBouncer's container sits on one region's network, where Docker's DNS
-#: does not name the other region's nodes.
+#: (Patroni's REST API, or the ``in_hot_standby`` a node reports at login). On two regions
+#: HAProxy's and PgBouncer's container joins both regions' networks, where Docker's DNS names
+#: each region's nodes: one service address in front of both, as a global load balancer.
 PATH_TOPOLOGIES = ("streaming", "patroni", "pg_auto_failover", "regions")
-COMPONENT_TOPOLOGIES = ("streaming", "patroni", "pg_auto_failover")
+
+
+def region_networks(topology: Topology) -> list[str]:
+    """Every region's network on two regions (the component joins them all); else none."""
+    return [r.network for r in topology.regions.values()] if isinstance(topology, RegionCluster) else []
 
 
 def default_clients(kind: str) -> ClientsSection:
@@ -181,10 +186,6 @@ class ClientsPart:
         if topology.kind not in PATH_TOPOLOGIES:
             raise SetupError(f"clients.path {s.kind}: not available on a {topology.kind} topology "
                              f"(the paths run on {', '.join(PATH_TOPOLOGIES)})")
-        if s.kind != "libpq" and topology.kind not in COMPONENT_TOPOLOGIES:
-            raise SetupError(f"clients.path {s.kind}: not available on a {topology.kind} topology: its two regions "
-                             "are two networks, and HAProxy's or PgBouncer's container sits on one, where the other "
-                             "region's node names do not resolve (clients.path libpq lists every node of both)")
         history, max_s = self.drill.history, self.drill.env.probe.max_duration_s
         path: ServicePath
         if s.kind == "libpq":
@@ -193,12 +194,14 @@ class ClientsPart:
             runtime = topology.runtime
             if not isinstance(runtime, DockerRuntime):
                 raise SetupError(f"clients.path {s.kind}: HAProxy and PgBouncer run on the Docker runtime only")
+            nets = region_networks(topology)
             if s.kind == "pgbouncer":  # in front of the primary itself: the failover repoints it
                 path = PgbouncerPath(runtime, None, history, s.pgbouncer, cluster=topology,
-                                     connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s, max_duration_s=max_s)
+                                     connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s, max_duration_s=max_s,
+                                     networks=nets)
             else:
                 ha = HaproxyPath(runtime, topology, history, s.haproxy, connect_timeout_s=s.connect_timeout_s,
-                                 settle_s=s.settle_s, max_duration_s=max_s)
+                                 settle_s=s.settle_s, max_duration_s=max_s, networks=nets)
                 path = ha if s.kind == "haproxy" else PgbouncerPath(
                     runtime, ha, history, s.pgbouncer, connect_timeout_s=s.connect_timeout_s, settle_s=s.settle_s)
         self._stack.enter_context(path)
@@ -253,6 +256,17 @@ class ClientsPart:
             raise SetupError(f"this drill's client path ({self.name}) has no {name}"
                              + (f" (it runs {', '.join(comps)})" if comps else ""))
         return comps[name]
+
+    def component_addresses(self, network: str) -> list[str]:
+        """The path's own containers' addresses on ``network`` (a region's): the clients a region
+        cut off from the clients must drop as well."""
+        out = []
+        for node in (self.path.components if self.path is not None else {}).values():
+            node.container.reload()
+            ip = node.container.attrs["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress")
+            if ip:
+                out.append(str(ip))
+        return out
 
     def service_conninfo(self) -> str:
         if self.path is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -176,11 +176,12 @@ class PgbouncerPath:
 
     def __init__(self, runtime: DockerRuntime, haproxy: HaproxyPath | None, history: History,
                  settings: PgbouncerSettings, *, cluster: Topology | None = None, connect_timeout_s: int = 2,
-                 settle_s: float = 30, max_duration_s: float = 3600) -> None:
+                 settle_s: float = 30, max_duration_s: float = 3600, networks: Sequence[str] = ()) -> None:
         if haproxy is None and cluster is None:
             raise ValueError("PgBouncer in front of the primary needs the cluster")
         self.runtime, self.haproxy, self.history, self.settings = runtime, haproxy, history, settings
         self.cluster = cluster
+        self.networks = tuple(networks)  # more networks to join (two regions: the other one's)
         self.connect_timeout_s, self.settle_s, self.max_duration_s = connect_timeout_s, settle_s, max_duration_s
         self.name = "pgbouncer+haproxy" if haproxy is not None else "pgbouncer"
         self.node: DockerNode | None = None
@@ -257,7 +258,8 @@ class PgbouncerPath:
             self.haproxy.__enter__()
         try:
             self.node = start_component(self.runtime, "pgbouncer", self.config, ready=self._writable,
-                                        settle_s=self.settle_s, what="send a write to a primary")
+                                        settle_s=self.settle_s, what="send a write to a primary",
+                                        networks=self.networks)
         except BaseException:
             if self.haproxy is not None:
                 self.haproxy.__exit__(None, None, None)

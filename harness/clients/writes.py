@@ -56,9 +56,13 @@ def _deposed(events: list[Event], addresses: dict[str, str], t_fault: float) -> 
     return max(named)[1] if named else None
 
 
+#: The harness's own promotions: a failover, and the DR region's standby promoted (two regions).
+PROMOTIONS = ("failover", "dr.promote")
+
+
 def _another_primary(events: list[Event], deposed: str | None, t_fault: float) -> tuple[str, float] | None:
     for e in events:
-        if isinstance(e, ActionEvent) and e.action == "failover" and e.outcome == "ok" and e.target != deposed \
+        if isinstance(e, ActionEvent) and e.action in PROMOTIONS and e.outcome == "ok" and e.target != deposed \
                 and e.end.t >= t_fault:
             return e.target, e.end.t
         if isinstance(e, HaView) and not e.unreachable and e.leader is not None and e.leader != deposed \

@@ -9,6 +9,7 @@ faults are healed by deleting their table or restoring the environment's shaping
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from harness.environment import WanSettings
@@ -55,14 +56,16 @@ class RegionLoss(_RegionFault):
 
 class RegionCutOff(_RegionFault):
     """The region is cut off, its nodes still running: the WAN drops everything, and each of
-    its nodes drops the clients (a private nft table per node). Seen from outside it is lost;
-    inside, its primary still believes it is one (fence it before it comes back)."""
+    its nodes drops the clients (a private nft table per node): the host's gateway address and
+    ``clients``, the client path's own containers there (HAProxy, PgBouncer). Seen from outside
+    it is lost; inside, its primary still believes it is one (fence it before it comes back)."""
 
     name = "region-cut-off"
     one_shot = False
 
-    def __init__(self, cluster: RegionCluster, region: str) -> None:
+    def __init__(self, cluster: RegionCluster, region: str, clients: Sequence[str] = ()) -> None:
         super().__init__(cluster, region)
+        self.clients = frozenset(clients)
         self.table = table_name(secrets.token_hex(3))
         self._applied: list[str] = []
         self._wan = False
@@ -70,7 +73,8 @@ class RegionCutOff(_RegionFault):
     def inject(self) -> str:
         require_tools("nsenter", "nft")
         gw = self.cluster.region(self.region).gateway
-        cut = NodeCut("", frozenset({gw}), frozenset({gw}))
+        away = frozenset({gw}) | self.clients
+        cut = NodeCut("", away, away)
         self._wan = True
         _wan(self.cluster).cut()
         for n in self.nodes:
@@ -78,7 +82,8 @@ class RegionCutOff(_RegionFault):
                 nft_partition_table(self.table, cut, f"pgharness region {self.region} cut off from the clients"))
             self._applied.append(n)
         held = " (it holds the primary)" if self.cluster.primary in self.nodes else ""
-        return (f"WAN cut, and {', '.join(self.nodes)} drop the clients at {gw} (table inet {self.table}){held}")
+        at = ", ".join([gw, *sorted(self.clients)])
+        return f"WAN cut, and {', '.join(self.nodes)} drop the clients at {at} (table inet {self.table}){held}"
 
     def heal(self) -> str:
         gone = []

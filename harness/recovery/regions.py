@@ -10,6 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from harness.clients.part import ClientsPart
 from harness.errors import SetupError
 from harness.faults.region import RegionCutOff, RegionLoss
 from harness.history import ActionEvent, FaultEvent, now
@@ -41,8 +42,12 @@ def lose_region(drill: Drill, region: str) -> RegionLoss:
 
 
 def cut_off_region(drill: Drill, region: str) -> RegionCutOff:
-    """The region stays up but nobody outside reaches it (clients, the other region)."""
-    fault = RegionCutOff(regions_of(drill), region)
+    """The region stays up but nobody outside reaches it (clients, the other region, the client
+    path's HAProxy or PgBouncer)."""
+    c = regions_of(drill)
+    part = drill.maybe_part(ClientsPart)
+    clients = part.component_addresses(c.region(c.check_region(region)).network) if part is not None else []
+    fault = RegionCutOff(c, region, clients=clients)
     _take(drill, fault)
     return fault
 

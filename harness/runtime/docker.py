@@ -196,11 +196,12 @@ class DockerRuntime:
 
     def create_node(self, name: str, *, image: str, env: Mapping[str, str],
                     volumes: VolumeSizes | None = None, network: str | None = None,
-                    command: Sequence[str] | None = None) -> DockerNode:
+                    command: Sequence[str] | None = None, more_networks: Sequence[str] = ()) -> DockerNode:
         """Create and boot a node; with ``volumes``, its PGDATA and WAL on their own filesystems.
 
         ``network``: one made by :meth:`create_network` instead of the run's; ``command``:
-        instead of the image's (a node that runs no PostgreSQL, such as a WAN router).
+        instead of the image's (a node that runs no PostgreSQL, such as a WAN router);
+        ``more_networks``: joined too before it boots (its name resolves there as well).
         """
         net_name = network or self.network_name
         lab = labels.owner_labels(self.run_id, "node") | {labels.NODE: name, labels.SCOPE: self.scope}
@@ -234,6 +235,9 @@ class DockerRuntime:
                 sysctls={"net.ipv4.neigh.eth0.retrans_time_ms": "100"},
                 shm_size="128m",
             )
+            for extra in more_networks:
+                if extra != net_name:
+                    self.client.networks.get(extra).connect(c, aliases=[name])
             c.start()
         except BaseException as exc:
             # A failed start removes what it made: the container, if any, then its volumes.

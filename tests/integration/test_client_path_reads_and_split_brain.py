@@ -1,5 +1,6 @@
 """Real Docker: the read probe goes through the path's read-only side to a standby; PgBouncer in
-front of the primary follows the harness's failover; during a split brain HAProxy sends writes
+front of the primary follows the harness's failover, and stays repointed when it is restarted
+or killed and started again; during a split brain HAProxy sends writes
 to the deposed primary, and those rows are on it and not on the new one.
 
 What the harness recorded is checked with clients of the test's own (plain psycopg, its own
@@ -16,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.clients.checks import heal_component, path_fault
 from harness.clients.haproxy import RW_PORT
 from harness.clients.pgbouncer import PORT as PGBOUNCER_PORT
 from harness.clients.part import use_client_path
@@ -69,10 +71,9 @@ def test_pgbouncer_in_front_of_the_primary_is_repointed_by_the_failover(drill: D
     part = use_client_path(drill, "pgbouncer", beside_direct=False)
     c = drill.cluster
     part.primary_endpoint(c)  # starts the path
-    bouncer = part.component("pgbouncer").address()
 
-    def served() -> str:
-        with own(bouncer, PGBOUNCER_PORT) as conn:
+    def served() -> str:  # the address is read each time: a restarted container may get another
+        with own(part.component("pgbouncer").address(), PGBOUNCER_PORT) as conn:
             row = conn.execute("SELECT host(inet_server_addr())").fetchone()
             assert row is not None
             return str(row[0])
@@ -85,6 +86,13 @@ def test_pgbouncer_in_front_of_the_primary_is_repointed_by_the_failover(drill: D
     assert not in_recovery(served())
     (repoint,) = [a for a in drill.history.of(ActionEvent) if a.action == "pgbouncer.repoint"]
     assert repoint.outcome == "ok" and repoint.target == c.address(new)
+    # A restarted PgBouncer (and one started again after a kill) reads the repointed file, as on
+    # a host: it serves the new primary, not the dead one it was created with.
+    path_fault(drill, "restart", "pgbouncer")
+    wait_until(lambda: served() == c.address(new), timeout=10, interval=0.2, what="restarted PgBouncer on the new primary")
+    path_fault(drill, "kill", "pgbouncer")
+    heal_component(drill, "pgbouncer")
+    wait_until(lambda: served() == c.address(new), timeout=10, interval=0.2, what="PgBouncer started again after a kill")
 
 
 @pytest.mark.slow  # the same drill runs by default as a scenario of client_path.feature

@@ -229,3 +229,9 @@ def test_a_path_that_followed_the_new_leader_sent_nothing_to_the_deposed_primary
 def test_without_a_fault_there_is_nothing_to_say_about_a_deposed_primary() -> None:
     evs: list[Event] = [Note(at=st(0), name="window_start", detail="")] + writes("10.0.0.1", [0.1, 0.2], 1)
     assert path_writes(evs) is None
+
+
+def test_the_dr_regions_promotion_deposes_the_old_primary_too() -> None:
+    promote = ActionEvent(at=st(1.3), end=st(1.5), action="dr.promote", target="node2", outcome="ok")
+    got = path_writes(split_brain(deposed_after=[1.6], new_after=[2.0, 2.1], moved=promote))
+    assert got is not None and (got.deposed, got.new_primary) == ("node1", "node2") and got.to_deposed == 1
