@@ -173,3 +173,33 @@ def test_a_node_that_joins_gets_an_exporter_with_the_password_and_a_scrape_targe
     assert "p%40ss" not in " ".join(cmd)  # the password is in the exec's environment, not its command line
     [write] = node.ran
     assert json.loads(write[-1]) == [{"targets": ["127.0.0.1:9188"], "labels": {"node": "restore1"}}]
+
+
+def test_an_exporter_that_cannot_reach_a_node_is_one_error_naming_the_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prometheus and Alertmanager answer, but node2's exporter reports pg_up 0 and node3's is not
+    scraped: the start fails naming both nodes and why, instead of a drill without their metrics."""
+    from harness.environment import PrometheusSettings
+    from harness.errors import SetupError
+
+    class _Ok:
+        status = 200
+
+        def __enter__(self) -> _Ok:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    rt = type("R", (), {"network_name": "pgh-run"})()
+    mon = PrometheusMonitor(rt, type("C", (), {"names": ["node1", "node2", "node3"]})(), History(),  # type: ignore[arg-type]
+                            PrometheusSettings(ready_timeout_s=0.5))
+    mon.address = "127.0.0.1"
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _Ok())
+    series = {'pg_up{job="postgres"}': {"node1": "1", "node2": "0"},
+              'up{job="postgres"}': {"node1": "1", "node2": "1", "node3": "0"}}
+    monkeypatch.setattr(mon, "query", lambda expr: [{"metric": {"node": n}, "value": [0, v]}
+                                                    for n, v in series[expr].items()])
+    with pytest.raises(SetupError, match=r"postgres_exporter cannot reach every node within 0.5 s "
+                                         r"\(node2: its exporter cannot connect \(pg_up 0\); "
+                                         r"node3: its exporter is not scraped\)"):
+        mon._wait_ready()
