@@ -260,13 +260,8 @@ class ClientsPart:
     def component_addresses(self, network: str) -> list[str]:
         """The path's own containers' addresses on ``network`` (a region's): the clients a region
         cut off from the clients must drop as well."""
-        out = []
-        for node in (self.path.components if self.path is not None else {}).values():
-            node.container.reload()
-            ip = node.container.attrs["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress")
-            if ip:
-                out.append(str(ip))
-        return out
+        nodes = self.path.components.values() if self.path is not None else []
+        return [ip for node in nodes if (ip := node.address_on(network)) is not None]
 
     def service_conninfo(self) -> str:
         if self.path is None:

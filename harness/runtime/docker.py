@@ -65,11 +65,13 @@ class DockerNode:
     def container(self) -> Container:
         return self._c
 
-    def _refresh(self) -> None:
+    def address_on(self, network: str) -> str | None:
+        """The container's address on ``network`` now (None: not on it, or not running)."""
         self._c.reload()
-        nets = self._c.attrs["NetworkSettings"]["Networks"]
-        ip = nets.get(self._network, {}).get("IPAddress") or None
-        self._address = ip
+        return self._c.attrs["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress") or None
+
+    def _refresh(self) -> None:
+        self._address = self.address_on(self._network)
 
     def address(self) -> str:
         if self._stopped:
