@@ -45,7 +45,10 @@ Feature: Automatic failover with Patroni and etcd
     And there was never more than one writable primary
 
   # etcd elects another leader within about a second; Patroni's requests retry through it
-  # (retry_timeout 3 s), so the leader key is renewed and nothing fails over.
+  # (retry_timeout 3 s), so the leader key is renewed and nothing fails over. The writes may
+  # still stall: a clean-clone run read write RTO 3.94 s (one 1.15 s stall that began 2.8 s
+  # after the kill, the direct probe alike). The bound is below the ttl (10 s), which a
+  # failover would take, with room for a slower machine than that one.
   @slow @alone
   Scenario: Kill the etcd leader of a 3-member etcd: Patroni keeps its leader
     Given a Patroni cluster with 3 nodes and a 3-member etcd
@@ -56,7 +59,7 @@ Feature: Automatic failover with Patroni and etcd
     And I wait 12 seconds
     Then Patroni kept the same leader
     And there was never more than one writable primary
-    And the write RTO is under 5 seconds
+    And the write RTO is under 8 seconds
     And no acknowledged write is lost
 
   # Patroni 3.0.2 has no watchdog here: with its daemon gone nothing demotes PostgreSQL. The

@@ -106,6 +106,19 @@ def _under(
     ]
 
 
+def outages_in_words(m: Measurements) -> str:
+    """What a downtime is made of, for a missed target: how many outages, the longest, the sum."""
+    if not m.outages:
+        return ""
+    longest = max(o.length_s for o in m.outages)
+    many = "outage" if len(m.outages) == 1 else "outages"
+    return f" ({len(m.outages)} {many}, the longest {longest:.2f} s, {m.downtime_s or 0:.2f} s in all)"
+
+
+def _with_outages(violations: list[Violation], m: Measurements) -> list[Violation]:
+    return [v.model_copy(update={"message": v.message + outages_in_words(m)}) for v in violations]
+
+
 def evaluate(m: Measurements, t: Targets) -> list[Violation]:
     out = _under(
         "rto_write_s",
@@ -126,7 +139,7 @@ def evaluate(m: Measurements, t: Targets) -> list[Violation]:
         )
     out += _under("rpo_s", "RPO (span of lost data)", m.rpo_s, t.max_rpo_s, "loss not measured")
     if t.max_downtime_s is not None:
-        out += _under("downtime_s", "downtime", m.downtime_s, t.max_downtime_s, "not measured")
+        out += _with_outages(_under("downtime_s", "downtime", m.downtime_s, t.max_downtime_s, "not measured"), m)
     budget = f"<= {t.max_error_budget_used * 100:g} % of {t.error_budget_s:g} s"
     if m.error_budget_used is None:
         out.append(Violation(name="error_budget_used", measured=None, target=budget,
@@ -135,7 +148,7 @@ def evaluate(m: Measurements, t: Targets) -> list[Violation]:
         out.append(Violation(name="error_budget_used", measured=m.error_budget_used, target=budget,
                              message=f"the drill used {m.error_budget_used * 100:.3g} % of the error budget "
                                      f"({m.downtime_s or 0:.2f} s of {t.error_budget_s:g} s), more than "
-                                     f"{t.max_error_budget_used * 100:g} %"))
+                                     f"{t.max_error_budget_used * 100:g} %{outages_in_words(m)}"))
 
     if t.max_lost_writes is not None:
         target = f"<= {t.max_lost_writes} writes"
@@ -176,7 +189,7 @@ def evaluate(m: Measurements, t: Targets) -> list[Violation]:
                 measured=m.availability,
                 target=f">= {round(t.min_availability * 100, 6):g} %",
                 message=f"availability {m.availability * 100:.3f} % is not at least "
-                        f"{round(t.min_availability * 100, 6):g} %",
+                        f"{round(t.min_availability * 100, 6):g} %{outages_in_words(m)}",
             )
         )
     if m.dr is not None and m.dr.repetitions:  # a repeated drill is held to the MTTR target

@@ -19,6 +19,7 @@ from harness.checkers import (
     rpo,
     rto,
 )
+from harness.checkers.outages import Outage
 from harness.history import Event, FaultEvent, FinalRead, History, Note, ProbeOp, Stamp
 
 BASE_WALL = 1_700_000_000.0
@@ -426,6 +427,22 @@ def test_availability_is_at_least() -> None:
     assert evaluate(measurements(availability=0.99), t) == []
     (v,) = evaluate(measurements(availability=0.98), t)
     assert v.name == "availability" and v.target == ">= 99 %"
+
+
+def test_a_missed_downtime_or_availability_says_what_the_downtime_is_made_of() -> None:
+    # A CI run that misses "downtime under 5 s" must tell one long outage from many short stalls.
+    def outage(start: float, length: float) -> Outage:
+        return Outage(probe="write", start=Stamp(t=start, wall=BASE_WALL + start),
+                      end=Stamp(t=start + length, wall=BASE_WALL + start + length), length_s=length)
+    m = measurements(downtime_s=5.98, availability=0.88,
+                     outages=[outage(3.0, 0.4), outage(9.0, 2.13), outage(20.0, 3.45)])
+    (v,) = evaluate(m, Targets(max_downtime_s=5))
+    assert v.message == "downtime 5.98 s is not under 5 s (3 outages, the longest 3.45 s, 5.98 s in all)"
+    (v,) = evaluate(m, Targets(min_availability=0.95))
+    assert v.message.endswith("is not at least 95 % (3 outages, the longest 3.45 s, 5.98 s in all)")
+    one = measurements(downtime_s=0.4, outages=[outage(1.0, 0.4)])
+    (v,) = evaluate(one, Targets(max_downtime_s=0.3))
+    assert v.message.endswith("(1 outage, the longest 0.40 s, 0.40 s in all)")
 
 
 def test_lost_writes_bound_is_at_most_and_optional() -> None:
