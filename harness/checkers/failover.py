@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.checkers.rto import injected_fault
 from harness.checkers.verdict import Status
-from harness.checkers.paths import node_addresses, served_node
+from harness.checkers.served import node_addresses, served_node
 from harness.history import Event, FaultEvent, HaSettings, HaView, History, ProbeOp, Stamp
 
 __all__ = ["FailoverPhases", "LeaderChange", "View", "failover_phases", "views"]

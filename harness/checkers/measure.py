@@ -180,7 +180,7 @@ def measure(
     except Exception as exc:  # noqa: BLE001 - reported, never a silent number
         problems.append(f"DR checker crashed: {type(exc).__name__}: {exc}")
 
-    rows = _paths(events, probe_interval_s, problems)
+    rows = _paths(events, probe_interval_s, threshold, problems)
     rpo_s = loss.window_s if loss is not None else None
     return Measurements(
         rto_write_s=rto_write,
@@ -222,9 +222,9 @@ def measure(
     )
 
 
-def _paths(events: list[Event], interval_s: float, problems: list[str]) -> list[PathMeasure]:
+def _paths(events: list[Event], interval_s: float, threshold_s: float, problems: list[str]) -> list[PathMeasure]:
     try:
-        return path_measures(events, interval_s)
+        return path_measures(events, interval_s, outage_threshold_s=threshold_s)
     except Exception as exc:  # noqa: BLE001 - reported, never a silent number
         problems.append(f"client path checker crashed: {type(exc).__name__}: {exc}")
         return []

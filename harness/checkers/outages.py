@@ -37,6 +37,7 @@ __all__ = [
     "FaultMeasure",
     "Outage",
     "OutageResult",
+    "ProbeKind",
     "Window",
     "drill_window",
     "fault_measures",
@@ -49,7 +50,7 @@ __all__ = [
 DEFAULT_OUTAGE_THRESHOLD_S = 0.25
 MIN_THRESHOLD_INTERVALS = 3  # below this, one late tick of the probe would read as an outage
 
-ProbeKind = Literal["write", "read"]
+ProbeKind = Literal["write", "read", "direct-write", "direct-read"]  # the direct-* ones: the ideal beside a path
 
 
 def outage_threshold(threshold_s: float | None, interval_s: float) -> float:
@@ -98,7 +99,7 @@ def _contains(ranges: Sequence[tuple[int, int]], seq: int) -> bool:
 def _acks(events: Sequence[Event], probe: ProbeKind) -> tuple[list[Stamp], str]:
     """Acknowledgements that count as service, and a word on what survival was judged by."""
     ok = [e for e in events if isinstance(e, ProbeOp) and e.probe == probe and e.outcome == "ok"]
-    if probe == "read":
+    if probe != "write":  # reads; and the ideal's writes, whose table the final read does not read
         return sorted((o.end for o in ok), key=lambda s: s.t), ""
     final = present_seqs(events)
     if final is None:
