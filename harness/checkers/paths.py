@@ -28,8 +28,6 @@ from harness.history import ClientPathChosen, Event, ProbeOp
 
 __all__ = ["PathMeasure", "chosen_path", "node_addresses", "path_added_s", "path_measures", "served_node"]
 
-_KINDS = {"write": "direct-write", "read": "direct-read"}
-
 
 class PathMeasure(BaseModel):
     model_config = ConfigDict(frozen=True)
