@@ -18,7 +18,7 @@ from harness.checkers.dr import DrMeasures, dr_measures
 from harness.checkers.failover import FailoverPhases, failover_phases
 from harness.checkers.paths import PathMeasure, chosen_path, path_measures
 from harness.checkers.outages import FaultMeasure, Outage, OutageResult, faults_in_window, fault_measures, \
-    outage_threshold, outages
+    outage_threshold, outages, worst_rto
 from harness.checkers.rpo import acknowledged_writes, indeterminate_writes, rpo
 from harness.checkers.takeback import took_back
 from harness.checkers.verdict import Status, combine
@@ -127,20 +127,17 @@ def measure(
             problems.append(f"per-fault checker crashed: {type(exc).__name__}: {exc}")
             w_out = None
 
-    def worst(values: list[float | None]) -> float | None:
-        return None if any(v is None for v in values) else max((v for v in values if v is not None), default=0.0)
-
     rto_write: float | None = None
     rto_read: float | None = None
     if w_out is not None and w_out.status != "unknown":
-        rto_write = worst([f.rto_write_s for f in per_fault])
+        rto_write = worst_rto([f.rto_write_s for f in per_fault])
         if rto_write is None:
             statuses.append("invalid")
             problems.append("write RTO: service never came back after a fault")
     elif not faults and w_out is not None:
         rto_write = 0.0
     if r_out is not None and r_out.status != "unknown":
-        rto_read = worst([f.rto_read_s for f in per_fault])
+        rto_read = worst_rto([f.rto_read_s for f in per_fault])
     downtime = w_out.downtime_s if w_out is not None else None
     window = w_out.window_s if w_out is not None else None
     avail = None if downtime is None or not window else max(0.0, 1 - downtime / window)

@@ -45,6 +45,7 @@ __all__ = [
     "outage_threshold",
     "outages",
     "present_seqs",
+    "worst_rto",
 ]
 
 DEFAULT_OUTAGE_THRESHOLD_S = 0.25
@@ -218,6 +219,12 @@ class FaultMeasure(BaseModel):
     rto_read_s: float | None  # None: never came back, or no read probe ran
     downtime_s: float | None
     detection_s: float | None
+
+
+def worst_rto(values: Sequence[float | None]) -> float | None:
+    """A drill's RTO over its faults' (:func:`fault_measures`): the largest, 0 without faults,
+    None when one never came back."""
+    return None if any(v is None for v in values) else max((v for v in values if v is not None), default=0.0)
 
 
 def fault_measures(events: Sequence[Event], writes: OutageResult, reads: OutageResult | None,

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict
 
 
-from harness.checkers.outages import ProbeKind, fault_measures, outage_threshold, outages
+from harness.checkers.outages import ProbeKind, fault_measures, outage_threshold, outages, worst_rto
 from harness.checkers.served import node_addresses, served_node
 from harness.history import ClientPathChosen, Event, ProbeOp
 
@@ -44,11 +44,6 @@ def chosen_path(events: Iterable[Event]) -> str:
     return chosen[-1] if chosen else "direct"
 
 
-def _worst(values: list[float | None]) -> float | None:
-    """A scenario's RTO over its faults: the largest; None when one never came back."""
-    return None if any(v is None for v in values) else max((v for v in values if v is not None), default=0.0)
-
-
 def _row(path: str, events: list[Event], write: ProbeKind, read: ProbeKind, threshold_s: float) -> PathMeasure:
     """One path's numbers by the same checker as the scenario's own (:mod:`.outages`): the same
     outages, the same per-fault RTO, the same threshold, so the path's row and the scenario's
@@ -60,8 +55,8 @@ def _row(path: str, events: list[Event], write: ProbeKind, read: ProbeKind, thre
     known_w = w.status != "unknown"
     known_r = r is not None and r.status != "unknown"
     acks = sum(1 for e in events if isinstance(e, ProbeOp) and e.probe == write and e.outcome == "ok")
-    return PathMeasure(path=path, rto_write_s=_worst([f.rto_write_s for f in per_fault]) if known_w else None,
-                       rto_read_s=_worst([f.rto_read_s for f in per_fault]) if known_r else None,
+    return PathMeasure(path=path, rto_write_s=worst_rto([f.rto_write_s for f in per_fault]) if known_w else None,
+                       rto_read_s=worst_rto([f.rto_read_s for f in per_fault]) if known_r else None,
                        downtime_s=w.downtime_s if known_w and acks else None, writes_acknowledged=acks)
 
 
